@@ -1,0 +1,5 @@
+import sys
+
+from invariant_lpips.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1112 @@
+"""Readers for human-judgement image-quality datasets behind one interface.
+
+Every reader parses the dataset's own annotation file into a list of records
+that hold *paths* (pixels are never loaded here) plus the human score:
+
+* :class:`PairRecord` -- one (reference, distorted) pair with a MOS / DMOS /
+  response score (KADID-10k, TID2008, TID2013, CSIQ, RAID).
+* :class:`TripletRecord` -- one BAPPS 2AFC triplet (ref, p0, p1) with the
+  fraction of humans who judged ``p1`` closer to ``ref``.
+
+All datasets share: ``name``, ``root``, ``records``, ``higher_is_better``,
+``references()``, ``file_list_hash()``, ``subset(ref_ids)`` and
+``validate(check_readable=False)``.  Use :func:`load_dataset` to build one by
+name.
+
+Policy: nothing is dropped silently.  A missing or unreadable annotation file
+raises an error that names the path and the expected format; a malformed row
+raises ``ValueError`` with the file and line number; missing image files are
+reported, all of them counted, by ``validate()`` (which ``load_dataset`` runs
+by default).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+__all__ = [
+    "PairRecord",
+    "TripletRecord",
+    "IQADataset",
+    "KADID10k",
+    "TID2008",
+    "TID2013",
+    "CSIQ",
+    "BAPPS2AFC",
+    "RAID",
+    "TypeLevelRow",
+    "DATASET_NAMES",
+    "load_dataset",
+    "read_type_level_table",
+    "kfold_by_reference",
+]
+
+# How many missing / unreadable paths an error message lists before "... and N more".
+_MAX_LISTED = 10
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """A (reference, distorted) image pair with its human score.
+
+    ``score`` is ``None`` only where the annotation file leaves it empty (the
+    layout our own generator writes before human scores exist).  ``level`` is
+    the distortion level parsed from the file name (``None`` when the format
+    has none).  ``extra`` holds format-specific columns (variance, std, ...).
+    """
+
+    ref_path: Path
+    dist_path: Path
+    score: Optional[float]
+    ref_id: str
+    dist_type: str
+    level: Optional[int]
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TripletRecord:
+    """A BAPPS 2AFC triplet.
+
+    ``judge`` is the fraction of human observers who judged ``p1`` closer to
+    ``ref`` than ``p0`` (as stored in BAPPS' ``judge/*.npy``).  ``ref_id`` is
+    ``"{split}/{subset}/{stem}"`` -- every triplet has its own reference patch.
+    ``dist_type`` is the BAPPS subset (``traditional``, ``cnn``, ...).
+    """
+
+    ref_path: Path
+    p0_path: Path
+    p1_path: Path
+    judge: float
+    ref_id: str
+    dist_type: str
+    split: str
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+Record = Union[PairRecord, TripletRecord]
+
+
+def _record_paths(rec: Record) -> Tuple[Path, ...]:
+    if isinstance(rec, TripletRecord):
+        return (rec.ref_path, rec.p0_path, rec.p1_path)
+    return (rec.ref_path, rec.dist_path)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _DirIndex:
+    """Case-insensitive file-name lookup, one directory listing per folder."""
+
+    def __init__(self) -> None:
+        self._cache: Dict[Path, Dict[str, str]] = {}
+
+    def listing(self, folder: Path) -> Dict[str, str]:
+        folder = Path(folder)
+        if folder not in self._cache:
+            mapping: Dict[str, str] = {}
+            try:
+                names = sorted(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                names = []
+            for name in names:
+                # an exact-case name wins over a case-folded collision
+                mapping.setdefault(name.lower(), name)
+            self._cache[folder] = mapping
+        return self._cache[folder]
+
+    def find(self, folder: Path, name: str) -> Optional[Path]:
+        """The actual path of ``name`` in ``folder`` ignoring case, or None."""
+        listing = self.listing(folder)
+        if name in listing.values():
+            return Path(folder) / name
+        actual = listing.get(name.lower())
+        return Path(folder) / actual if actual is not None else None
+
+    def resolve(self, folder: Path, name: str) -> Path:
+        """Like :meth:`find`, but falls back to ``folder / name`` (validate() reports it)."""
+        found = self.find(folder, name)
+        return found if found is not None else Path(folder) / name
+
+
+def _require_file(path: Path, dataset: str, expected: str) -> None:
+    if not path.exists():
+        raise FileNotFoundError(f"{dataset}: annotation file not found: {path}. Expected {expected}")
+    if not path.is_file():
+        raise ValueError(f"{dataset}: {path} is not a regular file. Expected {expected}")
+
+
+def _read_text(path: Path, dataset: str, expected: str) -> str:
+    _require_file(path, dataset, expected)
+    try:
+        with open(path, "r", encoding="utf-8-sig", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{dataset}: cannot decode {path} as UTF-8 text ({exc}). Expected {expected}") from exc
+    except OSError as exc:
+        raise OSError(f"{dataset}: cannot read {path} ({exc}). Expected {expected}") from exc
+
+
+def _sniff_delimiter(header_line: str) -> Optional[str]:
+    for delim in (",", "\t", ";"):
+        if delim in header_line:
+            return delim
+    return None  # whitespace separated
+
+
+def _read_table(
+    path: Path,
+    dataset: str,
+    required: Sequence[str],
+    expected: str,
+    optional: Sequence[str] = (),
+) -> Tuple[List[str], List[Tuple[int, Dict[str, str]]]]:
+    """Parse a delimited text table with a header.
+
+    Returns (header, rows) where each row is (line_number, {column: value}).
+    Column names are matched case-insensitively and stripped; values are
+    stripped.  Wrong field counts raise ``ValueError`` with the line number.
+    Blank lines are skipped.
+    """
+    text = _read_text(path, dataset, expected)
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        raise ValueError(f"{dataset}: {path} is empty. Expected {expected}")
+    delim = _sniff_delimiter(lines[first])
+
+    def split(line: str) -> List[str]:
+        if delim is None:
+            return line.split()
+        return next(csv.reader([line], delimiter=delim))
+
+    header = [h.strip() for h in split(lines[first])]
+    lower = [h.lower() for h in header]
+    missing = [c for c in required if c.lower() not in lower]
+    if missing:
+        raise ValueError(
+            f"{dataset}: {path} line {first + 1}: missing column(s) {missing}; found header {header}. "
+            f"Expected {expected}"
+        )
+    wanted = {c.lower() for c in list(required) + list(optional)}
+    rows: List[Tuple[int, Dict[str, str]]] = []
+    for idx in range(first + 1, len(lines)):
+        line = lines[idx]
+        if not line.strip():
+            continue
+        try:
+            values = split(line)
+        except csv.Error as exc:
+            raise ValueError(f"{dataset}: {path} line {idx + 1}: cannot parse row ({exc}): {line!r}") from exc
+        if len(values) != len(header):
+            raise ValueError(
+                f"{dataset}: {path} line {idx + 1}: expected {len(header)} fields ({', '.join(header)}), "
+                f"got {len(values)}: {line!r}"
+            )
+        rows.append((idx + 1, {k: v.strip() for k, v in zip(lower, values) if k in wanted}))
+    return header, rows
+
+
+def _parse_float(value: str, *, path: Path, line: int, column: str, dataset: str, allow_empty: bool = False) -> Optional[float]:
+    if value == "" and allow_empty:
+        return None
+    try:
+        out = float(value)
+    except ValueError:
+        raise ValueError(
+            f"{dataset}: {path} line {line}: column {column!r} must be a number, got {value!r}"
+        ) from None
+    if not np.isfinite(out):
+        raise ValueError(f"{dataset}: {path} line {line}: column {column!r} is not finite: {value!r}")
+    return out
+
+
+def _check_duplicates(keys: Iterable[Tuple[str, int]], path: Path, dataset: str, what: str) -> None:
+    seen: Dict[str, int] = {}
+    for key, line in keys:
+        if key in seen:
+            raise ValueError(f"{dataset}: {path} line {line}: duplicate {what} {key!r} (first on line {seen[key]})")
+        seen[key] = line
+
+
+def _listed(paths: Sequence[Any]) -> str:
+    shown = "\n  ".join(str(p) for p in paths[:_MAX_LISTED])
+    more = f"\n  ... and {len(paths) - _MAX_LISTED} more" if len(paths) > _MAX_LISTED else ""
+    return f"\n  {shown}{more}"
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class IQADataset:
+    """Common interface of all readers.
+
+    Attributes:
+        name: dataset name (``"kadid10k"``, ...).
+        root: the folder the dataset was read from.
+        records: list of :class:`PairRecord` or :class:`TripletRecord`.
+        higher_is_better: whether a higher human score means better quality
+            (for BAPPS: whether a higher ``judge`` means ``p1`` was preferred,
+            i.e. ``True``).
+        annotation_files: the annotation files read (part of ``file_list_hash``).
+    """
+
+    name: str = ""
+    higher_is_better: bool = True
+    record_type: type = PairRecord
+
+    def __init__(self, root: PathLike) -> None:
+        self.root = Path(root)
+        self.records: List[Record] = []
+        self.annotation_files: List[Path] = []
+
+    # -- container protocol
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __getitem__(self, idx: int) -> Record:
+        return self.records[idx]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, root={str(self.root)!r}, "
+            f"records={len(self.records)}, references={len(self.references())})"
+        )
+
+    # -- queries
+    def references(self) -> List[str]:
+        """Sorted unique reference ids."""
+        return sorted({r.ref_id for r in self.records})
+
+    def scores(self) -> np.ndarray:
+        """Human scores as a float array (``judge`` for BAPPS).
+
+        Raises ``ValueError`` if any record has no score (nothing is replaced
+        or dropped silently).
+        """
+        if self.record_type is TripletRecord:
+            return np.array([r.judge for r in self.records], dtype=np.float64)
+        missing = [i for i, r in enumerate(self.records) if r.score is None]
+        if missing:
+            raise ValueError(
+                f"{self.name}: {len(missing)} of {len(self.records)} records have no human score "
+                f"(first at record index {missing[0]}: {self.records[missing[0]].dist_path})"
+            )
+        return np.array([r.score for r in self.records], dtype=np.float64)
+
+    def paths(self) -> List[Path]:
+        """Every distinct per-record file (images, and BAPPS judge files), in record order."""
+        seen: Dict[Path, None] = {}
+        for rec in self.records:
+            for p in _record_paths(rec):
+                seen.setdefault(p, None)
+        for p in self._extra_files():
+            seen.setdefault(p, None)
+        return list(seen)
+
+    def _extra_files(self) -> List[Path]:
+        """Per-record data files other than images (BAPPS judge files)."""
+        return []
+
+    # -- derived datasets
+    def subset(self, ref_ids: Iterable[str]) -> "IQADataset":
+        """A copy holding only the records whose ``ref_id`` is in ``ref_ids``.
+
+        Unknown reference ids raise ``ValueError``.
+        """
+        wanted = set(ref_ids)
+        unknown = sorted(wanted - set(self.references()))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown reference id(s): {unknown[:_MAX_LISTED]}"
+                             + (f" ... ({len(unknown)} in all)" if len(unknown) > _MAX_LISTED else ""))
+        out = copy.copy(self)
+        out.records = [r for r in self.records if r.ref_id in wanted]
+        out.annotation_files = list(self.annotation_files)
+        return out
+
+    # -- integrity
+    def validate(self, check_readable: bool = False) -> None:
+        """Check that every referenced file exists (and, optionally, can be decoded).
+
+        Raises ``FileNotFoundError`` listing the first missing paths and their
+        count; with ``check_readable=True`` also opens each image with Pillow
+        (``verify()``) and each ``.npy`` with numpy, raising ``OSError`` that
+        lists unreadable files.
+        """
+        all_paths = self.paths() + [p for p in self.annotation_files]
+        missing = [p for p in all_paths if not p.is_file()]
+        if missing:
+            err = FileNotFoundError(
+                f"{self.name}: {len(missing)} of {len(all_paths)} referenced files are missing "
+                f"(root {self.root}):{_listed(missing)}"
+            )
+            err.missing = missing  # type: ignore[attr-defined]
+            raise err
+        if check_readable:
+            bad: List[str] = []
+            for p in self.paths():
+                problem = _unreadable(p)
+                if problem:
+                    bad.append(f"{p} ({problem})")
+            if bad:
+                err2 = OSError(f"{self.name}: {len(bad)} of {len(all_paths)} files cannot be read:{_listed(bad)}")
+                err2.unreadable = bad  # type: ignore[attr-defined]
+                raise err2
+
+    def file_list_hash(self) -> str:
+        """sha256 over the sorted relative paths and sizes of every file used.
+
+        Covers images, annotation files and judge files.  Paths are relative to
+        ``root`` in POSIX form (absolute where a file lies outside ``root``).
+        Raises ``FileNotFoundError`` (via :meth:`validate`) if any is missing.
+        """
+        self.validate(check_readable=False)
+        root = self.root.resolve()
+        entries = []
+        for p in set(self.paths()) | set(self.annotation_files):
+            rp = p.resolve()
+            try:
+                rel = rp.relative_to(root).as_posix()
+            except ValueError:
+                rel = rp.as_posix()
+            entries.append((rel, rp.stat().st_size))
+        h = hashlib.sha256()
+        for rel, size in sorted(entries):
+            h.update(f"{rel}\t{size}\n".encode("utf-8"))
+        return h.hexdigest()
+
+
+def _unreadable(path: Path) -> Optional[str]:
+    try:
+        if path.suffix.lower() == ".npy":
+            np.load(path, allow_pickle=False)
+            return None
+        from PIL import Image
+
+        with Image.open(path) as im:
+            im.verify()
+        return None
+    except Exception as exc:  # noqa: BLE001 - report any decoder failure
+        return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- KADID-10k
+
+_KADID_NAME = re.compile(r"^I(\d+)_(\d+)_(\d+)\.(\w+)$", re.IGNORECASE)
+_KADID_EXPECTED = (
+    "a CSV with header dist_img,ref_img,dmos,var where dist_img = I{ref:02d}_{type:02d}_{level:02d}.png, "
+    "ref_img = I{ref:02d}.png, dmos a number (1..5, higher = better) or empty, var a number or empty"
+)
+
+
+class KADID10k(IQADataset):
+    """KADID-10k: ``root/dmos.csv`` + ``root/images/``.
+
+    Also reads the layout our generator writes (same files, but ``dmos`` /
+    ``var`` may be empty -> ``score=None``).  ``dist_type`` is the two-digit
+    type number (``"01"``..``"25"``); ``extra`` has ``type_id`` and ``var``.
+    Higher DMOS = better quality.
+    """
+
+    name = "kadid10k"
+    higher_is_better = True
+
+    def __init__(self, root: PathLike, csv_name: str = "dmos.csv", images_dir: PathLike = "images") -> None:
+        super().__init__(root)
+        csv_path = self.root / csv_name
+        img_dir = Path(images_dir) if Path(images_dir).is_absolute() else self.root / images_dir
+        self.images_dir = img_dir
+        _, rows = _read_table(csv_path, self.name, ["dist_img", "ref_img", "dmos", "var"], _KADID_EXPECTED)
+        self.annotation_files = [csv_path]
+        index = _DirIndex()
+        keys = []
+        for line, row in rows:
+            dist, ref = row["dist_img"], row["ref_img"]
+            m = _KADID_NAME.match(dist)
+            if not m:
+                raise ValueError(
+                    f"{self.name}: {csv_path} line {line}: dist_img {dist!r} does not match "
+                    f"I{{ref:02d}}_{{type:02d}}_{{level:02d}}.png"
+                )
+            ref_num, type_id, level = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            ref_stem = Path(ref).stem
+            if not re.fullmatch(r"I\d+", ref_stem, re.IGNORECASE) or int(ref_stem[1:]) != ref_num:
+                raise ValueError(
+                    f"{self.name}: {csv_path} line {line}: ref_img {ref!r} does not match the reference "
+                    f"I{ref_num:02d} encoded in dist_img {dist!r}"
+                )
+            dmos = _parse_float(row["dmos"], path=csv_path, line=line, column="dmos", dataset=self.name, allow_empty=True)
+            var = _parse_float(row["var"], path=csv_path, line=line, column="var", dataset=self.name, allow_empty=True)
+            keys.append((dist.lower(), line))
+            self.records.append(
+                PairRecord(
+                    ref_path=index.resolve(img_dir, ref),
+                    dist_path=index.resolve(img_dir, dist),
+                    score=dmos,
+                    ref_id=f"I{ref_num:02d}",
+                    dist_type=f"{type_id:02d}",
+                    level=level,
+                    extra={"type_id": type_id, "var": var},
+                )
+            )
+        _check_duplicates(keys, csv_path, self.name, "dist_img")
+
+
+# --------------------------------------------------------------------------- TID2008 / TID2013
+
+_TID_NAME = re.compile(r"^i(\d+)_(\d+)_(\d+)\.(\w+)$", re.IGNORECASE)
+
+
+class _TID(IQADataset):
+    """TID2008 / TID2013: ``mos_with_names.txt`` + ``reference_images/`` + ``distorted_images/``.
+
+    File names are resolved case-insensitively (the releases mix ``I01.BMP``,
+    ``i25.bmp``, ``i01_01_1.bmp``, ``I01_01_1.BMP``).  ``ref_id`` is ``"I01"``..;
+    ``dist_type`` the two-digit type number; ``level`` the level digit.  If
+    ``mos_std.txt`` is present it must have one value per row and lands in
+    ``extra["std"]``.  Higher MOS = better quality.
+    """
+
+    higher_is_better = True
+    _expected = (
+        "a text file with one 'MOS filename' pair per line, e.g. '5.51429 i01_01_1.bmp' "
+        "(filename = i{ref:02d}_{type:02d}_{level}.bmp)"
+    )
+
+    def __init__(
+        self,
+        root: PathLike,
+        mos_file: str = "mos_with_names.txt",
+        std_file: Optional[str] = "mos_std.txt",
+        reference_dir: str = "reference_images",
+        distorted_dir: str = "distorted_images",
+    ) -> None:
+        super().__init__(root)
+        mos_path = self.root / mos_file
+        text = _read_text(mos_path, self.name, self._expected)
+        self.annotation_files = [mos_path]
+        entries: List[Tuple[int, float, str]] = []
+        for idx, raw in enumerate(text.splitlines()):
+            line = idx + 1
+            if not raw.strip():
+                continue
+            parts = raw.split()
+            if len(parts) != 2:
+                raise ValueError(
+                    f"{self.name}: {mos_path} line {line}: expected 2 fields 'MOS filename', got {len(parts)}: {raw!r}"
+                )
+            mos = _parse_float(parts[0], path=mos_path, line=line, column="MOS", dataset=self.name)
+            entries.append((line, mos, parts[1]))  # type: ignore[arg-type]
+
+        stds: Optional[List[float]] = None
+        if std_file:
+            std_path = self.root / std_file
+            if std_path.is_file():
+                std_text = _read_text(std_path, self.name, "one standard deviation per line, same order as the MOS file")
+                std_lines = [(i + 1, s.strip()) for i, s in enumerate(std_text.splitlines()) if s.strip()]
+                if len(std_lines) != len(entries):
+                    raise ValueError(
+                        f"{self.name}: {std_path} has {len(std_lines)} values but {mos_path} has {len(entries)} rows; "
+                        "they must correspond line by line"
+                    )
+                stds = [
+                    _parse_float(v, path=std_path, line=ln, column="std", dataset=self.name)  # type: ignore[misc]
+                    for ln, v in std_lines
+                ]
+                self.annotation_files.append(std_path)
+
+        ref_dir, dist_dir = self.root / reference_dir, self.root / distorted_dir
+        index = _DirIndex()
+        keys = []
+        for k, (line, mos, fname) in enumerate(entries):
+            m = _TID_NAME.match(fname)
+            if not m:
+                raise ValueError(
+                    f"{self.name}: {mos_path} line {line}: file name {fname!r} does not match "
+                    "i{ref:02d}_{type:02d}_{level}.bmp"
+                )
+            ref_num, type_id, level = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            ref_name = f"I{ref_num:02d}.{m.group(4)}"
+            keys.append((fname.lower(), line))
+            extra: Dict[str, Any] = {"type_id": type_id}
+            if stds is not None:
+                extra["std"] = stds[k]
+            self.records.append(
+                PairRecord(
+                    ref_path=index.resolve(ref_dir, ref_name),
+                    dist_path=index.resolve(dist_dir, fname),
+                    score=mos,
+                    ref_id=f"I{ref_num:02d}",
+                    dist_type=f"{type_id:02d}",
+                    level=level,
+                    extra=extra,
+                )
+            )
+        _check_duplicates(keys, mos_path, self.name, "file name")
+
+
+class TID2008(_TID):
+    __doc__ = _TID.__doc__
+    name = "tid2008"
+
+
+class TID2013(_TID):
+    __doc__ = _TID.__doc__
+    name = "tid2013"
+
+
+# --------------------------------------------------------------------------- CSIQ
+
+# canonical type -> (folder under dst_imgs/, abbreviation in the file name)
+_CSIQ_TYPES: Dict[str, Tuple[str, str]] = {
+    "awgn": ("awgn", "AWGN"),
+    "jpeg": ("jpeg", "JPEG"),
+    "jpeg2000": ("jpeg2000", "jpeg2000"),
+    "fnoise": ("fnoise", "fnoise"),
+    "blur": ("blur", "BLUR"),
+    "contrast": ("contrast", "contrast"),
+}
+# spellings seen in csiq.DMOS.xlsx ("noise", "jpeg 2000", "f noise") and in file names
+_CSIQ_ALIASES = {
+    "noise": "awgn", "awgn": "awgn", "whitenoise": "awgn", "wn": "awgn",
+    "jpeg": "jpeg", "jpg": "jpeg",
+    "jpeg2000": "jpeg2000", "jp2k": "jpeg2000", "jpeg2k": "jpeg2000",
+    "fnoise": "fnoise", "pinknoise": "fnoise", "1/fnoise": "fnoise",
+    "blur": "blur", "gblur": "blur",
+    "contrast": "contrast",
+}
+_CSIQ_META_CANDIDATES = ("meta_info_CSIQDataset.csv", "csiq_dmos.csv", "csiq.DMOS.csv", "csiq_label.txt")
+_CSIQ_EXPECTED = (
+    "one of: (a) pyiqa's meta_info_CSIQDataset.csv with columns ref_name,dist_name,dmos "
+    "(dist_name = {image}.{TYPE}.{level}.png); (b) a CSV export of the 'all_by_image' sheet of csiq.DMOS.xlsx "
+    "with columns image,dst_type,dst_lev,dmos (optional dst_idx,dmos_std); (c) csiq_label.txt with "
+    "'dist_name dmos' per line"
+)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _csiq_type(raw: str) -> Optional[str]:
+    key = re.sub(r"[\s_\-]", "", raw.strip().lower())
+    return _CSIQ_ALIASES.get(key)
+
+
+class CSIQ(IQADataset):
+    """CSIQ: ``src_imgs/{image}.png`` + ``dst_imgs/{type}/{image}.{TYPE}.{level}.png``.
+
+    The annotation file is searched in ``root`` (or given as ``meta_file``),
+    in the forms used by public code: pyiqa / IQA-PyTorch's
+    ``meta_info_CSIQDataset.csv`` (``ref_name,dist_name,dmos``), a CSV export
+    of csiq.DMOS.xlsx (``image,dst_idx,dst_type,dst_lev,dmos_std,dmos``), or
+    pyiqa's ``csiq_label.txt``.  Distorted images are found either in the
+    original per-type folders (``dst_imgs/awgn``, ``dst_imgs/jpeg2000``, ...)
+    or flat in ``dst_imgs/`` (pyiqa's archive); names are matched
+    case-insensitively.  ``dist_type`` is one of awgn, jpeg, jpeg2000, fnoise,
+    blur, contrast.  DMOS: lower = better.
+    """
+
+    name = "csiq"
+    higher_is_better = False
+
+    def __init__(
+        self,
+        root: PathLike,
+        meta_file: Optional[PathLike] = None,
+        reference_dir: str = "src_imgs",
+        distorted_dir: str = "dst_imgs",
+    ) -> None:
+        super().__init__(root)
+        if meta_file is not None:
+            meta = Path(meta_file) if Path(meta_file).is_absolute() else self.root / meta_file
+        else:
+            found = [self.root / c for c in _CSIQ_META_CANDIDATES if (self.root / c).is_file()]
+            if not found:
+                xlsx = self.root / "csiq.DMOS.xlsx"
+                hint = (
+                    f" Found {xlsx}, which is not read directly: export its 'all_by_image' sheet as "
+                    f"{self.root / 'csiq_dmos.csv'}." if xlsx.exists() else ""
+                )
+                raise FileNotFoundError(
+                    f"{self.name}: no annotation file in {self.root} (looked for "
+                    f"{', '.join(_CSIQ_META_CANDIDATES)}). Expected {_CSIQ_EXPECTED}.{hint}"
+                )
+            meta = found[0]
+        self.annotation_files = [meta]
+        self._src = self.root / reference_dir
+        self._dst = self.root / distorted_dir
+        self._index = _DirIndex()
+
+        text = _read_text(meta, self.name, _CSIQ_EXPECTED)
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        delim = _sniff_delimiter(first)
+        cols = [c.strip().lower() for c in (first.split() if delim is None else next(csv.reader([first], delimiter=delim)))]
+        if delim is None and len(cols) == 2 and _is_number(cols[1]):
+            rows = self._rows_label_txt(text, meta)  # csiq_label.txt: 'dist_name dmos', no header
+        else:
+            if "dist_name" in cols:
+                rows = self._rows_dist_name(meta)
+            elif "image" in cols:
+                rows = self._rows_by_image(meta)
+            else:
+                raise ValueError(f"{self.name}: {meta} line 1: unrecognised header {cols}. Expected {_CSIQ_EXPECTED}")
+
+        keys = []
+        for line, image, ctype, level, dmos, extra in rows:
+            folder, abbrev = _CSIQ_TYPES[ctype]
+            dist_name = f"{image}.{abbrev}.{level}.png"
+            keys.append((dist_name.lower(), line))
+            self.records.append(
+                PairRecord(
+                    ref_path=self._index.resolve(self._src, f"{image}.png"),
+                    dist_path=self._find_dist(folder, dist_name),
+                    score=dmos,
+                    ref_id=image,
+                    dist_type=ctype,
+                    level=level,
+                    extra=extra,
+                )
+            )
+        _check_duplicates(keys, meta, self.name, "distorted image")
+
+    def _find_dist(self, folder: str, name: str) -> Path:
+        sub = self._index.find(self._dst, folder)
+        if sub is not None:
+            hit = self._index.find(sub, name)
+            if hit is not None:
+                return hit
+        hit = self._index.find(self._dst, name)  # pyiqa's flat dst_imgs/
+        if hit is not None:
+            return hit
+        return (sub if sub is not None else self._dst / folder) / name
+
+    def _parse_dist_name(self, dist: str, meta: Path, line: int) -> Tuple[str, str, int]:
+        parts = dist.split(".")
+        if len(parts) != 4:
+            raise ValueError(
+                f"{self.name}: {meta} line {line}: dist_name {dist!r} does not match {{image}}.{{TYPE}}.{{level}}.png"
+            )
+        image, abbrev, level_s, _ = parts
+        ctype = _csiq_type(abbrev)
+        if ctype is None or not level_s.isdigit():
+            raise ValueError(
+                f"{self.name}: {meta} line {line}: cannot parse distortion type/level from {dist!r} "
+                f"(types: {', '.join(v[1] for v in _CSIQ_TYPES.values())})"
+            )
+        return image, ctype, int(level_s)
+
+    def _rows_dist_name(self, meta: Path):
+        _, rows = _read_table(meta, self.name, ["ref_name", "dist_name", "dmos"], _CSIQ_EXPECTED, optional=["std", "dmos_std"])
+        out = []
+        for line, row in rows:
+            image, ctype, level = self._parse_dist_name(row["dist_name"], meta, line)
+            if Path(row["ref_name"]).stem != image:
+                raise ValueError(
+                    f"{self.name}: {meta} line {line}: ref_name {row['ref_name']!r} does not match the image "
+                    f"{image!r} in dist_name {row['dist_name']!r}"
+                )
+            dmos = _parse_float(row["dmos"], path=meta, line=line, column="dmos", dataset=self.name)
+            extra: Dict[str, Any] = {}
+            for c in ("dmos_std", "std"):
+                if row.get(c, "") != "":
+                    extra["dmos_std"] = _parse_float(row[c], path=meta, line=line, column=c, dataset=self.name)
+            out.append((line, image, ctype, level, dmos, extra))
+        return out
+
+    def _rows_by_image(self, meta: Path):
+        _, rows = _read_table(
+            meta, self.name, ["image", "dst_type", "dst_lev", "dmos"], _CSIQ_EXPECTED, optional=["dst_idx", "dmos_std"]
+        )
+        out = []
+        for line, row in rows:
+            ctype = _csiq_type(row["dst_type"])
+            if ctype is None:
+                raise ValueError(
+                    f"{self.name}: {meta} line {line}: unknown dst_type {row['dst_type']!r} "
+                    "(expected noise/awgn, jpeg, jpeg 2000, f noise, blur, contrast)"
+                )
+            if not row["dst_lev"].isdigit():
+                raise ValueError(f"{self.name}: {meta} line {line}: dst_lev must be an integer, got {row['dst_lev']!r}")
+            image = Path(row["image"]).stem if row["image"].lower().endswith(".png") else row["image"]
+            dmos = _parse_float(row["dmos"], path=meta, line=line, column="dmos", dataset=self.name)
+            extra: Dict[str, Any] = {}
+            if row.get("dmos_std", "") != "":
+                extra["dmos_std"] = _parse_float(row["dmos_std"], path=meta, line=line, column="dmos_std", dataset=self.name)
+            if row.get("dst_idx", "") != "":
+                extra["dst_idx"] = row["dst_idx"]
+            out.append((line, image, ctype, int(row["dst_lev"]), dmos, extra))
+        return out
+
+    def _rows_label_txt(self, text: str, meta: Path):
+        out = []
+        for idx, raw in enumerate(text.splitlines()):
+            line = idx + 1
+            if not raw.strip():
+                continue
+            parts = raw.split()
+            if len(parts) != 2:
+                raise ValueError(
+                    f"{self.name}: {meta} line {line}: expected 2 fields 'dist_name dmos', got {len(parts)}: {raw!r}"
+                )
+            image, ctype, level = self._parse_dist_name(parts[0], meta, line)
+            dmos = _parse_float(parts[1], path=meta, line=line, column="dmos", dataset=self.name)
+            out.append((line, image, ctype, level, dmos, {}))
+        return out
+
+
+# --------------------------------------------------------------------------- BAPPS 2AFC
+
+_BAPPS_PARTS = ("ref", "p0", "p1", "judge")
+_BAPPS_SPLITS = ("train", "val")
+
+
+class BAPPS2AFC(IQADataset):
+    """BAPPS 2AFC: ``{split}/{subset}/{ref,p0,p1,judge}/NNNNNN.{png,npy}``.
+
+    ``root`` may point at a subset folder (``.../2afc/val/traditional``), a
+    split folder (``.../2afc/val``), the ``2afc`` folder, or a folder that
+    contains ``2afc/``.  ``split`` picks the split when root is above it
+    (default ``"val"``); ``subsets`` restricts the subsets (default: all
+    found, sorted).  ``judge`` files (one float each) are read here.
+    ``higher_is_better`` is True in the sense that a higher judge means ``p1``
+    was preferred (judged closer to ``ref``).
+    """
+
+    name = "bapps"
+    higher_is_better = True
+    record_type = TripletRecord
+
+    def __init__(self, root: PathLike, split: str = "val", subsets: Optional[Sequence[str]] = None) -> None:
+        super().__init__(root)
+        root_p = self.root
+        if not root_p.is_dir():
+            raise FileNotFoundError(f"{self.name}: root folder not found: {root_p}. Expected a BAPPS 2afc tree")
+        folders = self._subset_folders(root_p, split)
+        if subsets is not None:
+            subsets = [subsets] if isinstance(subsets, str) else list(subsets)
+            names = {sub for _, sub, _ in folders}
+            unknown = [s for s in subsets if s not in names]
+            if unknown:
+                raise ValueError(f"{self.name}: subset(s) {unknown} not found under {root_p}; available: {sorted(names)}")
+            order = {s: i for i, s in enumerate(subsets)}
+            folders = sorted((t for t in folders if t[1] in order), key=lambda t: order[t[1]])
+        missing_judge: List[Path] = []
+        bad_judge: List[str] = []
+        for sp, sub, folder in folders:
+            stems: Dict[str, Dict[str, Path]] = {}
+            for part in _BAPPS_PARTS:
+                pdir = folder / part
+                if not pdir.is_dir():
+                    raise FileNotFoundError(
+                        f"{self.name}: missing folder {pdir}. Expected {folder}/{{ref,p0,p1,judge}}/"
+                    )
+                for fname in sorted(os.listdir(pdir)):
+                    stem, ext = os.path.splitext(fname)
+                    if part == "judge" and ext.lower() != ".npy":
+                        continue
+                    if part != "judge" and ext.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+                        continue
+                    stems.setdefault(stem, {})[part] = pdir / fname
+            for stem in sorted(stems):
+                parts = stems[stem]
+                paths = {p: parts.get(p, folder / p / (stem + (".npy" if p == "judge" else ".png"))) for p in _BAPPS_PARTS}
+                jp = paths["judge"]
+                if "judge" not in parts:
+                    missing_judge.append(jp)
+                    continue
+                try:
+                    arr = np.load(jp, allow_pickle=False)
+                    if arr.size != 1:
+                        raise ValueError(f"holds {arr.size} values, expected 1")
+                    judge = float(np.asarray(arr, dtype=np.float64).reshape(-1)[0])
+                    if not (0.0 <= judge <= 1.0):
+                        raise ValueError(f"value {judge} outside [0, 1]")
+                except Exception as exc:  # noqa: BLE001
+                    bad_judge.append(f"{jp} ({exc})")
+                    continue
+                self.records.append(
+                    TripletRecord(
+                        ref_path=paths["ref"],
+                        p0_path=paths["p0"],
+                        p1_path=paths["p1"],
+                        judge=judge,
+                        ref_id=f"{sp}/{sub}/{stem}",
+                        dist_type=sub,
+                        split=sp,
+                        extra={"judge_path": jp},
+                    )
+                )
+        if missing_judge:
+            raise FileNotFoundError(
+                f"{self.name}: {len(missing_judge)} triplets have no judge file:{_listed(missing_judge)}"
+            )
+        if bad_judge:
+            raise ValueError(
+                f"{self.name}: {len(bad_judge)} judge files are unreadable (expected a .npy with one float in [0, 1]):"
+                f"{_listed(bad_judge)}"
+            )
+
+    def _extra_files(self) -> List[Path]:
+        return [r.extra["judge_path"] for r in self.records]
+
+    @staticmethod
+    def _is_subset(folder: Path) -> bool:
+        return all((folder / p).is_dir() for p in _BAPPS_PARTS)
+
+    def _subset_folders(self, root: Path, split: str) -> List[Tuple[str, str, Path]]:
+        def subsets_in(split_dir: Path, split_name: str) -> List[Tuple[str, str, Path]]:
+            return [
+                (split_name, d.name, d)
+                for d in sorted(split_dir.iterdir())
+                if d.is_dir() and self._is_subset(d)
+            ]
+
+        if self._is_subset(root):
+            return [(root.parent.name, root.name, root)]
+        found = subsets_in(root, root.name)
+        if found:
+            return found
+        base = root / "2afc" if (root / "2afc").is_dir() else root
+        if (base / split).is_dir():
+            found = subsets_in(base / split, split)
+            if found:
+                return found
+        raise FileNotFoundError(
+            f"{self.name}: no BAPPS 2AFC subset found under {root} (split {split!r}). Expected "
+            "root to be a subset folder with ref/ p0/ p1/ judge/ subfolders, a split folder holding such subsets, "
+            "or a 2afc folder (or its parent) holding split folders"
+        )
+
+
+# --------------------------------------------------------------------------- RAID
+
+_RAID_DIST = re.compile(r"^(rot|trans|scale|gn)_(img_\d+)_level_(\d+)\.(\w+)$", re.IGNORECASE)
+_RAID_EXPECTED = (
+    "a CSV with header Reference,Distorted,Curve_Value,Sigmas,Response,Estimated_MOS where "
+    "Reference = img_XX.png and Distorted = {rot|trans|scale|gn}_img_XX_level_YY.png (YY 01..10)"
+)
+
+
+class RAID(IQADataset):
+    """RAID (affine-transformation MLDS responses): ``responses.csv`` + images.
+
+    ``score`` is ``Response`` (MLDS curve value / sigma, d' units): higher =
+    MORE distortion seen, so ``higher_is_better`` is False.  Level 01 is the
+    undistorted image.  ``extra`` holds ``curve_value``, ``sigma`` and
+    ``estimated_mos``.  Images are looked up in ``images_dir`` if given
+    (relative to root or absolute), else in ``root/images/`` if that holds
+    the first reference, else in ``root``.
+    """
+
+    name = "raid"
+    higher_is_better = False
+
+    def __init__(self, root: PathLike, csv_name: str = "responses.csv", images_dir: Optional[PathLike] = None) -> None:
+        super().__init__(root)
+        csv_path = self.root / csv_name
+        cols = ["Reference", "Distorted", "Curve_Value", "Sigmas", "Response", "Estimated_MOS"]
+        _, rows = _read_table(csv_path, self.name, cols, _RAID_EXPECTED)
+        self.annotation_files = [csv_path]
+        index = _DirIndex()
+        if images_dir is not None:
+            img_dir = Path(images_dir) if Path(images_dir).is_absolute() else self.root / images_dir
+        else:
+            candidates = [self.root / "images", self.root]
+            img_dir = next(
+                (c for c in candidates if rows and index.find(c, rows[0][1]["reference"]) is not None),
+                candidates[0] if candidates[0].is_dir() else candidates[1],
+            )
+        self.images_dir = img_dir
+        keys = []
+        for line, row in rows:
+            ref, dist = row["reference"], row["distorted"]
+            m = _RAID_DIST.match(dist)
+            if not m:
+                raise ValueError(
+                    f"{self.name}: {csv_path} line {line}: Distorted {dist!r} does not match "
+                    "{rot|trans|scale|gn}_img_XX_level_YY.png"
+                )
+            dtype, ref_id, level = m.group(1).lower(), m.group(2), int(m.group(3))
+            if Path(ref).stem.lower() != ref_id.lower():
+                raise ValueError(
+                    f"{self.name}: {csv_path} line {line}: Reference {ref!r} does not match {ref_id!r} in Distorted {dist!r}"
+                )
+            num = {
+                c: _parse_float(row[c.lower()], path=csv_path, line=line, column=c, dataset=self.name)
+                for c in cols[2:]
+            }
+            keys.append((dist.lower(), line))
+            self.records.append(
+                PairRecord(
+                    ref_path=index.resolve(img_dir, ref),
+                    dist_path=index.resolve(img_dir, dist),
+                    score=num["Response"],
+                    ref_id=Path(ref).stem,
+                    dist_type=dtype,
+                    level=level,
+                    extra={
+                        "curve_value": num["Curve_Value"],
+                        "sigma": num["Sigmas"],
+                        "estimated_mos": num["Estimated_MOS"],
+                    },
+                )
+            )
+        _check_duplicates(keys, csv_path, self.name, "Distorted image")
+
+
+# --------------------------------------------------------------------------- factory
+
+_REGISTRY = {
+    "kadid10k": KADID10k,
+    "tid2008": TID2008,
+    "tid2013": TID2013,
+    "csiq": CSIQ,
+    "bapps": BAPPS2AFC,
+    "raid": RAID,
+}
+DATASET_NAMES: Tuple[str, ...] = tuple(_REGISTRY)
+
+
+def load_dataset(name: str, root: PathLike, validate: bool = True, **kw: Any) -> IQADataset:
+    """Build a dataset reader by name.
+
+    ``name`` is one of ``kadid10k, tid2008, tid2013, csiq, bapps, raid``
+    (case, ``-`` and ``_`` ignored: ``"KADID-10k"`` works).  Extra keyword
+    arguments go to the reader.  With ``validate=True`` (default) every
+    referenced file must exist (:meth:`IQADataset.validate`).
+    """
+    key = re.sub(r"[-_\s]", "", str(name).lower())
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    ds = _REGISTRY[key](root, **kw)
+    if validate:
+        ds.validate()
+    return ds
+
+
+# --------------------------------------------------------------------------- type-level tables
+
+
+class TypeLevelRow(NamedTuple):
+    type: int
+    level: int
+    mean: float
+    sd: Optional[float]
+
+
+_TL_TYPE = ("type_id", "type", "dist_type", "distortion_type")
+_TL_LEVEL = ("level", "dist_level", "lev")
+_TL_MEAN = ("mean_dmos", "mean_mos", "mean_score", "mean", "dmos", "mos")
+_TL_SD = ("sd_dmos", "sd_mos", "std_dmos", "std_mos", "sd", "std")
+
+
+def read_type_level_table(path: PathLike) -> List[TypeLevelRow]:
+    """Read a per-(distortion type, level) summary CSV.
+
+    Expects a header with a type column (``type_id`` or ``type``), ``level``,
+    a mean column (``mean_dmos``, ``mean_mos``, ``mean``, ...) and optionally
+    an sd column (``sd_dmos``, ``sd``, ``std``, ...; empty -> None).  Other
+    columns (``type_name``, ``n_refs``) are ignored.  Returns
+    ``TypeLevelRow(type, level, mean, sd)`` tuples in file order.
+    """
+    p = Path(path)
+    what = "type-level table"
+    expected = "a CSV with columns type_id (or type), level, mean_dmos (or mean_mos/mean) and optional sd_dmos (or sd/std)"
+    text = _read_text(p, what, expected)
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        raise ValueError(f"{what}: {p} is empty. Expected {expected}")
+    delim = _sniff_delimiter(lines[first]) or ","
+    header = [h.strip().lower() for h in next(csv.reader([lines[first]], delimiter=delim))]
+
+    def pick(cands: Sequence[str], required: bool) -> Optional[str]:
+        for c in cands:
+            if c in header:
+                return c
+        if required:
+            raise ValueError(f"{what}: {p} line {first + 1}: no column among {list(cands)}; found header {header}. Expected {expected}")
+        return None
+
+    c_type, c_level, c_mean = pick(_TL_TYPE, True), pick(_TL_LEVEL, True), pick(_TL_MEAN, True)
+    c_sd = pick(_TL_SD, False)
+    req = [c for c in (c_type, c_level, c_mean) if c]
+    _, rows = _read_table(p, what, req, expected, optional=[c_sd] if c_sd else [])
+    out: List[TypeLevelRow] = []
+    seen: Dict[Tuple[int, int], int] = {}
+    for line, row in rows:
+        def as_int(col: str) -> int:
+            v = row[col]
+            try:
+                f = float(v)
+                if f != int(f):
+                    raise ValueError
+                return int(f)
+            except ValueError:
+                raise ValueError(f"{what}: {p} line {line}: column {col!r} must be an integer, got {v!r}") from None
+
+        t, lv = as_int(c_type), as_int(c_level)  # type: ignore[arg-type]
+        mean = _parse_float(row[c_mean], path=p, line=line, column=c_mean, dataset=what)  # type: ignore[index,arg-type]
+        sd = (
+            _parse_float(row[c_sd], path=p, line=line, column=c_sd, dataset=what, allow_empty=True)
+            if c_sd
+            else None
+        )
+        if (t, lv) in seen:
+            raise ValueError(f"{what}: {p} line {line}: duplicate (type {t}, level {lv}) (first on line {seen[(t, lv)]})")
+        seen[(t, lv)] = line
+        out.append(TypeLevelRow(t, lv, float(mean), sd))  # type: ignore[arg-type]
+    return out
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def kfold_by_reference(ref_ids: Iterable[str], k: int, seed: int = 0) -> List[Tuple[List[str], List[str]]]:
+    """Deterministic k-fold split over reference ids.
+
+    Duplicates in ``ref_ids`` are collapsed (pass ``[r.ref_id for r in ds]``
+    or ``ds.references()``); the unique ids are sorted, shuffled with
+    ``numpy.random.default_rng(seed)`` and dealt into ``k`` folds whose sizes
+    differ by at most one.  Returns ``[(train_refs, test_refs), ...]`` (each
+    sorted); every reference is tested exactly once and never appears in the
+    train and test lists of the same fold.  The result does not depend on the
+    order of ``ref_ids``.
+    """
+    unique = sorted(set(ref_ids))
+    if not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    if k > len(unique):
+        raise ValueError(f"k={k} folds need at least {k} distinct references, got {len(unique)}")
+    perm = np.random.default_rng(seed).permutation(len(unique))
+    folds = np.array_split(perm, k)
+    out = []
+    for fold in folds:
+        test = sorted(unique[i] for i in fold)
+        test_set = set(test)
+        train = [r for r in unique if r not in test_set]
+        out.append((train, test))
+    return out

@@ -1,0 +1,113 @@
+"""``LPIPS``: spatial LPIPS-VGG v0.1 (Zhang et al., 2018), reproduced exactly.
+
+The comparison baseline of every benchmark. Same computation as ``lpips.LPIPS(net='vgg',
+version='0.1')``: ScalingLayer, VGG-16 taps relu1_2..relu5_3, channel unit-normalisation
+``f / (||f|| + 1e-10)``, squared difference, 1x1 non-negative linear layers, spatial mean (or a
+bilinearly upsampled map with ``spatial=True``), sum over the five layers:
+
+    d(x, y) = sum_l mean_{h,w} sum_c w_lc (u_lchw(x) - u_lchw(y))^2
+
+Shapes: in0, in1 (N, 3, H, W) in [-1, 1] ([0, 1] with ``normalize=True``), equal sizes, N may
+be 1 on one side (broadcast, computed once). Output (N, 1, 1, 1), or (N, 1, H, W) with ``spatial``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..pooling.statistics import spatial_average, unit_normalize
+from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
+from .validation import check_module_device, check_pair
+
+LPIPS_MIN_SIZE = 16
+
+
+class LPIPS(nn.Module):
+    """Exact LPIPS-VGG v0.1 with the ``lpips`` package's interface.
+
+    Args:
+        spatial: return a per-pixel distance map (N, 1, H, W) instead of (N, 1, 1, 1).
+        weights: linear weights (path to a safetensors file, a dict ``relu1_2..relu5_3 -> (C,)``)
+            instead of the shipped LPIPS v0.1 VGG weights (BSD-2, Zhang et al.).
+        trunk_weights: VGG-16 ImageNet weights, as for :class:`~invariant_lpips.InvariantLPIPS`.
+        trunk: share an existing max-pool :class:`VGG16Trunk` whose taps include relu1_2..relu5_3.
+    """
+
+    higher_is_better = False
+    is_differentiable = True
+    full_state_update = False
+
+    def __init__(
+        self,
+        spatial: bool = False,
+        weights: Union[str, Dict[str, torch.Tensor], None] = None,
+        trunk_weights: Union[str, dict, None] = "imagenet",
+        trunk: Optional[VGG16Trunk] = None,
+        check_inputs: bool = True,
+    ):
+        super().__init__()
+        from ..weights.linear import load_linear_weights, load_shipped
+
+        self.spatial = spatial
+        self.check_inputs = check_inputs
+        if trunk is None:
+            trunk = VGG16Trunk(weights=trunk_weights, pooling="max", taps=RELU_TAPS)
+        elif not set(RELU_TAPS) <= set(trunk.taps) or any(p != "max" for p in trunk.pooling[:4]):
+            raise ValueError("LPIPS needs a max-pool trunk tapping relu1_2..relu5_3")
+        self.net = trunk
+        if weights is None:
+            tensors, self.weights_entry = load_shipped("lpips_vgg_v0.1.safetensors")
+        elif isinstance(weights, dict):
+            tensors, self.weights_entry = weights, {"notes": "weights passed as a dict"}
+        else:
+            tensors, self.weights_entry = load_linear_weights(weights)
+        self.lins = nn.ParameterDict({
+            tap: nn.Parameter(torch.as_tensor(tensors[tap]).float().reshape(-1).clone(), requires_grad=False)
+            for tap in RELU_TAPS
+        })
+        for tap in RELU_TAPS:
+            if self.lins[tap].numel() != TAP_CHANNELS[tap]:
+                raise ValueError(f"LPIPS linear weights for {tap} need {TAP_CHANNELS[tap]} values")
+
+    def train(self, mode: bool = True) -> "LPIPS":
+        super().train(mode)
+        self.net.train(False)
+        return self
+
+    def layer_maps(self, in0: torch.Tensor, in1: torch.Tensor, normalize: bool = False):
+        """Per-layer weighted squared-difference maps, list of (N, 1, h_l, w_l) float32."""
+        if normalize:
+            in0, in1 = 2 * in0 - 1, 2 * in1 - 1
+        if in0.shape == in1.shape:
+            f = self.net(lpips_scale(torch.cat([in0, in1], 0)))
+            n = in0.shape[0]
+            f0 = {k: v[:n] for k, v in f.items()}
+            f1 = {k: v[n:] for k, v in f.items()}
+        else:
+            f0, f1 = self.net(lpips_scale(in0)), self.net(lpips_scale(in1))
+        maps = []
+        for tap in RELU_TAPS:
+            diff = (unit_normalize(f0[tap]) - unit_normalize(f1[tap])) ** 2
+            w = self.lins[tap].float().view(1, -1, 1, 1)
+            maps.append((diff * w).sum(dim=1, keepdim=True))
+        return maps
+
+    def forward(self, in0: torch.Tensor, in1: torch.Tensor, retPerLayer: bool = False,
+                normalize: bool = False):
+        """LPIPS distance; see the module docstring for shapes and ranges."""
+        in0, in1 = check_pair(in0, in1, normalize=normalize, min_size=LPIPS_MIN_SIZE, same_size=True,
+                              check_values=self.check_inputs)
+        check_module_device(self, in0)
+        maps = self.layer_maps(in0, in1, normalize)
+        size = in0.shape[-2:]
+        if self.spatial:
+            res = [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps]
+        else:
+            res = [spatial_average(m, keepdim=True) for m in maps]
+        val = res[0]
+        for r in res[1:]:
+            val = val + r
+        return (val, res) if retPerLayer else val

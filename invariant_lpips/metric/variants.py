@@ -1,0 +1,104 @@
+"""The variant registry: name -> trunk pooling, taps, formulation, weights file, invariance claim."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from ..pooling.downsample import expand_pooling_spec
+from ..trunk.vgg16 import POOL_TAPS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One named configuration of :class:`~invariant_lpips.InvariantLPIPS`.
+
+    Attributes:
+        name: registry key.
+        formulation: ``"paper"`` (raw GAP, sqrt-mean of weighted squared differences) or
+            ``"lpips"`` (unit-normalised GAP, weighted sum of squared differences).
+        taps: trunk taps used.
+        pooling: down-sampler per stage (one name for all five, or five names).
+        filter_size: binomial filter size for the anti-aliasing pools.
+        padding_mode: padding of the 3x3 convolutions.
+        weights_file: shipped linear weights (None = unit weights).
+        invariance: which shifts it is exactly / approximately invariant to (measured figures in README).
+        description: one line for tables.
+        relative_cost: trunk FLOPs relative to the plain VGG-16 (analytic, for a 512x384 input).
+    """
+
+    name: str
+    formulation: str
+    taps: Tuple[str, ...] = POOL_TAPS
+    pooling: Union[str, Tuple[str, ...]] = "max"
+    filter_size: int = 3
+    padding_mode: str = "zeros"
+    weights_file: Optional[str] = None
+    invariance: str = ""
+    description: str = ""
+    relative_cost: float = 1.0
+
+    def expanded_pooling(self) -> List[str]:
+        return list(expand_pooling_spec(self.pooling))
+
+    def with_(self, **changes) -> "Variant":
+        return replace(self, **changes)
+
+
+_REGISTRY: Dict[str, Variant] = {}
+DEFAULT_VARIANT = "lpips-gap"  # replaced below once the calibrated default is registered
+
+
+def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
+    """Add a variant to the registry (``overwrite=True`` to replace one)."""
+    if variant.formulation not in ("paper", "lpips"):
+        raise ValueError(f"formulation must be 'paper' or 'lpips', got {variant.formulation!r}")
+    if variant.name in _REGISTRY and not overwrite:
+        raise ValueError(f"variant {variant.name!r} is already registered (pass overwrite=True)")
+    expand_pooling_spec(variant.pooling)
+    _REGISTRY[variant.name] = variant
+    return variant
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; available: {', '.join(list_variants())}") from None
+
+
+def list_variants() -> List[str]:
+    """Names of the registered :class:`~invariant_lpips.InvariantLPIPS` variants."""
+    return list(_REGISTRY)
+
+
+def variant_table() -> List[dict]:
+    """One dict per variant (name, formulation, pooling, taps, weights, invariance, description)."""
+    return [
+        {"name": v.name, "formulation": v.formulation, "pooling": "/".join(v.expanded_pooling()),
+         "taps": ",".join(v.taps), "weights": v.weights_file or "ones", "invariance": v.invariance,
+         "description": v.description, "relative_cost": v.relative_cost}
+        for v in _REGISTRY.values()
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# built-in variants
+# ---------------------------------------------------------------------------------------------
+register_variant(Variant(
+    name="paper",
+    formulation="paper",
+    pooling="max",
+    weights_file="paper_ones.safetensors",
+    description="the paper's metric: GAP of the 5 max-pool outputs, sqrt-mean weighted distance",
+    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
+               "approximately, with a periodic ripple of period 32 px (aliasing)",
+))
+register_variant(Variant(
+    name="lpips-gap",
+    formulation="lpips",
+    pooling="max",
+    weights_file="lpips_gap_max.safetensors",
+    description="LPIPS-style: unit-normalised features, GAP of the 5 max-pool outputs",
+    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
+               "approximately (periodic ripple)",
+))
