@@ -97,16 +97,22 @@ def _loader() -> Callable[[Path], Tensor]:
 
 
 def load_image(path: Union[str, Path]) -> Tensor:
-    """Load one image as a float tensor (3, H, W) in [0, 1]; errors name the path."""
+    """Load one image as a float tensor (3, H, W) in [0, 1]; errors name the path.
+
+    Uses ``invariant_lpips.data.io.load_image`` when available (its
+    ``(1, 3, H, W)`` result is squeezed), else a Pillow fallback."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
         img = _loader()(path)
-    except (OSError, ValueError, SyntaxError) as exc:
-        if str(path) in str(exc):
-            raise
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:  # unreadable: always a ValueError naming the path
+        msg = str(exc) if str(path) in str(exc) else f"cannot read image {path}: {exc}"
+        raise ValueError(msg) from exc
+    if isinstance(img, Tensor) and img.dim() == 4 and img.shape[0] == 1:
+        img = img[0]  # data.io.load_image returns (1, 3, H, W)
     if not isinstance(img, Tensor) or img.dim() != 3 or img.shape[0] != 3:
         raise ValueError(f"image {path}: expected a (3, H, W) tensor, got {getattr(img, 'shape', type(img))}")
     return img.float()

@@ -322,8 +322,11 @@ def periodicity(
     ``0, 1, 2, ...``) or a 2-D ``(n_images, n_shifts)`` array, which is first
     averaged over images. Definitions:
 
-    1. The shift ``k = 0`` (where ``d = 0`` by construction) is removed when
-       ``exclude_zero``; the remaining shifts ``s_1 < ... < s_n`` must be
+    1. The shifts are sorted; ``k = 0`` (where ``d = 0`` by construction) is
+       removed when ``exclude_zero`` and it is the first or last shift; an
+       interior zero (a sweep over ``-16..16``) is instead replaced by the
+       linear interpolation of its two neighbours, so the spacing stays
+       uniform. The remaining shifts ``s_1 < ... < s_n`` must be
        uniformly spaced (step ``delta``) and ``n >= 4``.
     2. The values are detrended: ``'mean'`` subtracts the mean, ``'linear'``
        (default) the least-squares line (the mean included), an int ``p`` a
@@ -334,7 +337,8 @@ def periodicity(
        ``freqs = rfftfreq(n * pad_factor, delta)`` (cycles per pixel); a
        sinusoid of amplitude ``A`` whose period divides the window gives a peak
        of height ``A``. ``window`` is ``None`` or ``'hann'``.
-    4. The dominant frequency is the argmax of the spectrum over periods
+    4. The dominant frequency is the argmax of the spectrum (refined by a
+       parabola through the peak and its two neighbours) over periods
        ``min_period * delta <= 1/f <= max_period`` (default: at least 2 samples
        per period and ``max_period = n * delta / 2``, i.e. at least two complete
        periods in the sweep). ``period = 1/f`` in pixels. When the residual is
@@ -361,11 +365,16 @@ def periodicity(
     s = np.arange(d.size, dtype=np.float64) if shifts is None else np.asarray(list(shifts), dtype=np.float64)
     if s.shape != d.shape:
         raise ValueError(f"{s.size} shifts for a sweep of {d.size} values")
-    if exclude_zero:
-        keep = s != 0
-        s, d = s[keep], d[keep]
     order = np.argsort(s, kind="stable")
     s, d = s[order], d[order]
+    if exclude_zero and np.any(s == 0):
+        z = int(np.flatnonzero(s == 0)[0])
+        if z in (0, s.size - 1):
+            keep = s != 0
+            s, d = s[keep], d[keep]
+        else:  # interior zero: bridge it so the spacing stays uniform
+            d = d.copy()
+            d[z] = np.interp(0.0, [s[z - 1], s[z + 1]], [d[z - 1], d[z + 1]])
     n = d.size
     if n < 4:
         raise ValueError(f"periodicity needs at least 4 non-zero shifts, got {n}")
@@ -399,8 +408,16 @@ def periodicity(
 
     period = frequency = amplitude = float("nan")
     if valid.any() and not flat_resid:
-        idx = np.flatnonzero(valid)[np.argmax(spectrum[valid])]
+        idx = int(np.flatnonzero(valid)[np.argmax(spectrum[valid])])
         frequency = float(freqs[idx])
+        if 0 < idx < freqs.size - 1:  # parabolic refinement of the peak between grid points
+            a, b, c = spectrum[idx - 1], spectrum[idx], spectrum[idx + 1]
+            den = a - 2.0 * b + c
+            if den < 0:
+                off = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+                refined = frequency + off * float(freqs[1] - freqs[0])
+                if min_period * delta - 1e-9 <= 1.0 / refined <= max_period + 1e-9:
+                    frequency = refined
         period = 1.0 / frequency
         amplitude = float(spectrum[idx])
     elif flat_resid:

@@ -1,0 +1,110 @@
+"""``invariant-lpips make-dataset``: write a KADID-10k-style distorted dataset.
+
+(The ``type-level`` command, which needs a metric, lives with the metric code.)
+"""
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional, Tuple
+
+
+def _parse_int_list(text: str, what: str, lo: int, hi: int) -> List[int]:
+    """``"1,3,5-7"`` -> ``[1, 3, 5, 6, 7]``."""
+    out: List[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                a_i, b_i = int(a), int(b)
+                if a_i > b_i:
+                    raise ValueError
+                out.extend(range(a_i, b_i + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {what} {part!r} in {text!r}; use comma-separated ints or ranges, e.g. 1,3,5-7"
+            ) from None
+    bad = [v for v in out if not lo <= v <= hi]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{what} out of range {bad}; valid {what} are {lo}..{hi}")
+    if not out:
+        raise argparse.ArgumentTypeError(f"no {what} given in {text!r}")
+    return list(dict.fromkeys(out))
+
+
+def _types(text: str) -> List[int]:
+    return _parse_int_list(text, "types", 1, 25)
+
+
+def _levels(text: str) -> List[int]:
+    return _parse_int_list(text, "levels", 1, 5)
+
+
+def _size(text: str) -> Optional[Tuple[int, int]]:
+    if text.strip().lower() in ("none", "original", "keep"):
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}; use WIDTHxHEIGHT (e.g. 512x384) or 'none' to keep each image's size"
+        ) from None
+    if w < 2 or h < 2:
+        raise argparse.ArgumentTypeError(f"size must be at least 2x2, got {text!r}")
+    return w, h
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative int, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative int, got {text!r}")
+    return v
+
+
+def _run_make_dataset(args: argparse.Namespace) -> int:
+    from .dataset import write_kadid_style_dataset
+
+    info = write_kadid_style_dataset(
+        args.refs,
+        args.out,
+        types=args.types,
+        levels=args.levels,
+        size=args.size,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(
+        f"wrote {info['n_refs']} references and {info['n_distorted']} distorted images to "
+        f"{info['images_dir']}; index: {info['dmos_csv']}, sources: {info['refs_csv']}"
+    )
+    return 0
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add the ``make-dataset`` sub-command."""
+    p = subparsers.add_parser(
+        "make-dataset",
+        help="write a KADID-10k-style dataset (25 distortion types x 5 levels) from reference images",
+        description=(
+            "Distort every image of --refs with the KADID-10k distortions and write "
+            "OUT/images/I01.png, OUT/images/I01_TT_LL.png, OUT/dmos.csv (dmos/var empty) and OUT/refs.csv."
+        ),
+    )
+    p.add_argument("--refs", required=True, metavar="DIR", help="folder of reference images (png/jpg/bmp/tif)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--types", type=_types, default=None, metavar="LIST",
+                   help="distortion type ids, e.g. 1,3,5-7 (default: all 25)")
+    p.add_argument("--levels", type=_levels, default=[1, 2, 3, 4, 5], metavar="LIST",
+                   help="levels, e.g. 1,3,5 (default: 1-5)")
+    p.add_argument("--size", type=_size, default=(512, 384), metavar="WxH",
+                   help="reference size after scale-to-cover + centre crop (default 512x384; 'none' keeps sizes)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="base random seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_run_make_dataset)

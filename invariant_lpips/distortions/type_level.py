@@ -1,0 +1,201 @@
+"""Type-level evaluation: does a metric order KADID's (type, level) cells like humans do?
+
+Input: a table of human mean scores per (type, level) — e.g. a CSV with columns
+``type_id, level, mean_dmos`` (KADID DMOS: higher = better quality) — and
+per-image metric distances keyed by ``(ref, type, level)``. The distances are
+averaged per (type, level) and correlated with the human means:
+
+* overall SRCC, KRCC, PLCC over all matched cells,
+* per type SRCC (and KRCC) over that type's levels.
+
+Sign convention: correlations are reported so that POSITIVE = AGREEMENT. With
+human scores where higher is better (DMOS/MOS) the metric's ``-distance`` is
+correlated with the human score; pass ``human_higher_is_better=False`` for
+scores where higher is worse (e.g. a difference/impairment scale).
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple, Union
+
+import numpy as np
+
+Key = Tuple[int, int]
+PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
+
+DEFAULT_COLUMNS = {"type": "type_id", "level": "level", "score": "mean_dmos"}
+
+
+def read_type_level_table(
+    path: PathLike,
+    type_col: str = DEFAULT_COLUMNS["type"],
+    level_col: str = DEFAULT_COLUMNS["level"],
+    score_col: str = DEFAULT_COLUMNS["score"],
+) -> Dict[Key, float]:
+    """Read a (type, level) -> mean human score table from CSV.
+
+    Raises FileNotFoundError naming the path if it does not exist, and
+    ValueError naming the path and the missing columns (and the columns found)
+    if a column is absent, or naming the line of a bad or duplicated row.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"type-level table not found: {p}")
+    if not p.is_file():
+        raise ValueError(f"type-level table is not a file: {p}")
+    with open(p, newline="") as fh:
+        reader = csv.DictReader(fh)
+        found = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in (type_col, level_col, score_col) if c not in found]
+        if missing:
+            raise ValueError(
+                f"type-level table {p} lacks column(s) {missing}; found columns {found}. "
+                f"Expected a CSV with a header containing {type_col!r}, {level_col!r} and {score_col!r}"
+            )
+        table: Dict[Key, float] = {}
+        for lineno, row in enumerate(reader, start=2):
+            row = {k.strip(): v for k, v in row.items() if k is not None}
+            try:
+                key = (int(row[type_col]), int(row[level_col]))
+                score = float(row[score_col])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"type-level table {p}, line {lineno}: cannot parse "
+                    f"{type_col}={row.get(type_col)!r}, {level_col}={row.get(level_col)!r}, "
+                    f"{score_col}={row.get(score_col)!r} as int, int, float"
+                ) from None
+            if key in table:
+                raise ValueError(f"type-level table {p}, line {lineno}: duplicate (type, level) {key}")
+            table[key] = score
+    if not table:
+        raise ValueError(f"type-level table {p} has a header but no rows")
+    return table
+
+
+def _iter_distances(distances: Any) -> Iterable[Tuple[Any, int, int, float]]:
+    if isinstance(distances, Mapping):
+        for key, d in distances.items():
+            if not (isinstance(key, tuple) and len(key) == 3):
+                raise ValueError(f"distance keys must be (ref, type, level) tuples, got {key!r}")
+            yield key[0], key[1], key[2], d
+    else:
+        for item in distances:
+            if not (isinstance(item, (tuple, list)) and len(item) in (2, 4)):
+                raise ValueError(
+                    f"distances must be a mapping {{(ref, type, level): distance}} or an iterable of "
+                    f"(ref, type, level, distance) / ((ref, type, level), distance); got item {item!r}"
+                )
+            if len(item) == 4:
+                yield item[0], item[1], item[2], item[3]
+            else:
+                key, d = item
+                if not (isinstance(key, tuple) and len(key) == 3):
+                    raise ValueError(f"distance keys must be (ref, type, level) tuples, got {key!r}")
+                yield key[0], key[1], key[2], d
+
+
+def mean_distance_per_cell(distances: Any) -> Dict[Key, Tuple[float, int]]:
+    """Average per-image distances per (type, level): ``{(type, level): (mean, n_images)}``."""
+    sums: Dict[Key, float] = defaultdict(float)
+    counts: Dict[Key, int] = defaultdict(int)
+    for ref, t, lvl, d in _iter_distances(distances):
+        v = float(d)
+        if not math.isfinite(v):
+            raise ValueError(f"distance for (ref={ref!r}, type={t}, level={lvl}) is not finite: {d!r}")
+        key = (int(t), int(lvl))
+        sums[key] += v
+        counts[key] += 1
+    return {k: (sums[k] / counts[k], counts[k]) for k in sorted(sums)}
+
+
+def _corr(x: Sequence[float], y: Sequence[float]) -> Dict[str, float]:
+    from scipy import stats
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    nan = float("nan")
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return {"srcc": nan, "krcc": nan, "plcc": nan}
+    return {
+        "srcc": float(stats.spearmanr(x, y)[0]),
+        "krcc": float(stats.kendalltau(x, y)[0]),
+        "plcc": float(stats.pearsonr(x, y)[0]),
+    }
+
+
+def evaluate_type_level(
+    table: Union[Mapping[Key, float], PathLike],
+    distances: Any,
+    *,
+    human_higher_is_better: bool = True,
+    min_levels_per_type: int = 3,
+) -> Dict[str, Any]:
+    """Correlate mean metric distance per (type, level) with the human mean scores.
+
+    Parameters
+    ----------
+    table:
+        ``{(type, level): human mean score}`` (see :func:`read_type_level_table`) or a CSV path.
+    distances:
+        Per-image distances: ``{(ref, type, level): d}``, or an iterable of
+        ``(ref, type, level, d)`` or ``((ref, type, level), d)``. Larger ``d`` = more different.
+    human_higher_is_better:
+        True for DMOS/MOS (KADID): ``-d`` is correlated with the score. False: ``d`` is.
+    min_levels_per_type:
+        Per-type correlations need at least this many matched levels (else NaN).
+
+    Returns
+    -------
+    dict with
+      ``n_cells``, ``srcc``, ``krcc``, ``plcc`` (overall, positive = agreement),
+      ``per_type``: ``{type: {"srcc", "krcc", "n_levels"}}``,
+      ``mean_per_type_srcc``: mean of the finite per-type SRCCs (NaN if none),
+      ``cells``: list of ``{"type", "level", "mean_distance", "n_images", "human"}``,
+      ``unmatched_table_cells`` / ``unmatched_distance_cells``: (type, level) keys present on one side only.
+    """
+    if not isinstance(table, Mapping):
+        table = read_type_level_table(table)
+    cells = mean_distance_per_cell(distances)
+    keys = sorted(set(table) & set(cells))
+    if not keys:
+        raise ValueError(
+            "no (type, level) cell is present in both the human table and the distances; "
+            f"table has {sorted(table)[:5]}..., distances have {sorted(cells)[:5]}..."
+        )
+    sign = -1.0 if human_higher_is_better else 1.0
+    metric = [sign * cells[k][0] for k in keys]
+    human = [float(table[k]) for k in keys]
+    overall = _corr(metric, human)
+
+    per_type: Dict[int, Dict[str, float]] = {}
+    for t in sorted({k[0] for k in keys}):
+        tk = [k for k in keys if k[0] == t]
+        if len(tk) >= max(2, int(min_levels_per_type)):
+            c = _corr([sign * cells[k][0] for k in tk], [float(table[k]) for k in tk])
+        else:
+            c = {"srcc": float("nan"), "krcc": float("nan")}
+        per_type[t] = {"srcc": c["srcc"], "krcc": c["krcc"], "n_levels": len(tk)}
+    finite = [v["srcc"] for v in per_type.values() if math.isfinite(v["srcc"])]
+    return {
+        "n_cells": len(keys),
+        "srcc": overall["srcc"],
+        "krcc": overall["krcc"],
+        "plcc": overall["plcc"],
+        "per_type": per_type,
+        "mean_per_type_srcc": float(np.mean(finite)) if finite else float("nan"),
+        "cells": [
+            {
+                "type": k[0],
+                "level": k[1],
+                "mean_distance": cells[k][0],
+                "n_images": cells[k][1],
+                "human": float(table[k]),
+            }
+            for k in keys
+        ],
+        "unmatched_table_cells": sorted(set(table) - set(cells)),
+        "unmatched_distance_cells": sorted(set(cells) - set(table)),
+    }
