@@ -87,6 +87,15 @@ def test_logistic_fit_fallbacks():
         S.logistic_fit([1, 2, 3], [1, 2, 3], params=3)
 
 
+def test_logistic_fit_on_exactly_linear_data():
+    x = np.linspace(0.0, 1.0, 100)
+    y = 3.0 * x + 1.0
+    for params in (4, 5):
+        fit = S.logistic_fit(x, y, params=params)
+        assert fit.converged and fit.kind == f"logistic{params}"
+        np.testing.assert_allclose(fit(x), y, atol=0.01)
+
+
 def test_logistic_fit_never_worse_than_line(data):
     x, y = data
     fit = S.logistic_fit(x, y, params=5)

@@ -114,28 +114,27 @@ class _DirIndex:
     """Case-insensitive file-name lookup, one directory listing per folder."""
 
     def __init__(self) -> None:
-        self._cache: Dict[Path, Dict[str, str]] = {}
+        self._cache: Dict[Path, Tuple[set, Dict[str, str]]] = {}
 
-    def listing(self, folder: Path) -> Dict[str, str]:
+    def _listing(self, folder: Path) -> Tuple[set, Dict[str, str]]:
         folder = Path(folder)
         if folder not in self._cache:
-            mapping: Dict[str, str] = {}
             try:
                 names = sorted(os.listdir(folder))
             except (FileNotFoundError, NotADirectoryError):
                 names = []
+            lower: Dict[str, str] = {}
             for name in names:
-                # an exact-case name wins over a case-folded collision
-                mapping.setdefault(name.lower(), name)
-            self._cache[folder] = mapping
+                lower.setdefault(name.lower(), name)
+            self._cache[folder] = (set(names), lower)
         return self._cache[folder]
 
     def find(self, folder: Path, name: str) -> Optional[Path]:
-        """The actual path of ``name`` in ``folder`` ignoring case, or None."""
-        listing = self.listing(folder)
-        if name in listing.values():
+        """The actual path of ``name`` in ``folder`` (exact case first, then ignoring case), or None."""
+        exact, lower = self._listing(folder)
+        if name in exact:
             return Path(folder) / name
-        actual = listing.get(name.lower())
+        actual = lower.get(name.lower())
         return Path(folder) / actual if actual is not None else None
 
     def resolve(self, folder: Path, name: str) -> Path:

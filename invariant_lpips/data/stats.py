@@ -293,9 +293,11 @@ def logistic_fit(x: Any, y: Any, params: int = 5, maxfev: int = 300) -> Logistic
             popt, _ = optimize.curve_fit(projected, z, w, p0=[slope0, a[2]], bounds=(lo, hi), max_nfev=maxfev)
         cand = full(*popt)
         polished = float(np.sum((func(z, *cand) - w) ** 2))
-        if np.all(np.isfinite(cand)) and np.isfinite(polished) and polished <= grid_sse * (1 + 1e-12):
+        if not (np.all(np.isfinite(cand)) and np.isfinite(polished)):
+            converged, message = False, "curve_fit produced non-finite values; grid-search solution used"
+        elif polished <= grid_sse:
             a = cand
-        else:
+        elif polished > grid_sse * (1 + 1e-9) + 1e-12 * z.size:  # (numerical ties keep the start)
             converged, message = False, "curve_fit ended worse than its start; grid-search solution used"
     except (RuntimeError, ValueError, TypeError, np.linalg.LinAlgError, optimize.OptimizeWarning) as exc:
         converged, message = False, f"curve_fit failed ({exc}); grid-search solution used"
@@ -498,7 +500,7 @@ def bootstrap_ci(
     seed: int = 0,
     alpha: float = 0.05,
     *,
-    human_higher_is_better: bool = True,
+    human_higher_is_better: bool,
     metric_lower_is_better: bool = True,
     logistic_params: int = 5,
     statistics: Sequence[str] = ("SRCC", "KRCC", "PLCC"),

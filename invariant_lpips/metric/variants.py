@@ -94,6 +94,16 @@ register_variant(Variant(
                "approximately, with a periodic ripple of period 32 px (aliasing)",
 ))
 register_variant(Variant(
+    name="paper-blur",
+    formulation="paper",
+    pooling="blurmax",
+    filter_size=3,
+    weights_file="paper_ones.safetensors",
+    description="the paper's formulation with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)",
+    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
+               "approximately, ripple strongly reduced by the low-pass before each subsampling",
+))
+register_variant(Variant(
     name="lpips-gap",
     formulation="lpips",
     pooling="max",
@@ -101,4 +111,42 @@ register_variant(Variant(
     description="LPIPS-style: unit-normalised features, GAP of the 5 max-pool outputs",
     invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
                "approximately (periodic ripple)",
+))
+_BLUR_INVARIANCE = ("circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
+                    "approximately: the low-pass before each subsampling removes most of the periodic ripple")
+register_variant(Variant(
+    name="lpips-gap-blur",
+    formulation="lpips",
+    pooling="blurmax",
+    filter_size=3,
+    weights_file="lpips_gap_max.safetensors",
+    description="LPIPS-style GAP with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)",
+    invariance=_BLUR_INVARIANCE,
+))
+register_variant(Variant(
+    name="lpips-gap-blur5",
+    formulation="lpips",
+    pooling="blurmax",
+    filter_size=5,
+    weights_file="lpips_gap_max.safetensors",
+    description="LPIPS-style GAP with anti-aliased pools (binomial-5 blur: stronger low-pass)",
+    invariance=_BLUR_INVARIANCE,
+))
+register_variant(Variant(
+    name="lpips-gap-l2",
+    formulation="lpips",
+    pooling="l2",
+    weights_file="lpips_gap_max.safetensors",
+    description="LPIPS-style GAP with DISTS' L2/Hanning pooling instead of max pooling",
+    invariance=_BLUR_INVARIANCE.replace("the low-pass before each subsampling", "the Hanning window"),
+))
+register_variant(Variant(
+    name="lpips-gap-aps",
+    formulation="lpips",
+    pooling="aps",
+    filter_size=3,
+    weights_file="lpips_gap_max.safetensors",
+    description="LPIPS-style GAP with adaptive polyphase sampling (blur-3, keep the max-norm phase)",
+    invariance="every integer circular shift exactly (with circular padding: the pooled vector is "
+               "identical); crop shifts approximately",
 ))
