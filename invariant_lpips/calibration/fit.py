@@ -142,7 +142,7 @@ def fit_weights(
         if step % 10 == 0 or step == config.max_steps - 1:
             w_now = torch.nn.functional.softplus(theta).detach()
             v = val_score(w_now)
-            history.append({"step": step, "loss": float(main), "reg": float(reg), "val": v})
+            history.append({"step": step, "loss": float(main.detach()), "reg": float(reg.detach()), "val": v})
             if not np.isnan(v):
                 if v > best[0] + 1e-6:
                     best = (v, step, w_now.clone())

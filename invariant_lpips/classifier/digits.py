@@ -58,7 +58,8 @@ class DigitsConfig:
     channels: Tuple[int, ...] = (16, 32, 64)
     max_shift: int = 20
     grid_step: int = 4
-    pretrain_epochs: int = 30
+    pretrain_max_shift: Optional[int] = None  # random shifts while pretraining the trunk; None = max_shift
+    pretrain_epochs: int = 20
     pretrain_patience: int = 5
     head_epochs: int = 200
     head_patience: int = 25
@@ -190,6 +191,23 @@ def _head_input(head: DigitsHead, gap: Tensor, flat: Tensor) -> Tensor:
 # ============================================================================ the demo
 
 
+def _random_placement(digits: Tensor, canvas: int, max_shift: int, gen: torch.Generator) -> Tensor:
+    """Each digit pasted at the centre moved by its own uniform random ``(dx, dy)`` in ``[-max_shift, max_shift]``."""
+    if max_shift <= 0:
+        return place_on_canvas(digits, canvas)
+    shifts = torch.randint(-max_shift, max_shift + 1, (digits.shape[0], 2), generator=gen)
+    return torch.cat([place_on_canvas(digits[i:i + 1], canvas, int(dx), int(dy)) for i, (dx, dy) in enumerate(shifts)])
+
+
+def _augmented_batches(digits: Tensor, labels: Tensor, canvas: int, max_shift: int, batch_size: int, seed: int,
+                       epoch: int):
+    gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+    order = torch.randperm(digits.shape[0], generator=gen)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        yield _random_placement(digits[idx], canvas, max_shift, gen), labels[idx]
+
+
 def _split(labels: np.ndarray, cfg: DigitsConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -231,13 +249,15 @@ def _shift_eval(trunk: SmallConvTrunk, heads: Dict[str, DigitsHead], digits: Ten
 
 
 def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsConfig] = None, progress: bool = True,
-                    plot: bool = True, verbose: bool = True) -> dict:
+                    plot: bool = True, verbose: bool = True, num_threads: Optional[int] = None) -> dict:
     """Run the digits study; write ``results.json``, ``shift_curve.csv``, ``shift_grid.csv``,
     ``digits_shift_curves.png`` and ``digits_heatmaps.png`` into ``out`` (if given).
 
     Returns the results dictionary (also what ``results.json`` holds).
     """
     cfg = config or DigitsConfig()
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
     t_start = time.time()
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -257,9 +277,11 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
     pcfg = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                        patience=cfg.pretrain_patience, seed=cfg.seed)
     t0 = time.time()
+    pmax = cfg.max_shift if cfg.pretrain_max_shift is None else int(cfg.pretrain_max_shift)
+    x_val_pre = _random_placement(digits[va], cfg.canvas, pmax, torch.Generator().manual_seed(cfg.seed))
     pre_hist, pre_best_epoch, pre_best = _fit(
-        pre, lambda ep: _tensor_batches(x_centred[tr], y[tr], cfg.batch_size, True, cfg.seed, ep, "cpu"),
-        lambda: _tensor_batches(x_centred[va], y[va], 512, False, cfg.seed, 0, "cpu"), pcfg, progress,
+        pre, lambda ep: _augmented_batches(digits[tr], y[tr], cfg.canvas, pmax, cfg.batch_size, cfg.seed, ep),
+        lambda: _tensor_batches(x_val_pre, y[va], 512, False, cfg.seed, 0, "cpu"), pcfg, progress,
         desc="pretrain trunk")
     pretrain_s = time.time() - t0
     trunk.eval()
@@ -307,7 +329,7 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
                        "trained on centred digits, tested with the digit moved on a zero canvas",
         "config": {**asdict(cfg), "channels": list(cfg.channels), "heads": list(cfg.heads)},
         "split": {"train": len(tr), "val": len(va), "test": len(te)},
-        "trunk": {"parameters": trunk_params, "pretrain_best_val_accuracy": pre_best,
+        "trunk": {"parameters": trunk_params, "pretrain_max_shift": pmax, "pretrain_best_val_accuracy": pre_best,
                   "pretrain_epochs_run": len(pre_hist), "pretrain_seconds": round(pretrain_s, 2)},
         "relative_loss_definition": "RL(s) = (L(s) - L(0)) / L(0); mean over the non-zero shifts",
         "heads": {},

@@ -402,7 +402,7 @@ def _fit(head: ClassifierHead, train_batches: BatchFn, val_batches: Callable[[],
             opt.zero_grad(set_to_none=True)
             (loss + head.l2_penalty()).backward()
             opt.step()
-            loss_sum += float(loss) * int(y.numel())
+            loss_sum += float(loss.detach()) * int(y.numel())
             correct += int((logits.detach().argmax(1) == y).sum())
             n += int(y.numel())
         val_loss, val_acc = evaluate_head(head, val_batches())

@@ -1,0 +1,87 @@
+"""``invariant-lpips bench``: score a human-judgement dataset with several metrics.
+
+Example::
+
+    invariant-lpips bench --dataset kadid10k --root data/kadid10k \\
+        --metrics lpips-vgg,lpips-gap,paper,lpips-pkg,dists --out results/kadid --device cuda --dtype bf16
+
+    # several GPUs / processes: each rank scores a shard of the references, rank 0 writes the results
+    torchrun --nproc_per_node 4 benchmarks/run_benchmark.py --dataset kadid10k --root data/kadid10k \\
+        --metrics lpips-vgg,lpips-gap --out results/kadid --device cuda
+
+Writes ``scores_<metric>.csv``, ``summary.json``, ``summary.md`` and ``manifest.json`` into ``--out``
+(and ``raid_curves.png`` for RAID). A run that is interrupted resumes where it stopped when started
+again with the same arguments (``--no-resume`` starts over).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+BENCH_DATASETS = ("kadid10k", "raid", "tid2013", "tid2008", "csiq")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--dataset", required=True, choices=BENCH_DATASETS, help="dataset layout to read")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--metrics", required=True,
+                   help="comma-separated metric names (lpips-vgg, our variants, lpips-pkg, dists, stlpips-vgg, "
+                        "ssim, ms-ssim, psnr, mse, l1)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--batch-size", type=int, default=16, help="distorted images per metric call (default 16)")
+    p.add_argument("--workers", type=int, default=2, help="image-decoding worker processes (default 2)")
+    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="autocast precision on CUDA (default float32; ignored on CPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile our metrics' VGG trunks")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out pairs with missing/corrupt images (counted and listed in the summary)")
+    p.add_argument("--no-resume", action="store_true", help="discard earlier scores in --out and start over")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="no RAID curve plot")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from .runner import run_benchmark
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if not metrics:
+        raise ValueError("--metrics is empty")
+    summary = run_benchmark(
+        args.dataset, metrics, args.out, device=args.device, batch_size=args.batch_size,
+        num_workers=args.workers, dtype=None if args.dtype in (None, "fp32") else args.dtype,
+        compile=args.compile, skip_missing=args.skip_missing, resume=not args.no_resume,
+        progress=not args.no_progress, bootstrap=args.bootstrap, root=args.root, seed=args.seed,
+        plots=not args.no_plots,
+    )
+    if summary is not None:  # rank 0
+        from pathlib import Path
+
+        print((Path(args.out) / "summary.md").read_text(encoding="utf-8"))
+        print(f"results in {args.out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="benchmark metrics against human scores (KADID-10k, RAID, TID, CSIQ)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Stand-alone entry point (``benchmarks/run_benchmark.py``, also under torchrun)."""
+    parser = argparse.ArgumentParser(prog="run_benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"run_benchmark: error: {exc}", file=sys.stderr)
+        return 1
