@@ -59,6 +59,7 @@ class DigitsConfig:
     max_shift: int = 20
     grid_step: int = 4
     pretrain_max_shift: Optional[int] = None  # random shifts while pretraining the trunk; None = max_shift
+    pretrain_head: str = "baseline"  # head used while pretraining the trunk (then discarded)
     pretrain_epochs: int = 20
     pretrain_patience: int = 5
     head_epochs: int = 200
@@ -273,7 +274,7 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
 
     # -- 1. pretraining of the trunk with a Flatten head (the "ImageNet" analogue) ----------------
     trunk = SmallConvTrunk(cfg.channels)
-    pre = _PretrainModel(trunk, DigitsHead("baseline", cfg.channels, last_hw, 10, l2=0.0))
+    pre = _PretrainModel(trunk, DigitsHead(cfg.pretrain_head, cfg.channels, last_hw, 10, l2=0.0))
     pcfg = TrainConfig(epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                        patience=cfg.pretrain_patience, seed=cfg.seed)
     t0 = time.time()

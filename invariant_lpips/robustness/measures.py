@@ -110,39 +110,64 @@ def _flatten_distances(out: Any, n: int) -> np.ndarray:
     return t.to(device="cpu", dtype=torch.float64).numpy()
 
 
+def _view_key(t: Tensor) -> tuple:
+    """Identity of a tensor view (same storage, offset, shape and strides -> same pixels)."""
+    return (t.data_ptr(), t.device.type, tuple(t.shape), tuple(t.stride()), t.dtype)
+
+
 def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batch_size: int) -> np.ndarray:
     """``metric`` over a stream of ``(x, y)`` pairs of ``(1, C, H, W)`` tensors, batched.
 
     Consecutive pairs of the same size are concatenated into batches of at most
-    ``batch_size``; the result keeps the order of the stream.
+    ``batch_size``; the result keeps the order of the stream. A pair that repeats
+    an earlier one (the same tensor views, as in rank-flip triplets that share
+    their distorted images) is computed once. When every ``x`` of a batch is the
+    same view and the metric declares ``broadcasts = True``, it receives that
+    image once, as a batch of 1 (our metrics then compute its features once).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    broadcasts = bool(getattr(metric, "broadcasts", False))
+    order: List[int] = []            # stream position -> unique pair index
+    unique: Dict[tuple, int] = {}
     results: List[np.ndarray] = []
     xs: List[Tensor] = []
     ys: List[Tensor] = []
+    xkeys: List[tuple] = []
     shape = None
 
     def flush() -> None:
-        x = torch.cat(xs, 0)
+        same_ref = broadcasts and all(k == xkeys[0] for k in xkeys)
+        x = xs[0] if same_ref else torch.cat(xs, 0)
         y = torch.cat(ys, 0)
         with torch.no_grad():
             out = metric(x, y)
-        results.append(_flatten_distances(out, x.shape[0]))
+        results.append(_flatten_distances(out, y.shape[0]))
         xs.clear()
         ys.clear()
+        xkeys.clear()
 
     for x, y in pairs:
         if x.shape != y.shape:
             raise ValueError(f"pair of different shapes {tuple(x.shape)} and {tuple(y.shape)}")
+        key = (_view_key(x), _view_key(y))
+        if key in unique:
+            order.append(unique[key])
+            continue
+        unique[key] = len(unique)
+        order.append(unique[key])
         if xs and (x.shape != shape or len(xs) >= batch_size):
             flush()
         shape = x.shape
         xs.append(x)
         ys.append(y)
+        xkeys.append(_view_key(x))
     if xs:
         flush()
-    return np.concatenate(results) if results else np.zeros(0, dtype=np.float64)
+    if not results:
+        return np.zeros(0, dtype=np.float64)
+    values = np.concatenate(results)
+    return values[np.asarray(order, dtype=np.int64)]
 
 
 def _shift_values(shifts: Iterable) -> List:
