@@ -204,14 +204,16 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="fewer repeats and a smaller CPU KADID group (8 distorted): a few minutes on CPU")
     ap.add_argument("--variants", default=None,
-                    help="comma-separated InvariantLPIPS variants (default: every registered variant)")
+                    help="comma-separated InvariantLPIPS variants, or 'all' (default: the default variant, "
+                         "paper and lpips-gap)")
     ap.add_argument("--no-peers", action="store_true", help="leave out the lpips package")
     ap.add_argument("--devices", default=None, help="cpu,cuda (default: cpu, plus cuda when available)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="kadid,single")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="CUDA autocast dtype")
     ap.add_argument("--kadid-n", type=int, default=None, help="distorted images per group (CPU 16, CUDA 125)")
     ap.add_argument("--batch-size", type=int, default=None, help="distorted images per call (CPU 8, CUDA 32)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed repeats (default CPU 2 / CUDA 10; quick 1 / 5)")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="timed repeats (default CPU: kadid 1, single 2; CUDA 10; --quick: CPU 1, CUDA 5)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration")
     ap.add_argument("--json", default="speed.json", help="where to write the results (JSON)")
     args = ap.parse_args(argv)
@@ -225,7 +227,14 @@ def main(argv=None) -> int:
 
     from invariant_lpips import list_variants
 
-    variants = [v.strip() for v in (args.variants.split(",") if args.variants else list_variants()) if v.strip()]
+    from invariant_lpips import DEFAULT_VARIANT
+
+    if args.variants is None:
+        variants = list(dict.fromkeys(v for v in (DEFAULT_VARIANT, "paper", "lpips-gap") if v in list_variants()))
+    elif args.variants.strip() == "all":
+        variants = list_variants()
+    else:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in list_variants()]
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; available: {', '.join(list_variants())}")
@@ -248,7 +257,8 @@ def main(argv=None) -> int:
                     "device": dev, "workload": wl, "metric": m, "dtype": args.dtype if cuda else "fp32",
                     "n_distorted": args.kadid_n or (125 if cuda else (8 if args.quick else 16)),
                     "batch_size": args.batch_size or (32 if cuda else 8),
-                    "repeats": args.repeats or ((5 if args.quick else 10) if cuda else (1 if args.quick else 2)),
+                    "repeats": args.repeats or ((5 if args.quick else 10) if cuda
+                                                else (1 if args.quick or wl == "kadid" else 2)),
                     "warmup": 2 if cuda else 0,
                 }
                 t = time.perf_counter()

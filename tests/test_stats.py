@@ -222,16 +222,16 @@ def test_bootstrap_refit_and_item_resampling_and_validation():
         S.bootstrap_ci(x, y, ["same"] * x.size, human_higher_is_better=True)
 
 
-def test_bootstrap_is_fast_at_kadid_scale():
+def test_bootstrap_at_kadid_scale():
+    """10,125 pairs in 81 groups, 1000 resamples: runs (speed is measured by benchmarks, not here)."""
     rng = np.random.default_rng(1)
     groups = np.repeat([f"I{i:02d}" for i in range(81)], 125)  # 10,125 pairs
     y = rng.uniform(1, 5, groups.size)
     x = -y + rng.normal(0, 1, y.size)
-    t0 = time.perf_counter()
     res = S.bootstrap_ci(x, y, groups, n_boot=1000, human_higher_is_better=True)
-    elapsed = time.perf_counter() - t0
     assert set(res) == {"SRCC", "KRCC", "PLCC"}
-    assert elapsed < 30.0  # a few seconds normally; generous for shared CPUs
+    point = S.srcc(-x, y)
+    assert res["SRCC"][0] <= point <= res["SRCC"][1]
 
 
 # ----------------------------------------------------------------- 2AFC

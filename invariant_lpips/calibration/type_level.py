@@ -90,17 +90,26 @@ def human_targets(pairs: Sequence[GeneratedPair], table: Dict[Tuple[int, int], f
     return torch.tensor([-cell[(p.dist_type, p.level)] for p in pairs], dtype=torch.float64)
 
 
-def kfold_type_level(pairs, phi, table, init, config: FitConfig, k: int = 4, seed: int = 0) -> dict:
-    """k-fold by reference: fit on k-1 folds' pairs, evaluate type-level correlations on the held-out
-    references. Returns per-fold and mean correlations for the initial and the fitted weights."""
+def kfold_type_level(pairs, phi, table, init, config: FitConfig, k: int = 4, seed: int = 0,
+                     by: str = "reference") -> dict:
+    """k-fold cross-validation of the calibration on a generated set.
+
+    ``by="reference"``: the held-out fold's *references* were never trained on (guards against
+    fitting image content). ``by="type"``: the held-out fold's *distortion types* were never trained
+    on (guards against fitting the types of the table, the honest estimate for unseen types).
+    Returns per-fold and mean type-level correlations for the initial and the fitted weights.
+    """
     from ..data.datasets import kfold_by_reference
 
+    if by not in ("reference", "type"):
+        raise ValueError(f"by must be 'reference' or 'type', got {by!r}")
     target = human_targets(pairs, table)
     refs = [p.ref_id for p in pairs]
-    folds = kfold_by_reference(sorted(set(refs)), k, seed)
+    keys = refs if by == "reference" else [f"type{p.dist_type:02d}" for p in pairs]
+    folds = kfold_by_reference(sorted(set(keys)), k, seed)
     rows = []
-    for fold, (train_refs, test_refs) in enumerate(folds):
-        tr = torch.tensor([r in set(train_refs) for r in refs])
+    for fold, (train_keys, test_keys) in enumerate(folds):
+        tr = torch.tensor([key in set(train_keys) for key in keys])
         te = ~tr
         res = fit_weights(phi[tr], target[tr], [r for r, m in zip(refs, tr) if m], init, config)
         test_pairs = [p for p, m in zip(pairs, te) if m]
@@ -109,7 +118,7 @@ def kfold_type_level(pairs, phi, table, init, config: FitConfig, k: int = 4, see
         ev_fit = evaluate_distances(test_pairs, d_fit, table)
         ev_init = evaluate_distances(test_pairs, d_init, table)
         keep = ("srcc", "krcc", "plcc", "mean_per_type_srcc")
-        rows.append({"fold": fold, "test_refs": list(test_refs), "fitted": {s: ev_fit[s] for s in keep},
+        rows.append({"fold": fold, "held_out": list(test_keys), "fitted": {s: ev_fit[s] for s in keep},
                      "initial": {s: ev_init[s] for s in keep}, "best_step": res.best_step})
     summary = {}
     for which in ("fitted", "initial"):

@@ -7,8 +7,12 @@ paths are relative to the CSV's folder). Images are *resized* (not cropped) to `
 ``lpips_scale(2x - 1)``.
 
 Authors' recipe (the defaults here): Adam, lr 1e-3, batch 32, early stopping on validation
-accuracy with patience 25 (best weights restored), L2 1e-4 on the Dense kernel for ``baseline``
-and ``multigap`` (none for ``finalgap`` / ``gap_flatten``), seed 666.
+accuracy with patience 25, L2 1e-4 on the Dense kernel for ``baseline`` and ``multigap`` (none
+for ``finalgap`` / ``gap_flatten``), seed 666. Training stops after ``patience`` epochs without a
+strict improvement of validation accuracy (as Keras' ``EarlyStopping``); the weights restored
+(and checkpointed) are those of the best validation accuracy, ties broken by the lower
+validation loss (our choice: on small validation sets accuracy saturates early, and the first
+epoch to reach it is usually under-trained).
 
 Because the trunk is frozen and there is no augmentation, every image's trunk features are
 deterministic: they are extracted **once** (GAP of the five pool taps, 1,472 floats per image, plus
@@ -389,7 +393,7 @@ def _fit(head: ClassifierHead, train_batches: BatchFn, val_batches: Callable[[],
     from tqdm.auto import tqdm
 
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
-    best_acc, best_epoch, wait = -math.inf, 0, 0
+    best_acc, best_loss, best_epoch, wait = -math.inf, math.inf, 0, 0
     best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
     history: List[dict] = []
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc or f"train {head.head}", unit="epoch", disable=not progress)
@@ -408,13 +412,15 @@ def _fit(head: ClassifierHead, train_batches: BatchFn, val_batches: Callable[[],
         val_loss, val_acc = evaluate_head(head, val_batches())
         history.append({"epoch": epoch, "loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1),
                         "val_loss": val_loss, "val_accuracy": val_acc})
-        if val_acc > best_acc:
-            best_acc, best_epoch, wait = val_acc, epoch, 0
+        improved = val_acc > best_acc
+        if improved or (val_acc == best_acc and val_loss < best_loss):
+            # restore target: best accuracy, ties broken by the lower validation loss
+            best_acc, best_loss, best_epoch = val_acc, val_loss, epoch
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
             if on_improve is not None:
                 on_improve(epoch, val_acc)
-        else:
-            wait += 1
+        # patience counts epochs without a strict accuracy improvement (Keras EarlyStopping)
+        wait = 0 if improved else wait + 1
         bar.set_postfix(loss=f"{loss_sum / max(n, 1):.3f}", val_acc=f"{val_acc:.3f}", best=f"{best_acc:.3f}")
         if wait >= cfg.patience:
             break
