@@ -228,6 +228,20 @@ def test_training_gap_heads_on_cached_features(tmp_path):
     assert len(list((out / "cache").glob("features-*.pt"))) == 2  # train + val split
 
 
+def test_flatten_heads_cached_and_streamed_agree(tmp_path):
+    data = _synthetic_folder(tmp_path / "d", n_per_class=4, size=32)
+    trunk = kaiming_trunk()
+    cfg = TrainConfig(epochs=2, patience=5, size=32, val_fraction=0.25)
+    cached = train_heads(data, heads=("baseline", "gap_flatten"), config=cfg, trunk=trunk, cache_dir=None,
+                         progress=False)
+    streamed = train_heads(data, heads=("baseline",), config=cfg, trunk=trunk, stream=True, progress=False)
+    assert cached["baseline"].parameters["trainable"] == 512 * 2 + 2
+    assert cached["gap_flatten"].parameters["trainable"] == (1472 + 512) * 2 + 2
+    # same seed, same batches, same features: the two paths train the same head
+    for k in ("loss", "val_loss", "val_accuracy"):
+        assert streamed["baseline"].history[-1][k] == pytest.approx(cached["baseline"].history[-1][k], rel=1e-4)
+
+
 def test_feature_cache_keyed_by_content(tmp_path):
     root = _synthetic_folder(tmp_path / "d", n_per_class=2, size=32)
     samples, classes = load_samples(root)
@@ -338,3 +352,25 @@ def test_cli_registration(capsys):
     assert main(["classifier", "params"]) == 0
     out = capsys.readouterr().out
     assert "5,243,040" in out and "82,080" in out and "235,680" in out and "5,478,560" in out
+
+
+def test_cli_train_then_translation_test(tmp_path, capsys):
+    from invariant_lpips.cli import main
+
+    data = _synthetic_folder(tmp_path / "d", n_per_class=3, size=32)
+    out = tmp_path / "run"
+    assert main(["classifier", "train", "--data", str(data), "--head", "finalgap,multigap", "--out", str(out),
+                 "--weights", "random", "--size", "32", "--epochs", "2", "--val-fraction", "0.34", "--quiet"]) == 0
+    assert (out / "multigap" / "head.safetensors").is_file() and (out / "train_summary.json").is_file()
+    res = tmp_path / "tt"
+    assert main(["classifier", "translation-test", "--checkpoint", str(out / "finalgap" / "head.safetensors"),
+                 "--data", str(data), "--out", str(res), "--weights", "random", "--max-shift", "4", "--step", "4",
+                 "--rotations=-10,0,10", "--scales=0.9,1,1.1", "--no-plot", "--quiet"]) == 0
+    report = json.loads((res / "translation.json").read_text())
+    assert report["translation"]["dxs"] == [-4, 0, 4] and report["translation"]["n_images"] == 6
+    assert report["rotation"]["values"] == [-10.0, 0.0, 10.0] and "mean_relative_loss" in report["scaling"]
+    assert (res / "translation_grid.csv").is_file() and (res / "rotation.csv").is_file()
+    assert "mean relative loss" in capsys.readouterr().out
+    # a random-trunk checkpoint is not silently paired with ImageNet weights
+    assert main(["classifier", "translation-test", "--checkpoint", str(out / "finalgap" / "head.safetensors"),
+                 "--data", str(data), "--out", str(res)]) == 1

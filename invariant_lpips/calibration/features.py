@@ -57,7 +57,7 @@ def trunk_config(variant: Variant, trunk_sha256: str, size: Optional[Sequence[in
         "taps": list(variant.taps),
         "trunk_sha256": trunk_sha256,
         "resize": list(size) if size else None,
-        "version": 1,
+        "version": 2,
     }
 
 

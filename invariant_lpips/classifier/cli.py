@@ -167,7 +167,8 @@ def register(subparsers) -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--max-shift", type=int, default=50)
     r.add_argument("--step", type=int, default=10, help="grid step in pixels (1 = the full 101x101 protocol)")
-    r.add_argument("--rotations", default="", help="comma list of angles in degrees, e.g. -30,-15,0,15,30")
+    r.add_argument("--rotations", default="",
+                   help="comma list of angles in degrees; write --rotations=-30,-15,0,15,30 (with =)")
     r.add_argument("--scales", default="", help="comma list of zoom factors, e.g. 0.8,0.9,1,1.1,1.25")
     r.add_argument("--limit", type=int, default=None, help="use a seeded random subset of this many test images")
     r.add_argument("--batch-size", type=int, default=32)

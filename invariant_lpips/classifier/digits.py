@@ -334,7 +334,8 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
                        "four heads trained on centred digits; tested with the digit moved on a zero canvas",
         "config": {**asdict(cfg), "channels": list(cfg.channels), "heads": list(cfg.heads)},
         "split": {"train": len(tr), "val": len(va), "test": len(te)},
-        "trunk": {"parameters": trunk_params, "pretrain_head": cfg.pretrain_head, "pretrain_max_shift": pmax, "pretrain_best_val_accuracy": pre_best,
+        "trunk": {"parameters": trunk_params, "pretrain_head": cfg.pretrain_head, "pretrain_max_shift": pmax,
+                  "pretrain_best_val_accuracy": pre_best,
                   "pretrain_epochs_run": len(pre_hist), "pretrain_seconds": round(pretrain_s, 2)},
         "relative_loss_definition": "RL(s) = (L(s) - L(0)) / L(0); mean over the non-zero shifts",
         "heads": {},
@@ -359,8 +360,6 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / "results.json", "w") as fh:
-            json.dump(results, fh, indent=2)
         _write_rows(out / "shift_curve.csv", [r for s in sweeps for r in s.rows()])
         _write_rows(out / "shift_grid.csv", [r for g in grids for r in g.rows()])
         with open(out / "summary.csv", "w") as fh:
@@ -370,7 +369,9 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
                         title=f"digits {cfg.digit_size}px on {cfg.canvas}x{cfg.canvas}: horizontal shift (dy = 0)")
             plot_translation_heatmaps(grids, out / "digits_heatmaps.png",
                                       title=f"digits: (dx, dy) grid, step {cfg.grid_step}")
-            results["plots"] = [str(out / "digits_shift_curves.png"), str(out / "digits_heatmaps.png")]
+            results["plots"] = ["digits_shift_curves.png", "digits_heatmaps.png"]
+        with open(out / "results.json", "w") as fh:
+            json.dump(results, fh, indent=2)
     if verbose:
         print(format_table(results))
     return results

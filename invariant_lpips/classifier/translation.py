@@ -399,7 +399,6 @@ def plot_translation_heatmaps(results: Union[TranslationResult, Sequence[Transla
     plt = _plt()
     results = [results] if isinstance(results, TranslationResult) else list(results)
     fig, axes = plt.subplots(len(results), 2, figsize=(9, 3.6 * len(results)), squeeze=False)
-    rl_max = max(float(np.abs(r.relative_loss).max()) for r in results) or 1.0
     for row, r in zip(axes, results):
         ext = [min(r.dxs) - 0.5, max(r.dxs) + 0.5, max(r.dys) + 0.5, min(r.dys) - 0.5]
         if len(r.dxs) > 1:
@@ -409,8 +408,9 @@ def plot_translation_heatmaps(results: Union[TranslationResult, Sequence[Transla
         im = row[0].imshow(r.accuracy, extent=ext, vmin=0, vmax=1, cmap="viridis", aspect="equal")
         row[0].set_title(f"{r.name} accuracy (centre {r.accuracy_at_zero:.3f})", fontsize=9)
         fig.colorbar(im, ax=row[0], fraction=0.046)
-        im = row[1].imshow(r.relative_loss, extent=ext, vmin=-min(rl_max, 1.0), vmax=rl_max, cmap="magma",
-                           aspect="equal")
+        rl = r.relative_loss  # own colour scale per row: RL spans orders of magnitude between heads
+        im = row[1].imshow(rl, extent=ext, vmin=min(float(rl.min()), 0.0), vmax=max(float(rl.max()), 1e-6),
+                           cmap="magma", aspect="equal")
         row[1].set_title(f"{r.name} relative loss (mean {r.mean_relative_loss:.3g})", fontsize=9)
         fig.colorbar(im, ax=row[1], fraction=0.046)
         for ax in row:

@@ -118,7 +118,11 @@ class BlurMaxPool(nn.Module):
         self.blur = _DepthwiseFilter(binomial_kernel(filter_size), stride=2, padding=padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blur(dense_max(x, self.padding))
+        if self.padding == "circular":  # exact circular equivariance needs the wrapped border
+            return self.blur(dense_max(x, self.padding))
+        # (H-1, W-1) stride-1 max, then the padded blur at stride 2: same output size as MaxPool2d
+        # for even sizes, and no full-size copy for the border
+        return self.blur(F.max_pool2d(x, kernel_size=2, stride=1))
 
 
 class L2Pool(nn.Module):

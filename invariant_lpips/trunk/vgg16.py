@@ -57,6 +57,8 @@ class VGG16Trunk(nn.Module):
         filter_size: binomial filter size for ``blurmax`` / ``aps`` / ``polyphase``.
         padding_mode: padding of the 3x3 convolutions: ``zeros`` (torchvision), ``circular`` or ``reflect``.
         taps: the tap names to return; the trunk stops after the deepest one.
+        channels_last: run the convolutions in channels-last memory format (faster; same values
+            up to float rounding).
 
     Shapes:
         input (N, 3, H, W), ImageNet-normalised (see :func:`lpips_scale`); output a dict
@@ -76,6 +78,7 @@ class VGG16Trunk(nn.Module):
         padding_mode: str = "zeros",
         taps: Iterable[str] = POOL_TAPS,
         pool_padding: Optional[str] = None,
+        channels_last: bool = True,
     ):
         super().__init__()
         taps = list(taps)
@@ -112,6 +115,9 @@ class VGG16Trunk(nn.Module):
             self.load_weights(weights)
         for p in self.parameters():
             p.requires_grad_(False)
+        self.channels_last = channels_last
+        if channels_last:  # ~25% faster convolutions on CPU (oneDNN) and tensor cores on CUDA
+            self.features.to(memory_format=torch.channels_last)
         super().train(False)
 
     # -- weights ---------------------------------------------------------------------------
@@ -129,6 +135,8 @@ class VGG16Trunk(nn.Module):
         if missing:
             raise ValueError(f"VGG-16 state dict lacks {missing[:4]}... (expected torchvision 'features' keys)")
         self.features.load_state_dict({k: state[k] for k in own}, strict=True)
+        if getattr(self, "channels_last", False):
+            self.features.to(memory_format=torch.channels_last)
         self.weights_info = info
 
     # -- mode pinning ------------------------------------------------------------------------
@@ -140,6 +148,8 @@ class VGG16Trunk(nn.Module):
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         out: Dict[str, torch.Tensor] = {}
         wanted = {TAP_LAYER_INDEX[t]: t for t in self.taps}
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         for idx, layer in enumerate(self.features):
             x = layer(x)
             if idx in wanted:
