@@ -29,6 +29,7 @@ def register(sub) -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", default=None, help="resize images to WxH before the trunk (e.g. 256x192)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     p.set_defaults(func=run)
@@ -53,7 +54,7 @@ def run(args) -> int:
         data_desc = f"{args.dataset}: {args.root}"
     result = calibrate(dataset, args.variant, args.loss, init=args.init, folds=args.folds,
                        test_fraction=args.test_fraction, config=config, cache_root=args.cache,
-                       device=args.device, seed=args.seed)
+                       device=args.device, seed=args.seed, size=_size(getattr(args, "size", None)))
     report = result["report"]
     entry = save_linear_weights(args.out, result["weights"], variant=args.variant, data=data_desc, loss=args.loss,
                                 notes="invariant-lpips calibrate", extra={"report": _jsonable(report)})
@@ -62,6 +63,16 @@ def run(args) -> int:
     print(f"wrote {args.out} (sha256 {entry['sha256'][:16]}...); use InvariantLPIPS(variant={args.variant!r}, "
           f"weights={args.out!r})", file=sys.stderr)
     return 0
+
+
+def _size(text):
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 256x192 (width x height), got {text!r}") from None
+    return w, h
 
 
 def _jsonable(obj):

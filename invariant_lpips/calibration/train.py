@@ -94,19 +94,21 @@ def calibrate(
     seed: int = 0,
     trunk=None,
     trunk_sha256: Optional[str] = None,
+    size: Optional[Sequence[int]] = None,
 ) -> dict:
     """Fit weights on ``dataset``; returns ``{"weights": {tap: (C,)}, "report": {...}}``.
 
     The report holds SRCC/KRCC/PLCC (or 2AFC agreement) on a held-out ``test_fraction`` of the
     references, for the initial and the fitted weights, and k-fold-by-reference means when ``folds``.
-    The returned weights are refitted on all references.
+    The returned weights are refitted on all references. ``size`` = (width, height) resizes every
+    image before the trunk (faster calibration on a CPU; the weights are then used at any size).
     """
     from ..data.datasets import kfold_by_reference
 
     v = variant if isinstance(variant, Variant) else get_variant(variant)
     config = config or FitConfig(loss=loss, formulation=v.formulation, seed=seed)
     config.loss, config.formulation = loss, v.formulation
-    cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, trunk_sha256=trunk_sha256)
+    cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, trunk_sha256=trunk_sha256, size=size)
     w0 = initial_weights(v, init)
     data = dataset_pair_features(dataset, cache, progress=progress)
     two_afc = loss == "2afc"

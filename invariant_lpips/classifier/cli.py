@@ -9,7 +9,6 @@ Sub-commands::
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 

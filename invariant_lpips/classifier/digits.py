@@ -42,7 +42,8 @@ from torch import Tensor
 
 from .models import DEFAULT_L2, HEADS, canonical_head
 from .train import TrainConfig, _fit, _tensor_batches, train_head_on_features
-from .translation import SweepResult, TranslationResult, _write_rows, plot_sweeps, plot_translation_heatmaps, shift_values
+from .translation import (SweepResult, TranslationResult, _write_rows, plot_sweeps, plot_translation_heatmaps,
+                          shift_values)
 
 __all__ = [
     "DigitsConfig",
@@ -239,7 +240,8 @@ class _PretrainModel(nn.Module):
 
 @torch.no_grad()
 def _shift_eval(trunk: SmallConvTrunk, heads: Dict[str, DigitsHead], digits: Tensor, labels: Tensor, canvas: int,
-                shifts: Sequence[Tuple[int, int]], progress: bool, desc: str) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+                shifts: Sequence[Tuple[int, int]], progress: bool, desc: str
+                ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """Loss and accuracy of every head at every (dx, dy) (trunk run once per shift, shared)."""
     from tqdm.auto import tqdm
 
@@ -312,7 +314,8 @@ def run_digits_demo(out: Union[str, Path, None] = None, config: Optional[DigitsC
         heads[name] = h.eval()
         head_info[name] = {"trainable_parameters": sum(p.numel() for p in h.parameters()),
                            "in_features": h.in_features, "l2": h.l2, "best_val_accuracy": best,
-                           "best_epoch": best_epoch, "epochs_run": len(hist), "train_seconds": round(time.time() - t0, 2)}
+                           "best_epoch": best_epoch, "epochs_run": len(hist),
+                           "train_seconds": round(time.time() - t0, 2)}
 
     # -- 3. shifted test -------------------------------------------------------------------------------
     t0 = time.time()

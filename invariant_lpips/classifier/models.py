@@ -135,7 +135,8 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(self.in_features, self.num_classes)
 
     # ------------------------------------------------------------------ features
-    def head_features(self, trunk_outputs: Dict[str, Tensor], phase_multiplier: Optional[Dict[str, int]] = None) -> Tensor:
+    def head_features(self, trunk_outputs: Dict[str, Tensor],
+                      phase_multiplier: Optional[Dict[str, int]] = None) -> Tensor:
         """The ``(N, D)`` input of the Dense layer from the trunk's tap dict.
 
         ``finalgap``: GAP(pool5); ``multigap``: GAP(pool1..pool5) concatenated (1472);

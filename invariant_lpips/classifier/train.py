@@ -34,7 +34,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -46,7 +46,6 @@ from torch import Tensor
 from ..data.io import IMAGE_EXTENSIONS, load_image_array
 from ..trunk import POOL_TAPS, VGG16Trunk
 from .models import (
-    HEADS,
     ClassifierHead,
     VGG16Classifier,
     canonical_head,
@@ -108,7 +107,8 @@ def load_samples(data: Union[str, Path], classes: Optional[Sequence[str]] = None
     if data.is_dir():
         class_dirs = sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not class_dirs:
-            raise FileNotFoundError(f"no class sub-folders in {data} (expected ImageFolder layout: {data}/<class>/<image>)")
+            raise FileNotFoundError(f"no class sub-folders in {data} "
+                                    f"(expected ImageFolder layout: {data}/<class>/<image>)")
         for d in class_dirs:
             files = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
             pairs += [(p, d.name) for p in files]

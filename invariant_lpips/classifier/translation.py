@@ -25,8 +25,7 @@ central window is cropped, so no zero corners appear. ``RL`` is taken relative t
 from __future__ import annotations
 
 import csv
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
