@@ -15,7 +15,6 @@ scores where higher is worse (e.g. a difference/impairment scale).
 """
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -26,53 +25,15 @@ import numpy as np
 Key = Tuple[int, int]
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
 
-DEFAULT_COLUMNS = {"type": "type_id", "level": "level", "score": "mean_dmos"}
-
-
-def read_type_level_table(
-    path: PathLike,
-    type_col: str = DEFAULT_COLUMNS["type"],
-    level_col: str = DEFAULT_COLUMNS["level"],
-    score_col: str = DEFAULT_COLUMNS["score"],
-) -> Dict[Key, float]:
+def read_type_level_table(path: PathLike) -> Dict[Key, float]:
     """Read a (type, level) -> mean human score table from CSV.
 
-    Raises FileNotFoundError naming the path if it does not exist, and
-    ValueError naming the path and the missing columns (and the columns found)
-    if a column is absent, or naming the line of a bad or duplicated row.
+    A thin view of :func:`invariant_lpips.data.datasets.read_type_level_table` (one parser for the
+    format: column names are detected, errors name the path, the missing columns and bad lines).
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"type-level table not found: {p}")
-    if not p.is_file():
-        raise ValueError(f"type-level table is not a file: {p}")
-    with open(p, newline="") as fh:
-        reader = csv.DictReader(fh)
-        found = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in (type_col, level_col, score_col) if c not in found]
-        if missing:
-            raise ValueError(
-                f"type-level table {p} lacks column(s) {missing}; found columns {found}. "
-                f"Expected a CSV with a header containing {type_col!r}, {level_col!r} and {score_col!r}"
-            )
-        table: Dict[Key, float] = {}
-        for lineno, row in enumerate(reader, start=2):
-            row = {k.strip(): v for k, v in row.items() if k is not None}
-            try:
-                key = (int(row[type_col]), int(row[level_col]))
-                score = float(row[score_col])
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"type-level table {p}, line {lineno}: cannot parse "
-                    f"{type_col}={row.get(type_col)!r}, {level_col}={row.get(level_col)!r}, "
-                    f"{score_col}={row.get(score_col)!r} as int, int, float"
-                ) from None
-            if key in table:
-                raise ValueError(f"type-level table {p}, line {lineno}: duplicate (type, level) {key}")
-            table[key] = score
-    if not table:
-        raise ValueError(f"type-level table {p} has a header but no rows")
-    return table
+    from ..data.datasets import read_type_level_table as read_rows
+
+    return {(int(r.type), int(r.level)): float(r.mean) for r in read_rows(path)}
 
 
 def _iter_distances(distances: Any) -> Iterable[Tuple[Any, int, int, float]]:
