@@ -66,8 +66,9 @@ def test_trunk_taps_equal_torchvision(vgg_state, photos):
         ours = trunk(x)
         ref = tv(x)
         ref_mid = tv[:16](x)
-    assert torch.allclose(ours["pool5"], ref, atol=1e-5)
-    assert torch.allclose(ours["relu3_3"], ref_mid, atol=1e-5)
+    # channels-last convolutions sum in another order: compare relative to activations of O(10)
+    assert torch.allclose(ours["pool5"], ref, rtol=1e-4, atol=1e-4)
+    assert torch.allclose(ours["relu3_3"], ref_mid, rtol=1e-4, atol=1e-4)
 
 
 def test_real_weights_sanity(vgg_state, photos):
