@@ -183,14 +183,11 @@ class InvariantLPIPS(nn.Module):
         in0, in1 = check_pair(in0, in1, normalize=normalize, min_size=MIN_INPUT_SIZE, same_size=False,
                               check_values=self.check_inputs)
         check_module_device(self, in0)
-        if in0.shape[0] == in1.shape[0] and in0.shape[-2:] == in1.shape[-2:] and in0.shape[0] > 1:
-            g = self.pooled_features(torch.cat([in0, in1], 0), normalize)
-            n = in0.shape[0]
-            g0 = {k: v[:n] for k, v in g.items()}
-            g1 = {k: v[n:] for k, v in g.items()}
-        else:
-            g0 = self.pooled_features(in0, normalize)
-            g1 = self.pooled_features(in1, normalize)
+        # the two sides go through the trunk one after the other: the peak memory is that of one
+        # batch (half of lpips', which keeps both sides' feature maps), and a broadcast side of
+        # one image is computed once
+        g0 = self.pooled_features(in0, normalize)
+        g1 = self.pooled_features(in1, normalize)
         n = max(in0.shape[0], in1.shape[0])
         g0 = {k: v.expand(n, -1) for k, v in g0.items()}
         g1 = {k: v.expand(n, -1) for k, v in g1.items()}
