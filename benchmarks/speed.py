@@ -43,15 +43,9 @@ SINGLE_SIZE = (800, 1080)  # H, W
 def machine_info() -> Dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from invariant_lpips.benchmarks.runner import cpu_model
+
+    cpu = cpu_model()
     info: Dict[str, Any] = {
         "cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),

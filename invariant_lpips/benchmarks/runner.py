@@ -627,22 +627,21 @@ def _file_list_hash(dataset, skip_missing: bool) -> Tuple[Optional[str], Optiona
     except FileNotFoundError as exc:
         if not skip_missing:
             raise
-        # same recipe as IQADataset.file_list_hash over the files that exist
-        root = dataset.root.resolve()
-        entries = []
-        for p in set(dataset.paths()) | set(dataset.annotation_files):
-            if not p.is_file():
-                continue
-            rp = p.resolve()
-            try:
-                rel = rp.relative_to(root).as_posix()
-            except ValueError:
-                rel = rp.as_posix()
-            entries.append((rel, rp.stat().st_size))
-        h = hashlib.sha256()
-        for rel, size in sorted(entries):
-            h.update(f"{rel}\t{size}\n".encode("utf-8"))
-        return h.hexdigest(), f"computed over the files present only ({str(exc).splitlines()[0]})"
+        h = dataset.file_list_hash(existing_only=True)
+        return h, f"computed over the files present only ({str(exc).splitlines()[0]})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where available)."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return cpu
 
 
 def _device_info(device: torch.device) -> Dict[str, Any]:
@@ -652,16 +651,7 @@ def _device_info(device: torch.device) -> Dict[str, Any]:
         info.update({"gpu": torch.cuda.get_device_name(idx), "cuda": torch.version.cuda,
                      "cudnn": torch.backends.cudnn.version()})
     else:
-        cpu = platform.processor() or ""
-        try:
-            with open("/proc/cpuinfo") as fh:
-                for line in fh:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        info.update({"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()})
+        info.update({"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()})
     return info
 
 

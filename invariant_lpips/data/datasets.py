@@ -370,17 +370,21 @@ class IQADataset:
                 err2.unreadable = bad  # type: ignore[attr-defined]
                 raise err2
 
-    def file_list_hash(self) -> str:
+    def file_list_hash(self, existing_only: bool = False) -> str:
         """sha256 over the sorted relative paths and sizes of every file used.
 
         Covers images, annotation files and judge files.  Paths are relative to
         ``root`` in POSIX form (absolute where a file lies outside ``root``).
-        Raises ``FileNotFoundError`` (via :meth:`validate`) if any is missing.
+        Raises ``FileNotFoundError`` (via :meth:`validate`) if any is missing,
+        unless ``existing_only`` (then the hash covers the files present).
         """
-        self.validate(check_readable=False)
+        if not existing_only:
+            self.validate(check_readable=False)
         root = self.root.resolve()
         entries = []
         for p in set(self.paths()) | set(self.annotation_files):
+            if existing_only and not p.is_file():
+                continue
             rp = p.resolve()
             try:
                 rel = rp.relative_to(root).as_posix()
