@@ -444,3 +444,24 @@ def test_pillow_fallback_loader(tmp_path, monkeypatch):
     crop = rcli.center_crop(img, (4, 6))
     assert torch.equal(crop, img[:, 2:6, 2:8])
     assert rcli.center_crop(img, (16, 16), resize=True).shape == (3, 16, 16)
+
+
+def test_rank_flip_dedupe_matches_plain_evaluation():
+    """Rank flips compute each distinct (reference, candidate) pair once; the result is unchanged."""
+    from invariant_lpips.robustness import measures as M
+
+    calls = []
+
+    def counting_mse(x, y):
+        calls.append(y.shape[0])
+        return ((x - y) ** 2).mean(dim=(1, 2, 3))
+
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(1, 3, 24, 40, generator=g)
+    dists = [(f"n{i}", (lambda s: (lambda im: (im + s).clamp(0, 1)))(0.05 * i)) for i in range(1, 5)]
+    res = M.rank_flip_rate(counting_mse, imgs, shifts=(1, 2), distortions=dists, batch_size=4)
+    assert res.n_triplets == 6
+    assert sum(calls) == 4 * 3  # 4 candidates x (unshifted + 2 shifts), not 6 triplets x 3 x 2
+    plain = np.array([[[float(counting_mse(t[0][..., :38], t[j][..., k:38 + k])) for j in (1, 2)]
+                       for k in (0, 1, 2)] for t in M.make_distortion_triplets(imgs, dists)])
+    np.testing.assert_allclose(res.distances, plain, rtol=1e-6)

@@ -115,7 +115,8 @@ def _view_key(t: Tensor) -> tuple:
     return (t.data_ptr(), t.device.type, tuple(t.shape), tuple(t.stride()), t.dtype)
 
 
-def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batch_size: int) -> np.ndarray:
+def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batch_size: int,
+                    dedupe: bool = False) -> np.ndarray:
     """``metric`` over a stream of ``(x, y)`` pairs of ``(1, C, H, W)`` tensors, batched.
 
     Consecutive pairs of the same size are concatenated into batches of at most
@@ -129,7 +130,7 @@ def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batc
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     broadcasts = bool(getattr(metric, "broadcasts", False))
     order: List[int] = []            # stream position -> unique pair index
-    unique: Dict[tuple, int] = {}
+    unique: Dict[tuple, Tuple[int, Tensor, Tensor]] = {}
     results: List[np.ndarray] = []
     xs: List[Tensor] = []
     ys: List[Tensor] = []
@@ -150,12 +151,15 @@ def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batc
     for x, y in pairs:
         if x.shape != y.shape:
             raise ValueError(f"pair of different shapes {tuple(x.shape)} and {tuple(y.shape)}")
-        key = (_view_key(x), _view_key(y))
-        if key in unique:
-            order.append(unique[key])
-            continue
-        unique[key] = len(unique)
-        order.append(unique[key])
+        if dedupe:
+            key = (_view_key(x), _view_key(y))
+            if key in unique:
+                order.append(unique[key][0])
+                continue
+            unique[key] = (len(unique), x, y)  # holding x, y keeps their addresses unique
+            order.append(unique[key][0])
+        else:
+            order.append(len(order))
         if xs and (x.shape != shape or len(xs) >= batch_size):
             flush()
         shape = x.shape
@@ -755,7 +759,7 @@ def rank_flip_rate(
                 yield r, crop_shift_pair(p1, k, margin, axis)[1]
 
     n = len(triplets)
-    dist = _evaluate_pairs(metric, stream(), batch_size).reshape(n, len(all_k), 2)
+    dist = _evaluate_pairs(metric, stream(), batch_size, dedupe=True).reshape(n, len(all_k), 2)
     pref = np.sign(dist[..., 1] - dist[..., 0])  # +1: p0 preferred, -1: p1, 0: tie
     flipped = (pref[:, :1] * pref[:, 1:]) < 0
     tie = (pref[:, :1] == 0) | (pref[:, 1:] == 0)
