@@ -119,9 +119,13 @@ def test_lpips_golden_values_on_bundled_coffee():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["score_two_images.py"])
-def test_examples_run(script):
+@pytest.mark.parametrize("script, expect", [("score_two_images.py", "InvariantLPIPS"),
+                                            ("loss_optimisation.py", "step  30")])
+def test_examples_run(script, expect):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True,
-                         timeout=600)
+                         timeout=900)
     assert out.returncode == 0, out.stderr
-    assert "InvariantLPIPS" in out.stdout
+    assert expect in out.stdout
+    if script == "loss_optimisation.py":  # the perceptual loss went down
+        losses = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step")]
+        assert losses[-1] < losses[0]
