@@ -370,7 +370,8 @@ def test_cli_end_to_end(tmp_path, monkeypatch):
          "--size", "24", "--shifts", "0..8", "--flip-shifts", "1,2", "--device", "cpu", "--quiet"]
     )
     assert args.func(args) == 0
-    assert calls == [("mse", "cpu"), ("l1", "cpu")]
+    # each metric is built once up front (fail fast), then again for its evaluation
+    assert calls == [("mse", "cpu"), ("l1", "cpu"), ("mse", "cpu"), ("l1", "cpu")]
     data = json.loads((out / "robustness.json").read_text())
     assert [r["metric"] for r in data["results"]] == ["mse", "l1"]
     assert data["config"]["files"] == ["im0.png", "im1.jpg"]

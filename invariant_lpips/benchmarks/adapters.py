@@ -127,9 +127,10 @@ def get_metric(name: str, device: Union[str, torch.device] = "cpu") -> MetricAda
             m = dists.DISTS().to(device).eval()
         return MetricAdapter(name, lambda x, y: m(x, y, batch_average=False), True, "peer", m, min_size=32)
     if name == "stlpips-vgg":
-        st = _require("stlpips_pytorch", name)
+        _require("stlpips_pytorch", name)
+        from stlpips_pytorch import stlpips as st_module
         with torchvision_vgg16_from_resolver():
-            m = st.stlpips.LPIPS(net="vgg", variant="shift_tolerant", verbose=False).to(device).eval()
+            m = st_module.LPIPS(net="vgg", variant="shift_tolerant", verbose=False).to(device).eval()
         return MetricAdapter(name, lambda x, y: m(x, y, normalize=True), True, "peer", m, min_size=32)
     if name in ("ssim", "ms-ssim", "psnr"):
         piq = _require("piq", name)

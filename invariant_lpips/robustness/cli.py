@@ -289,6 +289,25 @@ def run(args: argparse.Namespace) -> int:
     files, images = load_images(args.images, size, args.max_images, resize=args.resize)
     images = images.to(device)
 
+    config = {
+        "images": str(args.images),
+        "files": [p.name for p in files],
+        "size": list(size) if size else None,
+        "resize": bool(args.resize),
+        "shifts": shifts,
+        "axis": args.axis,
+        "protocols": protocols,
+        "flip_shifts": flip_shifts,
+        "flip_images": args.flip_images,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "device": device,
+        "metrics": names,
+    }
+    # fail fast: every metric must build before hours of work start
+    for name in names:
+        del_me = resolve_metric(name, device)
+        del del_me
     stages = evaluate_stages(protocols, flip_shifts)
     results = []
     with tqdm(total=len(names) * len(stages), desc="robustness", unit="stage", disable=args.quiet,
@@ -317,22 +336,8 @@ def run(args: argparse.Namespace) -> int:
             res["requested_name"] = name
             results.append(res)
             del metric
+            write_report(results, args.out, config=config, plots=False)  # partial results survive a crash
 
-    config = {
-        "images": str(args.images),
-        "files": [p.name for p in files],
-        "size": list(size) if size else None,
-        "resize": bool(args.resize),
-        "shifts": shifts,
-        "axis": args.axis,
-        "protocols": protocols,
-        "flip_shifts": flip_shifts,
-        "flip_images": args.flip_images,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "device": device,
-        "metrics": names,
-    }
     paths = write_report(results, args.out, config=config, plots=plots)
     if not args.quiet:
         for key, path in paths.items():
