@@ -23,24 +23,31 @@ def _load(path):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("json")
-    ap.add_argument("--ripple", default=None, help="robustness.json of a periodicity run (circular sweep)")
-    ap.add_argument("--protocol", default="circular", help="sweep protocol used for the ripple columns")
+    ap.add_argument("--ripple", default=None, help="robustness.json of a separate periodicity run (default: the main one)")
+    ap.add_argument("--protocol", default="crop", help="sweep protocol used for the period/ripple columns")
     args = ap.parse_args(argv)
     main_res = _load(args.json)
-    ripple = _load(args.ripple) if args.ripple else {}
-    head = ("| metric | shift/noise | shift/blur | flips 1 px | flips 2 px | flips 3 px | period (px) | ripple |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|")
-    rows = [head]
+    ripple = _load(args.ripple) if args.ripple else main_res
+    flip_shifts = []
+    for r in main_res.values():
+        for k in (r.get("rank_flip") or {}).get("shifts", []):
+            if k not in flip_shifts:
+                flip_shifts.append(k)
+    fmt = lambda v, p="{:.3f}": "n/a" if v is None else p.format(v)  # noqa: E731
+    head = "| metric | shift/noise | shift/blur | " + " | ".join(f"flips {k} px" for k in flip_shifts) + \
+        " | period (px) | ripple |"
+    rows = [head, "|---|" + "---:|" * (4 + len(flip_shifts))]
     for name, r in main_res.items():
         sdr = r.get("shift_to_distortion", {})
         noise = sdr.get("noise", {}).get("ratio")
         blur = sdr.get("blur", {}).get("ratio")
         rf = r.get("rank_flip") or {}
-        rates = rf.get("rate", [None, None, None])
+        rate = dict(zip(rf.get("shifts", []), rf.get("rate", [])))
         per = (ripple.get(name) or {}).get("sweeps", {}).get(args.protocol, {}).get("periodicity", {})
-        fmt = lambda v, p="{:.3f}": "n/a" if v is None else p.format(v)  # noqa: E731
-        rows.append(f"| {name} | {fmt(noise)} | {fmt(blur)} | " + " | ".join(fmt(x * 100 if x is not None else None, "{:.2f}%") for x in rates)
-                    + f" | {fmt(per.get('period'), '{:.1f}')} | {fmt(per.get('ripple_detrended'))} |")
+        flips = " | ".join(fmt(rate.get(k) * 100 if rate.get(k) is not None else None, "{:.2f}%")
+                           for k in flip_shifts)
+        rows.append(f"| {name} | {fmt(noise)} | {fmt(blur)} | {flips} | {fmt(per.get('period'), '{:.1f}')} | "
+                    f"{fmt(per.get('ripple_detrended'))} |")
     print("\n".join(rows))
     return 0
 
