@@ -160,6 +160,9 @@ def write_markdown(results, path):
                              f"{k['fitted_plcc']:.3f} | {k['fitted_mean_per_type_srcc']:.3f} |")
     c = results["config"]
     lines.append("")
+    lines.append("k-fold rows average the correlations of the held-out folds (fewer cells each): compare them with the "
+                 "same folds' shipped-weight figures (`kfold.initial_*` in dev_proxy.json), not with the full-set rows.")
+    lines.append("")
     lines.append(f"{c['n_pairs']} pairs, {len(c['refs'])} references, size {c['size'] or 'as generated'}, "
                  f"types {c['types']}")
     Path(path).write_text("\n".join(lines) + "\n")
