@@ -9,6 +9,9 @@ OUT=${2:-benchmarks/results/robustness}
 # image from 17 distortions of 4 kinds); shift-to-distortion ratios at 1 px (noise 0.02, blur 0.5)
 invariant-lpips robustness --images "$KODAK" --out "$OUT/main" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 \
-    --metrics lpips-gap-blur,lpips-vgg,paper,lpips-gap,stlpips-vgg,dists,lpips-gap-l2,lpips-gap-aps
+    --metrics stlpips-vgg,dists,lpips-gap-blur,lpips-vgg,paper,lpips-gap,lpips-gap-l2,lpips-gap-aps
+# the two remaining variants, as a second run (same settings)
+invariant-lpips robustness --images "$KODAK" --out "$OUT/more" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics paper-blur,lpips-gap-blur5
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run
-python benchmarks/robustness_table.py "$OUT/main/robustness.json" | tee "$OUT/table.md"
+python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" | tee "$OUT/table.md"

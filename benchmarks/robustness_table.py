@@ -1,6 +1,6 @@
 """Markdown table of a robustness run (``invariant-lpips robustness ... --out DIR``).
 
-    python benchmarks/robustness_table.py DIR/robustness.json [--ripple DIR2/robustness.json]
+    python benchmarks/robustness_table.py DIR/robustness.json [MORE/robustness.json ...] [--ripple DIR2/robustness.json]
 
 Columns: shift-to-distortion ratios (1-px crop shift vs Gaussian noise sigma 0.02 and vs Gaussian
 blur sigma 0.5; medians over images), rank-flip rates at 1/2/3 px, and, from a sweep with the
@@ -22,11 +22,13 @@ def _load(path):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("json")
+    ap.add_argument("json", nargs="+", help="robustness.json of one or more runs (their metrics are listed in order)")
     ap.add_argument("--ripple", default=None, help="robustness.json of a separate periodicity run (default: the main one)")
     ap.add_argument("--protocol", default="crop", help="sweep protocol used for the period/ripple columns")
     args = ap.parse_args(argv)
-    main_res = _load(args.json)
+    main_res = {}
+    for path in args.json:
+        main_res.update(_load(path))
     ripple = _load(args.ripple) if args.ripple else main_res
     flip_shifts = []
     for r in main_res.values():
