@@ -3,6 +3,7 @@ type-level evaluation). Synthetic images only; no network, no /work/shared."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 import math
 
 import numpy as np
@@ -440,3 +441,26 @@ def test_type_level_table_reader(tmp_path):
         evaluate_type_level({(1, 1): 4.0}, {(1, 2, 1): 0.3})
     res = evaluate_type_level({(1, 1): 4.0, (2, 1): 3.0}, {(1, 1, 1): 0.1, (1, 2, 1): 0.3})
     assert math.isnan(res["per_type"][1]["srcc"]) and math.isnan(res["mean_per_type_srcc"])
+
+
+def test_written_dataset_is_read_by_the_benchmark_runner(tmp_path):
+    """make-dataset's layout goes straight into the KADID reader and the benchmark runner."""
+    from invariant_lpips.benchmarks.runner import run_benchmark
+    from invariant_lpips.data.datasets import load_dataset
+
+    refs = tmp_path / "refs"
+    _write_refs(refs, n=2, size=(90, 70))
+    out = tmp_path / "gen"
+    write_kadid_style_dataset(refs, out, types=[1, 11], levels=(1, 3, 5), size=(64, 48), seed=0, progress=False)
+    ds = load_dataset("kadid10k", out)
+    assert len(ds) == 2 * 2 * 3 and ds.references() == ["I01", "I02"]
+    assert all(r.score is None for r in ds.records)
+    summary = run_benchmark(ds, ["mse"], tmp_path / "bench", progress=False, bootstrap=0, num_workers=0,
+                            plots=False)
+    with open(tmp_path / "bench" / "scores_mse.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12
+    by_name = {Path(r["dist_path"]).name: float(r["distance"]) for r in rows}
+    assert by_name["I01_01_01.png"] == 0.0  # KADID's identity level
+    assert by_name["I01_11_05.png"] > by_name["I01_11_03.png"] > 0
+    assert summary is not None
