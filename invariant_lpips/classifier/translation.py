@@ -357,26 +357,30 @@ def translation_test(model, data, max_shift: int = 50, step: int = 10, dxs: Opti
                              accuracy=acc.reshape(len(dys), len(dxs)), n_images=n, name=name)
 
 
+def _sweep_test(model, data, parameter: str, values: Sequence[float], transform, identity: float, size: int,
+                batch_size: int, device, progress: bool, limit: Optional[int], name: str) -> SweepResult:
+    """One-parameter sweep: ``transform(x, value)`` for each value, evaluated on ``data``."""
+    values = [float(v) for v in values]
+    loss, acc, n = evaluate_transforms(model, data, [lambda x, v=v: transform(x, v) for v in values],
+                                       batch_size, device, progress, size, getattr(model, "classes", None),
+                                       limit, desc=f"{parameter} test")
+    return SweepResult(parameter, values, loss, acc, n, identity=identity, name=name)
+
+
 def rotation_test(model, data, angles: Sequence[float] = (-30, -20, -10, -5, 0, 5, 10, 20, 30), size: int = 256,
                   batch_size: int = 32, device="cpu", progress: bool = True, limit: Optional[int] = None,
                   name: str = "") -> SweepResult:
     """Rotation sweep (degrees) inside the mirror mosaic."""
-    angles = [float(a) for a in angles]
-    loss, acc, n = evaluate_transforms(model, data, [lambda x, a=a: mirror_rotate(x, a) for a in angles],
-                                       batch_size, device, progress, size, getattr(model, "classes", None),
-                                       limit, desc="rotation test")
-    return SweepResult("angle", angles, loss, acc, n, identity=0.0, name=name)
+    return _sweep_test(model, data, "angle", angles, mirror_rotate, 0.0, size, batch_size, device, progress,
+                       limit, name)
 
 
 def scaling_test(model, data, scales: Sequence[float] = (0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5), size: int = 256,
                  batch_size: int = 32, device="cpu", progress: bool = True, limit: Optional[int] = None,
                  name: str = "") -> SweepResult:
     """Scaling sweep (zoom factor) inside the mirror mosaic."""
-    scales = [float(s) for s in scales]
-    loss, acc, n = evaluate_transforms(model, data, [lambda x, s=s: mirror_scale(x, s) for s in scales],
-                                       batch_size, device, progress, size, getattr(model, "classes", None),
-                                       limit, desc="scaling test")
-    return SweepResult("scale", scales, loss, acc, n, identity=1.0, name=name)
+    return _sweep_test(model, data, "scale", scales, mirror_scale, 1.0, size, batch_size, device, progress,
+                       limit, name)
 
 
 # ============================================================================ plots

@@ -116,39 +116,23 @@ register_variant(Variant(
 ))
 _BLUR_INVARIANCE = ("circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
                     "approximately: the low-pass before each subsampling removes most of the periodic ripple")
-register_variant(Variant(
-    name="lpips-gap-blur",
-    formulation="lpips",
-    pooling="blurmax",
-    filter_size=3,
-    weights_file="lpips_gap_max.safetensors",
-    description="LPIPS-style GAP with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)",
-    invariance=_BLUR_INVARIANCE,
-))
-register_variant(Variant(
-    name="lpips-gap-blur5",
-    formulation="lpips",
-    pooling="blurmax",
-    filter_size=5,
-    weights_file="lpips_gap_max.safetensors",
-    description="LPIPS-style GAP with anti-aliased pools (binomial-5 blur: stronger low-pass)",
-    invariance=_BLUR_INVARIANCE,
-))
-register_variant(Variant(
-    name="lpips-gap-l2",
-    formulation="lpips",
-    pooling="l2",
-    weights_file="lpips_gap_max.safetensors",
-    description="LPIPS-style GAP with DISTS' L2/Hanning pooling instead of max pooling",
-    invariance=_BLUR_INVARIANCE.replace("the low-pass before each subsampling", "the Hanning window"),
-))
-register_variant(Variant(
-    name="lpips-gap-aps",
-    formulation="lpips",
-    pooling="aps",
-    filter_size=3,
-    weights_file="lpips_gap_max.safetensors",
-    description="LPIPS-style GAP with adaptive polyphase sampling (blur-3, keep the max-norm phase)",
-    invariance="every integer circular shift exactly (with circular padding: the pooled vector is "
-               "identical); crop shifts approximately",
-))
+
+
+def _lpips_gap(name: str, pooling: str, description: str, invariance: str = _BLUR_INVARIANCE,
+               filter_size: int = 3) -> Variant:
+    """An LPIPS-style GAP variant on the shared LPIPS-v0.1-derived weights."""
+    return register_variant(Variant(name=name, formulation="lpips", pooling=pooling, filter_size=filter_size,
+                                    weights_file="lpips_gap_max.safetensors", description=description,
+                                    invariance=invariance))
+
+
+_lpips_gap("lpips-gap-blur", "blurmax",
+           "LPIPS-style GAP with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)")
+_lpips_gap("lpips-gap-blur5", "blurmax",
+           "LPIPS-style GAP with anti-aliased pools (binomial-5 blur: stronger low-pass)", filter_size=5)
+_lpips_gap("lpips-gap-l2", "l2", "LPIPS-style GAP with DISTS' L2/Hanning pooling instead of max pooling",
+           _BLUR_INVARIANCE.replace("the low-pass before each subsampling", "the Hanning window"))
+_lpips_gap("lpips-gap-aps", "aps",
+           "LPIPS-style GAP with adaptive polyphase sampling (blur-3, keep the max-norm phase)",
+           "every integer circular shift exactly (with circular padding: the pooled vector is "
+           "identical); crop shifts approximately")
