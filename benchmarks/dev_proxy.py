@@ -29,7 +29,7 @@ from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict, spl
 from invariant_lpips.calibration.type_level import (evaluate_distances, human_targets, kfold_type_level,
                                                     pair_features, read_generated_set)
 from invariant_lpips.distortions.type_level import read_type_level_table
-from invariant_lpips.metric.variants import get_variant
+from invariant_lpips.features.variants import get_variant
 from invariant_lpips.trunk.vgg16 import TAP_CHANNELS
 from invariant_lpips.weights.linear import load_shipped
 

@@ -14,7 +14,7 @@ from .data.io import load_image
 from .metric.functional import distance, distance_files, get_metric
 from .metric.invariant import InvariantLPIPS
 from .metric.lpips_baseline import LPIPS
-from .metric.variants import DEFAULT_VARIANT, Variant, get_variant, list_variants, register_variant, variant_table
+from .features.variants import DEFAULT_VARIANT, Variant, get_variant, list_variants, register_variant, variant_table
 from .trunk.vgg16 import VGG16Trunk
 
 __all__ = [

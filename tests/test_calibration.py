@@ -12,7 +12,7 @@ from PIL import Image
 from invariant_lpips.calibration.features import FeatureCache, stack_pair_features
 from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
 from invariant_lpips.calibration.losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
-from invariant_lpips.metric.variants import get_variant
+from invariant_lpips.features.variants import get_variant
 from invariant_lpips.trunk import VGG16Trunk
 
 from helpers import smooth_images

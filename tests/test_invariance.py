@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from invariant_lpips import InvariantLPIPS
-from invariant_lpips.metric.variants import Variant, get_variant, list_variants
+from invariant_lpips.features.variants import Variant, get_variant, list_variants
 
 from helpers import smooth_images
 

@@ -6,7 +6,7 @@ import torch
 
 import invariant_lpips as il
 from invariant_lpips import LPIPS, InvariantLPIPS, list_variants
-from invariant_lpips.metric.variants import get_variant
+from invariant_lpips.features.variants import get_variant
 
 from helpers import smooth_images
 

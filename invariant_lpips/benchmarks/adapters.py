@@ -111,7 +111,7 @@ def _ours(name: str, device) -> MetricAdapter:
 
 def get_metric(name: str, device: Union[str, torch.device] = "cpu") -> MetricAdapter:
     """Build the adapter for ``name`` (see the module docstring) on ``device``."""
-    from ..metric.variants import list_variants
+    from ..features.variants import list_variants
 
     device = torch.device(device)
     if name == "lpips-vgg" or name.startswith("invariant:") or name in list_variants():
@@ -154,7 +154,7 @@ def available_metrics(installed_only: bool = True) -> List[str]:
     """Metric names; with ``installed_only`` the peers whose packages import are listed."""
     import importlib.util
 
-    from ..metric.variants import list_variants
+    from ..features.variants import list_variants
 
     names = ["lpips-vgg"] + list_variants() + ["mse", "l1"]
     modules = {"lpips-pkg": "lpips", "dists": "DISTS_pytorch", "stlpips-vgg": "stlpips_pytorch",

@@ -5,9 +5,11 @@ import json
 import sys
 from pathlib import Path
 
+from ..data.sizes import hw, parse_size
+
 
 def register(sub) -> None:
-    from ..metric.variants import DEFAULT_VARIANT
+    from ..features.variants import DEFAULT_VARIANT
 
     p = sub.add_parser(
         "calibrate", help="learn per-channel weights of a variant from human judgements",
@@ -54,7 +56,7 @@ def run(args) -> int:
         data_desc = f"{args.dataset}: {args.root}"
     result = calibrate(dataset, args.variant, args.loss, init=args.init, folds=args.folds,
                        test_fraction=args.test_fraction, config=config, cache_root=args.cache,
-                       device=args.device, seed=args.seed, size=_size(getattr(args, "size", None)))
+                       device=args.device, seed=args.seed, size=hw(parse_size(args.size)))
     report = result["report"]
     entry = save_linear_weights(args.out, result["weights"], variant=args.variant, data=data_desc, loss=args.loss,
                                 notes="invariant-lpips calibrate", extra={"report": _jsonable(report)})
@@ -63,16 +65,6 @@ def run(args) -> int:
     print(f"wrote {args.out} (sha256 {entry['sha256'][:16]}...); use InvariantLPIPS(variant={args.variant!r}, "
           f"weights={args.out!r})", file=sys.stderr)
     return 0
-
-
-def _size(text):
-    if not text:
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must look like 256x192 (width x height), got {text!r}") from None
-    return w, h
 
 
 def _jsonable(obj):
@@ -99,8 +91,8 @@ class _GeneratedDataset:
 
 def generated_set_as_dataset(root, table_path):
     from ..data.datasets import PairRecord
-    from ..distortions.type_level import read_type_level_table
-    from .type_level import read_generated_set
+    from ..data.generated import read_generated_set
+    from ..data.type_level import read_type_level_table
 
     table = read_type_level_table(table_path)
     pairs = read_generated_set(root, types=sorted({t for t, _ in table}))

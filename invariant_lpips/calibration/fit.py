@@ -1,10 +1,10 @@
 """Fitting non-negative per-channel weights on cached pair features.
 
-Every GAP distance is a function of the per-pair vector ``phi = (g(x) - g(y))^2`` (concatenated over
-taps; see :func:`~invariant_lpips.calibration.features.stack_pair_features`):
+Every distance is a function of a per-pair matrix ``phi`` built from cached pooled statistics
+(:func:`~invariant_lpips.calibration.pairs.design_matrix`):
 
-* LPIPS-style: ``d = phi @ w``
-* paper:       ``d = sqrt(phi @ w^2 / C)``
+* ``linear`` (LPIPS-style per-channel weights, or per-term scales of a ``stats`` variant): ``d = phi @ w``
+* ``paper``: ``d = sqrt(phi @ w^2 / C)``
 
 so calibration never touches the trunk: it runs in seconds on a CPU. Weights are kept
 non-negative by a softplus parametrisation, pulled towards their initial values by ``weight_decay``
@@ -19,13 +19,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..data.stats import srcc
 from .losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
 
 
 @dataclass
 class FitConfig:
     loss: str = "pearson"            # pearson | rank | 2afc
-    formulation: str = "lpips"       # lpips | paper
+    formulation: str = "linear"      # linear | paper (see calibration.pairs.fit_formulation)
     lr: float = 0.02
     max_steps: int = 2000
     weight_decay: float = 1e-3
@@ -48,18 +49,17 @@ def _inverse_softplus(w: torch.Tensor) -> torch.Tensor:
 
 
 def predict(phi: torch.Tensor, w: torch.Tensor, formulation: str) -> torch.Tensor:
-    if formulation == "lpips":
+    """The distance of every pair from its design row ``phi`` and the parameters ``w``."""
+    if formulation in ("linear", "lpips", "stats"):
         return phi @ w
     if formulation == "paper":
         return torch.sqrt(phi @ (w * w) / phi.shape[1] + 1e-20)
-    raise ValueError(f"formulation must be 'lpips' or 'paper', got {formulation!r}")
+    raise ValueError(f"formulation must be 'linear' or 'paper', got {formulation!r}")
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    r = spearmanr(a, b).statistic
-    return float(r) if np.isfinite(r) else 0.0
+    r = srcc(a, b) if len(a) >= 3 else float("nan")
+    return r if np.isfinite(r) else 0.0
 
 
 def fit_weights(
@@ -152,17 +152,3 @@ def fit_weights(
                 best = (float("nan"), step, w_now.clone())
     weights = best[2].float()
     return FitResult(weights=weights, history=history, best_step=best[1], best_val=best[0])
-
-
-def split_weights(w: torch.Tensor, taps: Sequence[str]) -> Dict[str, torch.Tensor]:
-    """(D,) -> {tap: (C_tap,)} in the trunk's tap order."""
-    from ..trunk.vgg16 import TAP_CHANNELS
-
-    out, i = {}, 0
-    for t in taps:
-        c = TAP_CHANNELS[t]
-        out[t] = w[i:i + c].clone()
-        i += c
-    if i != w.numel():
-        raise ValueError(f"weights have {w.numel()} values, taps {list(taps)} need {i}")
-    return out

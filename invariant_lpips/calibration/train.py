@@ -19,43 +19,24 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..metric.variants import Variant, get_variant
-from .features import FeatureCache, stack_pair_features
-from .fit import FitConfig, fit_weights, predict, split_weights
+from ..data.datasets import TripletRecord, kfold_by_reference
+from ..data.stats import correlations, two_afc_score
+from ..features.cache import FeatureCache
+from ..features.variants import Variant, get_variant
+from .fit import FitConfig, fit_weights, predict
+from .pairs import design_matrix, fit_formulation, initial_parameters, parameters_to_weights, variant_tensors
 
 
-def initial_weights(variant: Variant, init: str = "shipped") -> torch.Tensor:
-    """The starting point: the variant's shipped weights (``shipped``) or unit weights (``ones``)."""
-    from ..trunk.vgg16 import TAP_CHANNELS
-    from ..weights.linear import load_linear_weights, load_shipped
-
-    if init == "ones" or variant.weights_file is None:
-        return torch.ones(sum(TAP_CHANNELS[t] for t in variant.taps), dtype=torch.float64)
-    if init == "shipped":
-        tensors, _ = load_shipped(variant.weights_file)
-    else:
-        tensors, _ = load_linear_weights(init)
-    return torch.cat([tensors[t].reshape(-1) for t in variant.taps]).double()
-
-
-def _statistic(variant: Variant) -> str:
-    return "unit" if variant.formulation == "lpips" else "raw"
-
-
-def dataset_pair_features(dataset, cache: FeatureCache, progress: bool = True, batch_size: int = 8,
-                          num_workers: int = 0):
-    """For a pair dataset: (phi (P, D), impairment target (P,), groups). For BAPPS 2AFC: (phi0, phi1, judge, groups)."""
-    from ..data.datasets import TripletRecord
-
+def dataset_pair_features(dataset, cache: FeatureCache, variant: Variant, tensors, progress: bool = True,
+                          batch_size: int = 8):
+    """For a pair dataset: (phi, impairment target (P,), groups). For BAPPS 2AFC: (phi0, phi1, judge, groups)."""
     recs = list(dataset.records)
-    stat = _statistic(cache.variant)
-    taps = cache.variant.taps
     if recs and isinstance(recs[0], TripletRecord):
         paths = sorted({str(p) for r in recs for p in (r.ref_path, r.p0_path, r.p1_path)})
-        feats = cache.features_for_files(paths, batch_size=batch_size, progress=progress, num_workers=num_workers)
+        feats = cache.features_for_files(paths, batch_size=batch_size, progress=progress)
         ref = [feats[str(r.ref_path)] for r in recs]
-        phi0 = stack_pair_features(ref, [feats[str(r.p0_path)] for r in recs], stat, taps)
-        phi1 = stack_pair_features(ref, [feats[str(r.p1_path)] for r in recs], stat, taps)
+        phi0 = design_matrix(ref, [feats[str(r.p0_path)] for r in recs], variant, tensors)
+        phi1 = design_matrix(ref, [feats[str(r.p1_path)] for r in recs], variant, tensors)
         judge = torch.tensor([r.judge for r in recs], dtype=torch.float64)
         return phi0, phi1, judge, [r.ref_id for r in recs]
     missing = [r.dist_path for r in recs if r.score is None]
@@ -63,17 +44,15 @@ def dataset_pair_features(dataset, cache: FeatureCache, progress: bool = True, b
         raise ValueError(f"{len(missing)} pairs have no human score (e.g. {missing[0]}); calibration needs "
                          "scores (a generated set needs --table, the type-level human means)")
     paths = sorted({str(p) for r in recs for p in (r.ref_path, r.dist_path)})
-    feats = cache.features_for_files(paths, batch_size=batch_size, progress=progress, num_workers=num_workers)
-    phi = stack_pair_features([feats[str(r.ref_path)] for r in recs], [feats[str(r.dist_path)] for r in recs],
-                              stat, taps)
+    feats = cache.features_for_files(paths, batch_size=batch_size, progress=progress)
+    phi = design_matrix([feats[str(r.ref_path)] for r in recs], [feats[str(r.dist_path)] for r in recs],
+                        variant, tensors)
     sign = -1.0 if dataset.higher_is_better else 1.0
     target = torch.tensor([sign * r.score for r in recs], dtype=torch.float64)
     return phi, target, [r.ref_id for r in recs]
 
 
 def _correlations(d: np.ndarray, target: np.ndarray) -> Dict[str, float]:
-    from ..data.stats import correlations
-
     # target is an impairment (higher = worse), d a distance: agreement is positive correlation
     c = correlations(d, target, human_higher_is_better=False, metric_lower_is_better=True)
     return {"SRCC": c["SRCC"], "KRCC": c["KRCC"], "PLCC": c["PLCC"]}
@@ -93,24 +72,23 @@ def calibrate(
     progress: bool = True,
     seed: int = 0,
     trunk=None,
-    trunk_sha256: Optional[str] = None,
     size: Optional[Sequence[int]] = None,
 ) -> dict:
-    """Fit weights on ``dataset``; returns ``{"weights": {tap: (C,)}, "report": {...}}``.
+    """Fit weights on ``dataset``; returns ``{"weights": {tap: (C,), ...}, "report": {...}}``.
 
     The report holds SRCC/KRCC/PLCC (or 2AFC agreement) on a held-out ``test_fraction`` of the
     references, for the initial and the fitted weights, and k-fold-by-reference means when ``folds``.
     The returned weights are refitted on all references. ``size`` = (width, height) resizes every
     image before the trunk (faster calibration on a CPU; the weights are then used at any size).
+    ``stats`` variants fit one scale per term (a few dozen parameters); the others per-channel weights.
     """
-    from ..data.datasets import kfold_by_reference
-
     v = variant if isinstance(variant, Variant) else get_variant(variant)
-    config = config or FitConfig(loss=loss, formulation=v.formulation, seed=seed)
-    config.loss, config.formulation = loss, v.formulation
-    cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, trunk_sha256=trunk_sha256, size=size)
-    w0 = initial_weights(v, init)
-    data = dataset_pair_features(dataset, cache, progress=progress)
+    config = config or FitConfig(loss=loss, seed=seed)
+    config.loss, config.formulation = loss, fit_formulation(v)
+    cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, size=size)
+    tensors = variant_tensors(v, init)
+    w0 = initial_parameters(v, tensors)
+    data = dataset_pair_features(dataset, cache, v, tensors, progress=progress)
     two_afc = loss == "2afc"
     if two_afc and len(data) != 4:
         raise ValueError("loss '2afc' needs a 2AFC dataset (BAPPS layout)")
@@ -123,11 +101,9 @@ def calibrate(
         phi1 = None
 
     def evaluate(w, mask):
-        d0 = predict(phi0[mask].double(), w.double(), v.formulation).numpy()
+        d0 = predict(phi0[mask].double(), w.double(), config.formulation).numpy()
         if two_afc:
-            from ..data.stats import two_afc_score
-
-            d1 = predict(phi1[mask].double(), w.double(), v.formulation).numpy()
+            d1 = predict(phi1[mask].double(), w.double(), config.formulation).numpy()
             return {"2AFC": float(two_afc_score(d0, d1, target[mask].numpy()))}
         return _correlations(d0, target[mask].numpy())
 
@@ -161,4 +137,4 @@ def calibrate(
     final = fit(everything)
     report["train"] = {"initial": evaluate(w0, everything), "fitted": evaluate(final.weights, everything),
                        "best_step": final.best_step}
-    return {"weights": split_weights(final.weights, v.taps), "report": report}
+    return {"weights": parameters_to_weights(v, final.weights, tensors), "report": report}

@@ -1,5 +1,5 @@
 """Distortion library: KADID-10k's 25 distortions, RAID-style affine distortions,
-a KADID-style dataset writer and type-level evaluation.
+and a KADID-style dataset writer. (Type-level evaluation is a statistic: :mod:`invariant_lpips.data.type_level`.)
 
 Image convention everywhere: an ``(H, W, 3)`` uint8 numpy array or a PIL image
 in, the same form out.
@@ -20,7 +20,6 @@ from .kadid import (
     level_parameter,
 )
 from .raid import gaussian_noise, rotate, scale, translate
-from .type_level import evaluate_type_level, mean_distance_per_cell, read_type_level_table
 
 __all__ = [
     "distort",
@@ -36,7 +35,4 @@ __all__ = [
     "gaussian_noise",
     "write_kadid_style_dataset",
     "parse_dist_name",
-    "read_type_level_table",
-    "evaluate_type_level",
-    "mean_distance_per_cell",
 ]

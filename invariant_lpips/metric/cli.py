@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from .variants import DEFAULT_VARIANT
+    from ..features.variants import DEFAULT_VARIANT
 
     p = sub.add_parser("score", help="distance between two images, or two folders paired by file name",
                        description="Score REF against DIST. With two folders, files with the same name are "
@@ -96,7 +96,7 @@ def run_score(args) -> int:
 
 
 def run_variants(args) -> int:
-    from .variants import DEFAULT_VARIANT, variant_table
+    from ..features.variants import DEFAULT_VARIANT, variant_table
 
     rows = variant_table()
     if args.json:

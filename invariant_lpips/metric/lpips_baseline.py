@@ -18,8 +18,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..pooling.statistics import spatial_average, unit_normalize
+from ..features.pooled import unit_normalize
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
+from ..weights.linear import load_linear_weights, load_shipped
+from .compat import lpips_constructor_args
 from .validation import check_module_device, check_pair
 
 LPIPS_MIN_SIZE = 16
@@ -34,6 +36,10 @@ class LPIPS(nn.Module):
             instead of the shipped LPIPS v0.1 VGG weights (BSD-2, Zhang et al.).
         trunk_weights: VGG-16 ImageNet weights, as for :class:`~invariant_lpips.InvariantLPIPS`.
         trunk: share an existing max-pool :class:`VGG16Trunk` whose taps include relu1_2..relu5_3.
+        net, version, lpips, pretrained, pnet_rand, pnet_tune, use_dropout, model_path, eval_mode,
+            verbose: ``lpips.LPIPS``' other constructor arguments (see :mod:`invariant_lpips.metric.compat`).
+
+    Starts in eval mode, as ``lpips.LPIPS`` does.
     """
 
     higher_is_better = False
@@ -47,10 +53,12 @@ class LPIPS(nn.Module):
         trunk_weights: Union[str, dict, None] = "imagenet",
         trunk: Optional[VGG16Trunk] = None,
         check_inputs: bool = True,
+        **lpips_kwargs,
     ):
         super().__init__()
-        from ..weights.linear import load_linear_weights, load_shipped
-
+        compat = lpips_constructor_args(type(self).__name__, lpips_kwargs, spatial_supported=True)
+        if compat["trunk_random"] and trunk is None:
+            trunk_weights = None
         self.spatial = spatial
         self.check_inputs = check_inputs
         if trunk is None:
@@ -58,7 +66,10 @@ class LPIPS(nn.Module):
         elif not set(RELU_TAPS) <= set(trunk.taps) or any(p != "max" for p in trunk.pooling[:4]):
             raise ValueError("LPIPS needs a max-pool trunk tapping relu1_2..relu5_3")
         self.net = trunk
-        if weights is None:
+        if weights is None and not compat["lpips"]:
+            tensors = {t: torch.ones(TAP_CHANNELS[t]) for t in RELU_TAPS}
+            self.weights_entry = {"file": None, "notes": "unit weights (lpips=False or pretrained=False)"}
+        elif weights is None:
             tensors, self.weights_entry = load_shipped("lpips_vgg_v0.1.safetensors")
         elif isinstance(weights, dict):
             tensors, self.weights_entry = weights, {"notes": "weights passed as a dict"}
@@ -71,6 +82,7 @@ class LPIPS(nn.Module):
         for tap in RELU_TAPS:
             if self.lins[tap].numel() != TAP_CHANNELS[tap]:
                 raise ValueError(f"LPIPS linear weights for {tap} need {TAP_CHANNELS[tap]} values")
+        self.train(not compat["eval_mode"])
 
     def train(self, mode: bool = True) -> "LPIPS":
         super().train(mode)
@@ -101,12 +113,15 @@ class LPIPS(nn.Module):
         in0, in1 = check_pair(in0, in1, normalize=normalize, min_size=LPIPS_MIN_SIZE, same_size=True,
                               check_values=self.check_inputs)
         check_module_device(self, in0)
+        dtype = self.net.features[0].weight.dtype
+        if not torch.is_autocast_enabled():
+            in0, in1 = in0.to(dtype), in1.to(dtype)
         maps = self.layer_maps(in0, in1, normalize)
         size = in0.shape[-2:]
         if self.spatial:
             res = [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps]
         else:
-            res = [spatial_average(m, keepdim=True) for m in maps]
+            res = [m.mean(dim=(2, 3), keepdim=True) for m in maps]
         val = res[0]
         for r in res[1:]:
             val = val + r

@@ -1,12 +1,22 @@
 """Input checks shared by every metric, with messages that say what is wrong and how to fix it."""
 from __future__ import annotations
 
-from typing import Tuple
+import warnings
+from typing import Optional, Tuple
 
 import torch
 
 #: values may exceed the declared range by this much (resampling overshoot, float error)
 RANGE_TOLERANCE = 1e-3
+#: with normalize=False, both inputs inside [0, 1] and each spanning at least this much -> warn
+NORMALIZE_TRAP_SPAN = 0.25
+
+
+class NormalizeWarning(UserWarning):
+    """Inputs look like [0, 1] images but ``normalize=False`` treats them as [-1, 1].
+
+    Silence it with ``warnings.filterwarnings("ignore", category=invariant_lpips.NormalizeWarning)``.
+    """
 
 
 def check_image_batch(
@@ -21,6 +31,10 @@ def check_image_batch(
 
     Accepts (N, 1, H, W) by repeating the channel three times (grey images).
     """
+    return _check_image_batch(x, name, normalize=normalize, min_size=min_size, check_values=check_values)[0]
+
+
+def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[torch.Tensor, Optional[Tuple[float, float]]]:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, 3, H, W), got {type(x).__name__}; "
                         "load images with invariant_lpips.load_image()")
@@ -44,6 +58,7 @@ def check_image_batch(
                          "(the trunk halves the size five times). Upsample or use larger crops.")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (N=0)")
+    value_range = None
     if check_values:
         with torch.no_grad():
             finite = torch.isfinite(x).all()
@@ -63,7 +78,8 @@ def check_image_batch(
                 f"{name} has values in [{lo:.4g}, {hi:.4g}] but normalize={normalize} expects "
                 f"[{low:g}, {high:g}]; {hint}"
             )
-    return x
+        value_range = (lo, hi)
+    return x, value_range
 
 
 def check_pair(
@@ -76,8 +92,14 @@ def check_pair(
     check_values: bool = True,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Validate a pair of batches: devices, batch sizes (1 broadcasts) and, if asked, sizes."""
-    in0 = check_image_batch(in0, "in0", normalize=normalize, min_size=min_size, check_values=check_values)
-    in1 = check_image_batch(in1, "in1", normalize=normalize, min_size=min_size, check_values=check_values)
+    in0, r0 = _check_image_batch(in0, "in0", normalize=normalize, min_size=min_size, check_values=check_values)
+    in1, r1 = _check_image_batch(in1, "in1", normalize=normalize, min_size=min_size, check_values=check_values)
+    if not normalize and r0 is not None and r1 is not None and all(
+            r[0] >= -RANGE_TOLERANCE and r[1] - r[0] >= NORMALIZE_TRAP_SPAN for r in (r0, r1)):
+        warnings.warn("both inputs lie in [0, 1] but normalize=False treats them as [-1, 1] images, which gives "
+                      "a wrong distance for [0, 1] images: pass normalize=True (or map them with 2 * x - 1). "
+                      "Silence with warnings.filterwarnings('ignore', category=invariant_lpips.NormalizeWarning).",
+                      NormalizeWarning, stacklevel=4)
     if in0.device != in1.device:
         raise ValueError(f"in0 is on {in0.device} but in1 is on {in1.device}; move both to the same device "
                          "(and the metric too: metric.to(device))")

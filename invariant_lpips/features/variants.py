@@ -1,4 +1,4 @@
-"""The variant registry: name -> trunk pooling, taps, formulation, weights file, invariance claim."""
+"""The variant registry: name -> trunk pooling, taps, statistics, formulation, weights file, invariance claim."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -6,6 +6,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..pooling.downsample import expand_pooling_spec
 from ..trunk.vgg16 import POOL_TAPS
+from .pooled import COLOUR_TAP, STATISTICS
+
+FORMULATIONS = ("paper", "lpips", "stats")
 
 
 @dataclass(frozen=True)
@@ -14,9 +17,13 @@ class Variant:
 
     Attributes:
         name: registry key.
-        formulation: ``"paper"`` (raw GAP, sqrt-mean of weighted squared differences) or
-            ``"lpips"`` (unit-normalised GAP, weighted sum of squared differences).
+        formulation: ``"paper"`` (raw GAP, sqrt-mean of weighted squared differences),
+            ``"lpips"`` (unit-normalised GAP, weighted sum of squared differences) or ``"stats"``
+            (unit-normalised statistics, weighted sum of per-term norms; see
+            :mod:`invariant_lpips.features.distance`).
         taps: trunk taps used.
+        statistics: pooled statistics per tap (:data:`~invariant_lpips.features.pooled.STATISTICS`).
+        colour_statistics: statistics of the CIELab colour tap (empty = no colour tap).
         pooling: down-sampler per stage (one name for all five, or five names).
         filter_size: binomial filter size for the anti-aliasing pools.
         padding_mode: padding of the 3x3 convolutions.
@@ -29,6 +36,8 @@ class Variant:
     name: str
     formulation: str
     taps: Tuple[str, ...] = POOL_TAPS
+    statistics: Tuple[str, ...] = ("mean",)
+    colour_statistics: Tuple[str, ...] = ()
     pooling: Union[str, Tuple[str, ...]] = "max"
     filter_size: int = 3
     padding_mode: str = "zeros"
@@ -39,6 +48,16 @@ class Variant:
 
     def expanded_pooling(self) -> List[str]:
         return list(expand_pooling_spec(self.pooling))
+
+    @property
+    def space(self) -> str:
+        """``raw`` features for the paper's formulation, LPIPS' unit-normalised ones otherwise."""
+        return "raw" if self.formulation == "paper" else "unit"
+
+    def terms(self) -> List[str]:
+        """The statistics keys the distance uses, in a fixed order (trunk taps, then the colour tap)."""
+        out = [f"{self.space}.{stat}.{tap}" for stat in self.statistics for tap in self.taps]
+        return out + [f"{COLOUR_TAP}.{stat}.{COLOUR_TAP}" for stat in self.colour_statistics]
 
     def with_(self, **changes) -> "Variant":
         return replace(self, **changes)
@@ -52,8 +71,14 @@ DEFAULT_VARIANT = "lpips-gap-blur"
 
 def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
     """Add a variant to the registry (``overwrite=True`` to replace one)."""
-    if variant.formulation not in ("paper", "lpips"):
-        raise ValueError(f"formulation must be 'paper' or 'lpips', got {variant.formulation!r}")
+    if variant.formulation not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {FORMULATIONS}, got {variant.formulation!r}")
+    bad = [s for s in tuple(variant.statistics) + tuple(variant.colour_statistics) if s not in STATISTICS]
+    if bad:
+        raise ValueError(f"unknown statistics {bad}; choose from {STATISTICS}")
+    if variant.formulation != "stats" and (tuple(variant.statistics) != ("mean",) or variant.colour_statistics):
+        raise ValueError(f"formulation {variant.formulation!r} uses the GAP mean only; use formulation 'stats' "
+                         "for other statistics or the colour tap")
     if variant.name in _REGISTRY and not overwrite:
         raise ValueError(f"variant {variant.name!r} is already registered (pass overwrite=True)")
     expand_pooling_spec(variant.pooling)
@@ -77,6 +102,7 @@ def variant_table() -> List[dict]:
     """One dict per variant (name, formulation, pooling, taps, weights, invariance, description)."""
     return [
         {"name": v.name, "formulation": v.formulation, "pooling": "/".join(v.expanded_pooling()),
+         "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}" if v.colour_statistics else ""),
          "taps": ",".join(v.taps), "weights": v.weights_file or "ones", "invariance": v.invariance,
          "description": v.description, "relative_cost": v.relative_cost}
         for v in _REGISTRY.values()

@@ -22,6 +22,9 @@ from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
+from .datasets import read_type_level_table as read_rows
+from .stats import krcc, plcc, srcc
+
 Key = Tuple[int, int]
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
 
@@ -31,8 +34,6 @@ def read_type_level_table(path: PathLike) -> Dict[Key, float]:
     A thin view of :func:`invariant_lpips.data.datasets.read_type_level_table` (one parser for the
     format: column names are detected, errors name the path, the missing columns and bad lines).
     """
-    from ..data.datasets import read_type_level_table as read_rows
-
     return {(int(r.type), int(r.level)): float(r.mean) for r in read_rows(path)}
 
 
@@ -73,18 +74,11 @@ def mean_distance_per_cell(distances: Any) -> Dict[Key, Tuple[float, int]]:
 
 
 def _corr(x: Sequence[float], y: Sequence[float]) -> Dict[str, float]:
-    from scipy import stats
-
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    nan = float("nan")
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+    """SRCC, KRCC, PLCC from :mod:`invariant_lpips.data.stats` (NaN below 3 points)."""
+    if len(x) < 3:
+        nan = float("nan")
         return {"srcc": nan, "krcc": nan, "plcc": nan}
-    return {
-        "srcc": float(stats.spearmanr(x, y)[0]),
-        "krcc": float(stats.kendalltau(x, y)[0]),
-        "plcc": float(stats.pearsonr(x, y)[0]),
-    }
+    return {"srcc": srcc(x, y), "krcc": krcc(x, y), "plcc": plcc(x, y)}
 
 
 def evaluate_type_level(

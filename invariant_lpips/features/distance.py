@@ -1,0 +1,70 @@
+"""The one weighted distance between pooled statistics (used by the metric and by calibration).
+
+A *term* ``k`` is one (space, statistic, tap) key of :mod:`invariant_lpips.features.pooled`, e.g.
+``unit.mean.pool3``, with non-negative per-channel weights ``w_k`` (C_k,). Its weighted squared
+difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``. The formulations:
+
+``lpips`` (LPIPS-style GAP)  ``d = sum_k D_k``                      terms ``unit.mean.<tap>``
+``paper`` (Alabau-Bosque)    ``d = sqrt( sum_k D_k / C )``,  w_k = (per-channel weight)^2,  C = sum_k C_k;
+                             terms ``raw.mean.<tap>``
+``stats``                    ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
+
+``stats`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
+moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
+which compares before pooling). The ``e`` keeps the gradient finite at d(x, x) = 0.
+
+Shapes: statistics dicts of (N, C_k) tensors; returns (N,) and optionally the per-term (N,) tensors.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple, Union
+
+import torch
+
+from .pooled import Stats
+
+#: the ``e`` of the ``stats`` formulation
+NORM_EPS = 1e-6
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """sqrt with a zero (not NaN/Inf) gradient at 0, so d(x, x) = 0 is differentiable."""
+    positive = x > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+def term_differences(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor]
+                     ) -> torch.Tensor:
+    """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides)."""
+    cols = []
+    for k in terms:
+        diff = s0[k].float() - s1[k].float()
+        cols.append((channel_weights[k].to(diff.device).float() * diff * diff).sum(dim=-1))
+    return torch.stack(cols, dim=-1)
+
+
+def combine(D: torch.Tensor, formulation: str, term_scales: Union[torch.Tensor, None] = None,
+            n_channels: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-term squared differences (..., K) -> (distance (...), per-term contributions (..., K)).
+
+    The contributions add up to the distance for ``lpips`` and ``stats``; for ``paper`` they are
+    ``D_k / C`` (they add up to the distance squared), as the paper's per-layer terms.
+    """
+    if formulation == "lpips":
+        return D.sum(-1), D
+    if formulation == "paper":
+        per = D / n_channels
+        return safe_sqrt(per.sum(-1)), per
+    if formulation == "stats":
+        if term_scales is None:
+            raise ValueError("the 'stats' formulation needs term_scales (one a_k >= 0 per term)")
+        per = term_scales.to(D.device, D.dtype) * (torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS)
+        return per.sum(-1), per
+    raise ValueError(f"formulation must be 'lpips', 'paper' or 'stats', got {formulation!r}")
+
+
+def distance(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor],
+             formulation: str, term_scales: Union[torch.Tensor, None] = None, n_channels: int = 1
+             ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The distance between two batches of statistics: returns ((N,), per-term (N, K))."""
+    return combine(term_differences(s0, s1, terms, channel_weights), formulation, term_scales, n_channels)

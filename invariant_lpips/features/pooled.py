@@ -1,0 +1,154 @@
+"""Pooled statistics of the trunk's taps: the only place features are pooled.
+
+Notation: a tapped map ``f`` is (N, C, h, w) (polyphase pooling stacks ``P`` phase groups on the batch
+axis: (N * P, C, h, w); every statistic then pools over the phases too). ``u = f / (||f||_2 + eps)`` is
+LPIPS' per-position unit normalisation over channels. Every statistic is a function of the whole map
+(no position-by-position comparison), so a circular shift of the input by a multiple of the trunk's
+stride (32 px) leaves every statistic unchanged when the trunk and the statistics pad circularly.
+
+Statistics, each (N, C) float32:
+
+``mean``   GAP: ``m_c = mean_{y,x} f_c``                               (the paper's statistic)
+``std``    spatial spread: ``s_c = sqrt(mean_{y,x} (f_c - m_c)^2 + eps)``     (DISTS' texture term)
+``local``  soft-local spread: ``l_c = std_{Y,X} (G_sigma * B_32(f_c))``: ``B_32`` averages 32x32-pixel
+           blocks of the input (``32 / stride`` cells of the tap), ``G_sigma`` blurs with a Gaussian of
+           ``sigma = 1.5`` blocks (48 px); ``l`` is the spread of these 48-px local means, so damage to
+           one region moves it even when the global mean barely moves.
+
+Keys of a statistics dict: ``"<space>.<stat>.<tap>"`` with ``space`` ``raw`` (f) or ``unit`` (u), and
+the colour tap ``"lab.<stat>.lab"`` (see :mod:`invariant_lpips.features.colour`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..trunk.vgg16 import lpips_scale
+from .colour import srgb_to_lab
+
+#: epsilon of LPIPS' channel normalisation (parity); computed in float32 so it cannot underflow
+LPIPS_EPS = 1e-10
+#: floor inside the square roots of the spread statistics (finite gradients at zero spread)
+SPREAD_EPS = 1e-12
+#: input pixels per block of the ``local`` statistic, and the Gaussian's sigma in blocks
+LOCAL_BLOCK_PX = 32
+LOCAL_SIGMA_BLOCKS = 1.5
+#: input stride of each tap
+TAP_STRIDE = {"relu1_2": 1, "pool1": 2, "relu2_2": 2, "pool2": 4, "relu3_3": 4, "pool3": 8,
+              "relu4_3": 8, "pool4": 16, "relu5_3": 16, "pool5": 32, "lab": 1}
+STATISTICS = ("mean", "std", "local")
+COLOUR_TAP = "lab"
+
+Stats = Dict[str, torch.Tensor]
+
+
+def unit_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
+    """LPIPS' ``normalize_tensor``: ``f / (sqrt(sum_c f^2) + eps)`` in float32. (N, C, h, w) -> same."""
+    feat = feat.float()
+    norm = torch.sqrt(torch.sum(feat * feat, dim=1, keepdim=True))
+    return feat / (norm + eps)
+
+
+def _phase_view(feat: torch.Tensor, phases: int) -> torch.Tensor:
+    """(N * P, C, h, w) -> (P, N, C, h, w)."""
+    n = feat.shape[0] // phases
+    return feat.reshape(phases, n, *feat.shape[1:])
+
+
+def global_average(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
+    """GAP over space and phases: (N * P, C, h, w) -> (N, C) float32."""
+    return _phase_view(feat.float(), phases).mean(dim=(0, 3, 4))
+
+
+def spatial_std(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
+    """Spatial spread over space and phases: (N * P, C, h, w) -> (N, C) float32 (``std`` above)."""
+    f = _phase_view(feat.float(), phases)
+    m = f.mean(dim=(0, 3, 4), keepdim=True)
+    var = ((f - m) ** 2).mean(dim=(0, 3, 4))
+    return torch.sqrt(var + SPREAD_EPS)
+
+
+def _gaussian_kernel(sigma: float, radius: int, device, dtype) -> torch.Tensor:
+    x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def _blur_axis(x: torch.Tensor, axis: int, sigma: float, circular: bool) -> torch.Tensor:
+    size = x.shape[axis]
+    radius = min(int(math.ceil(3 * sigma)), size - 1)
+    if radius < 1:
+        return x
+    k = _gaussian_kernel(sigma, radius, x.device, x.dtype)
+    c = x.shape[1]
+    if axis == 3:
+        pad, weight = (radius, radius, 0, 0), k.view(1, 1, 1, -1)
+    else:
+        pad, weight = (0, 0, radius, radius), k.view(1, 1, -1, 1)
+    x = F.pad(x, pad, mode="circular" if circular else "replicate")
+    return F.conv2d(x, weight.expand(c, 1, *weight.shape[2:]), groups=c)
+
+
+def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: bool = False) -> torch.Tensor:
+    """Soft-local spread (``local`` above): (N * P, C, h, w) -> (N, C) float32.
+
+    Args:
+        stride: the tap's input stride (pixels per cell); blocks are ``LOCAL_BLOCK_PX / stride`` cells.
+        circular: pad the blur circularly (exact invariance checks) instead of replicating the edge.
+    """
+    f = _phase_view(feat.float(), phases).mean(dim=0)
+    block = max(1, LOCAL_BLOCK_PX // stride)
+    if block > 1:
+        f = F.avg_pool2d(f, block, stride=block)
+    f = _blur_axis(_blur_axis(f, 2, LOCAL_SIGMA_BLOCKS, circular), 3, LOCAL_SIGMA_BLOCKS, circular)
+    m = f.mean(dim=(2, 3), keepdim=True)
+    return torch.sqrt(((f - m) ** 2).mean(dim=(2, 3)) + SPREAD_EPS)
+
+
+def map_statistics(feat: torch.Tensor, tap: str, space: str, statistics: Iterable[str], phases: int = 1,
+                   circular: bool = False) -> Stats:
+    """The requested statistics of one map, keyed ``"<space>.<stat>.<tap>"``."""
+    out: Stats = {}
+    for stat in statistics:
+        if stat == "mean":
+            v = global_average(feat, phases)
+        elif stat == "std":
+            v = spatial_std(feat, phases)
+        elif stat == "local":
+            v = local_spread(feat, TAP_STRIDE[tap], phases, circular)
+        else:
+            raise ValueError(f"unknown statistic {stat!r}; choose from {STATISTICS}")
+        out[f"{space}.{stat}.{tap}"] = v
+    return out
+
+
+def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Sequence[str] = ("unit",),
+                      statistics: Sequence[str] = ("mean",), colour_statistics: Sequence[str] = (),
+                      circular: bool = False) -> Stats:
+    """Image batch -> pooled statistics (the spine's one feature path).
+
+    Args:
+        trunk: a :class:`~invariant_lpips.trunk.vgg16.VGG16Trunk` (frozen).
+        x: (N, 3, H, W) in [-1, 1].
+        taps: trunk taps to pool; ``spaces``: ``raw`` and/or ``unit``; ``statistics``: from :data:`STATISTICS`.
+        colour_statistics: statistics of the CIELab colour tap (empty: no colour tap, no cost).
+        circular: circular padding in the ``local`` blur (set when the trunk pads circularly).
+
+    Returns:
+        dict ``"<space>.<stat>.<tap>"`` -> (N, C) float32.
+    """
+    out: Stats = {}
+    feats = trunk(lpips_scale(x))
+    for tap in taps:
+        p = trunk.phase_multiplier[tap]
+        f = feats[tap]
+        for space in spaces:
+            g = unit_normalize(f) if space == "unit" else f
+            out.update(map_statistics(g, tap, space, statistics, p, circular))
+    if colour_statistics:
+        lab = srgb_to_lab((x.float() + 1) / 2)
+        out.update(map_statistics(lab, COLOUR_TAP, COLOUR_TAP, colour_statistics, 1, circular))
+    return out

@@ -1,0 +1,157 @@
+"""The one metric registry: every metric any command, study or ``distance()`` can use.
+
+Each entry (:class:`MetricSpec`) names a metric and says how it is called:
+
+* ``lower_is_better``: True for distances (every metric here but PSNR);
+* ``input_range``: what the *underlying* metric takes; :func:`build_metric` always takes [0, 1];
+* ``kind``: ``ours`` (InvariantLPIPS variants), ``baseline`` (our exact LPIPS-VGG), ``peer``
+  (optional packages) or ``pixel``;
+* ``cost``: trunk passes per pair, roughly (``0`` for pixel metrics);
+* ``min_size``: the smallest image side it accepts; ``package``: the pip requirement of a peer.
+
+Every registered :class:`~invariant_lpips.features.variants.Variant` is a metric under its own
+name (also as ``invariant:<name>``). :func:`build_metric` returns a :class:`MetricAdapter`:
+``adapter(x, y) -> (N,)`` on (N, 3, H, W) inputs in [0, 1], either side may have N = 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Union
+
+import torch
+
+from ..features.variants import get_variant, list_variants
+from . import peers
+from .invariant import InvariantLPIPS
+from .lpips_baseline import LPIPS
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str
+    lower_is_better: bool = True
+    input_range: str = "0,1"
+    cost: float = 1.0
+    min_size: int = 32
+    package: Optional[str] = None
+    description: str = ""
+    #: the metric computes a batch-of-1 side once itself (no expand needed)
+    broadcasts: bool = False
+
+
+class MetricAdapter(torch.nn.Module):
+    """A metric under the common convention: inputs in [0, 1], output (N,)."""
+
+    def __init__(self, spec: MetricSpec, fn: Callable, module: Optional[torch.nn.Module] = None):
+        super().__init__()
+        self.spec = spec
+        self.fn = fn
+        self.module = module if module is not None else torch.nn.Identity()
+
+    name = property(lambda self: self.spec.name)
+    lower_is_better = property(lambda self: self.spec.lower_is_better)
+    kind = property(lambda self: self.spec.kind)
+    min_size = property(lambda self: self.spec.min_size)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != y.shape[0] and not self.spec.broadcasts:
+            n = max(x.shape[0], y.shape[0])
+            x = x.expand(n, -1, -1, -1) if x.shape[0] == 1 else x
+            y = y.expand(n, -1, -1, -1) if y.shape[0] == 1 else y
+        return self.fn(x, y).reshape(-1)
+
+    def __repr__(self) -> str:
+        return f"MetricAdapter({self.name!r}, lower_is_better={self.lower_is_better}, kind={self.kind!r})"
+
+
+_STATIC = {
+    "lpips-vgg": MetricSpec("lpips-vgg", "baseline", input_range="-1,1", min_size=16, broadcasts=True,
+                            description="our exact LPIPS-VGG v0.1 (Zhang et al. 2018)"),
+    "lpips-pkg": MetricSpec("lpips-pkg", "peer", input_range="-1,1", cost=2.0, min_size=16,
+                            package=peers.PEER_PACKAGES["lpips-pkg"][1],
+                            description="the official lpips package (VGG, v0.1)"),
+    "dists": MetricSpec("dists", "peer", cost=2.0, package=peers.PEER_PACKAGES["dists"][1],
+                        description="DISTS (Ding et al. 2020)"),
+    "stlpips-vgg": MetricSpec("stlpips-vgg", "peer", input_range="-1,1", cost=2.0,
+                              package=peers.PEER_PACKAGES["stlpips-vgg"][1],
+                              description="shift-tolerant LPIPS-VGG (Ghildyal & Liu 2022)"),
+    "ssim": MetricSpec("ssim", "peer", cost=0.0, min_size=11, package="piq", description="1 - SSIM (piq)"),
+    "ms-ssim": MetricSpec("ms-ssim", "peer", cost=0.0, min_size=161, package="piq",
+                          description="1 - MS-SSIM (piq)"),
+    "psnr": MetricSpec("psnr", "peer", lower_is_better=False, cost=0.0, min_size=1, package="piq",
+                       description="PSNR in dB (piq); higher is better"),
+    "mse": MetricSpec("mse", "pixel", cost=0.0, min_size=1, description="mean squared error"),
+    "l1": MetricSpec("l1", "pixel", cost=0.0, min_size=1, description="mean absolute error"),
+}
+
+
+def _variant_name(name: str) -> Optional[str]:
+    v = name.split(":", 1)[1] if name.startswith("invariant:") else name
+    return v if v in list_variants() else None
+
+
+def get_spec(name: str) -> MetricSpec:
+    """The :class:`MetricSpec` of ``name`` (a ValueError listing the names if unknown)."""
+    if name == "lpips":
+        name = "lpips-vgg"
+    if name in _STATIC:
+        return _STATIC[name]
+    variant = _variant_name(name)
+    if variant is not None:
+        v = get_variant(variant)
+        return MetricSpec(name, "ours", input_range="-1,1", cost=v.relative_cost, broadcasts=True,
+                          description=v.description)
+    raise ValueError(f"unknown metric {name!r}; available: {', '.join(list_metrics(installed_only=False))}")
+
+
+def list_metrics(installed_only: bool = True) -> List[str]:
+    """Metric names; with ``installed_only``, peers whose package is missing are left out."""
+    import importlib.util
+
+    names = ["lpips-vgg"] + list_variants()
+    for name, spec in _STATIC.items():
+        if name in names:
+            continue
+        if spec.kind == "peer" and installed_only:
+            if importlib.util.find_spec(peers.PEER_PACKAGES[name][0]) is None:
+                continue
+        names.append(name)
+    return names
+
+
+def build_module(name: str, weights=None, **kwargs) -> torch.nn.Module:
+    """The nn.Module behind one of *our* metrics (an InvariantLPIPS variant or the LPIPS baseline),
+    in eval mode; ``weights`` is a linear-weights file (or dict) replacing the shipped ones."""
+    spec = get_spec(name)
+    if spec.kind == "baseline":
+        return LPIPS(weights=weights, **kwargs).eval()
+    if spec.kind == "ours":
+        return InvariantLPIPS(_variant_name(name), weights=weights, **kwargs).eval()
+    raise ValueError(f"{name!r} is a {spec.kind} metric, not an InvariantLPIPS variant or the LPIPS baseline")
+
+
+def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=None) -> MetricAdapter:
+    """Build metric ``name`` on ``device`` as a :class:`MetricAdapter` (inputs in [0, 1], output (N,))."""
+    device = torch.device(device)
+    spec = get_spec(name)
+    if spec.kind in ("ours", "baseline"):
+        m = build_module(name, weights=weights).to(device)
+        return MetricAdapter(spec, lambda x, y: m(x, y, normalize=True), m)
+    if weights is not None:
+        raise ValueError(f"--weights applies to our metrics only, not to {name!r}")
+    if name == "lpips-pkg":
+        fn, m = peers.build_lpips_pkg(device)
+    elif name == "dists":
+        fn, m = peers.build_dists(device)
+    elif name == "stlpips-vgg":
+        fn, m = peers.build_stlpips(device)
+    elif name in ("ssim", "ms-ssim", "psnr"):
+        fn, m = peers.build_piq(name, device)
+    elif name == "mse":
+        fn, m = (lambda x, y: ((x - y) ** 2).mean(dim=(1, 2, 3))), None
+    elif name == "l1":
+        fn, m = (lambda x, y: (x - y).abs().mean(dim=(1, 2, 3))), None
+    else:  # pragma: no cover - every static spec has a builder
+        raise ValueError(f"no builder for {name!r}")
+    return MetricAdapter(spec, fn, m)
