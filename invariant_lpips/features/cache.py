@@ -30,7 +30,7 @@ from .pooled import STATISTICS, Stats, pooled_statistics
 from .variants import Variant, get_variant
 
 #: bump when the stored statistics change (old entries are then a different folder)
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def default_cache_root() -> Path:

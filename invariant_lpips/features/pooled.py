@@ -10,17 +10,18 @@ Statistics, each (N, C) float32:
 
 ``mean``   GAP: ``m_c = mean_{y,x} f_c``                               (the paper's statistic)
 ``std``    spatial spread: ``s_c = sqrt(mean_{y,x} (f_c - m_c)^2 + eps)``     (DISTS' texture term)
-``local``  soft-local spread: ``l_c = std_{Y,X} (G_sigma * B_32(f_c))``: ``B_32`` averages 32x32-pixel
-           blocks of the input (``32 / stride`` cells of the tap), ``G_sigma`` blurs with a Gaussian of
-           ``sigma = 1.5`` blocks (48 px); ``l`` is the spread of these 48-px local means, so damage to
-           one region moves it even when the global mean barely moves.
+``local``  soft-local spread: ``l_c = std_{Y,X} R_32(f_c)``: ``R_32`` is a Gaussian pyramid (binomial-5
+           low-pass, then subsample by 2, repeated) down to one cell per 32 input pixels, i.e. local
+           means in overlapping Gaussian-like windows (about 36 px wide at half height) on a 32-px grid;
+           ``l`` is the spread of these local means, so damage to one region moves it even when the
+           global mean barely moves. The low-pass before each subsampling keeps it robust to 1-px
+           shifts; it needs images of at least 64 px a side to be non-zero.
 
 Keys of a statistics dict: ``"<space>.<stat>.<tap>"`` with ``space`` ``raw`` (f) or ``unit`` (u), and
 the colour tap ``"lab.<stat>.lab"`` (see :mod:`invariant_lpips.features.colour`).
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, Iterable, Sequence
 
 import torch
@@ -33,9 +34,8 @@ from .colour import srgb_to_lab
 LPIPS_EPS = 1e-10
 #: floor inside the square roots of the spread statistics (finite gradients at zero spread)
 SPREAD_EPS = 1e-12
-#: input pixels per block of the ``local`` statistic, and the Gaussian's sigma in blocks
+#: input pixels per cell of the ``local`` statistic's pyramid level
 LOCAL_BLOCK_PX = 32
-LOCAL_SIGMA_BLOCKS = 1.5
 #: input stride of each tap
 TAP_STRIDE = {"relu1_2": 1, "pool1": 2, "relu2_2": 2, "pool2": 4, "relu3_3": 4, "pool3": 8,
               "relu4_3": 8, "pool4": 16, "relu5_3": 16, "pool5": 32, "lab": 1}
@@ -71,39 +71,41 @@ def spatial_std(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
     return torch.sqrt(var + SPREAD_EPS)
 
 
-def _gaussian_kernel(sigma: float, radius: int, device, dtype) -> torch.Tensor:
-    x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
+_BINOMIAL5 = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
-def _blur_axis(x: torch.Tensor, axis: int, sigma: float, circular: bool) -> torch.Tensor:
-    size = x.shape[axis]
-    radius = min(int(math.ceil(3 * sigma)), size - 1)
-    if radius < 1:
-        return x
-    k = _gaussian_kernel(sigma, radius, x.device, x.dtype)
+def _pyramid_down(x: torch.Tensor, circular: bool) -> torch.Tensor:
+    """One Gaussian-pyramid step: binomial-5 low-pass (separable), then keep every other cell."""
     c = x.shape[1]
-    if axis == 3:
-        pad, weight = (radius, radius, 0, 0), k.view(1, 1, 1, -1)
-    else:
-        pad, weight = (0, 0, radius, radius), k.view(1, 1, -1, 1)
-    x = F.pad(x, pad, mode="circular" if circular else "replicate")
-    return F.conv2d(x, weight.expand(c, 1, *weight.shape[2:]), groups=c)
+    k = torch.tensor(_BINOMIAL5, device=x.device, dtype=x.dtype)
+    k = k / k.sum()
+    for axis in (2, 3):
+        if x.shape[axis] < 2:
+            continue
+        radius = min(2, x.shape[axis] - 1)
+        kk = k[2 - radius:3 + radius]
+        kk = kk / kk.sum()
+        if axis == 3:
+            pad, weight = (radius, radius, 0, 0), kk.view(1, 1, 1, -1)
+        else:
+            pad, weight = (0, 0, radius, radius), kk.view(1, 1, -1, 1)
+        x = F.conv2d(F.pad(x, pad, mode="circular" if circular else "replicate"),
+                     weight.expand(c, 1, *weight.shape[2:]), groups=c)
+    return x[:, :, ::2, ::2]
 
 
 def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: bool = False) -> torch.Tensor:
     """Soft-local spread (``local`` above): (N * P, C, h, w) -> (N, C) float32.
 
     Args:
-        stride: the tap's input stride (pixels per cell); blocks are ``LOCAL_BLOCK_PX / stride`` cells.
-        circular: pad the blur circularly (exact invariance checks) instead of replicating the edge.
+        stride: the tap's input stride (pixels per cell); ``log2(32 / stride)`` pyramid steps follow.
+        circular: pad circularly (exact invariance checks) instead of replicating the edge.
     """
     f = _phase_view(feat.float(), phases).mean(dim=0)
     block = max(1, LOCAL_BLOCK_PX // stride)
-    if block > 1:
-        f = F.avg_pool2d(f, block, stride=block)
-    f = _blur_axis(_blur_axis(f, 2, LOCAL_SIGMA_BLOCKS, circular), 3, LOCAL_SIGMA_BLOCKS, circular)
+    while block > 1:
+        f = _pyramid_down(f, circular)
+        block //= 2
     m = f.mean(dim=(2, 3), keepdim=True)
     return torch.sqrt(((f - m) ** 2).mean(dim=(2, 3)) + SPREAD_EPS)
 

@@ -1,0 +1,179 @@
+"""The pooled statistics of the feature layer: invariance, growth with local damage, the colour tap,
+and calibration of a low-dimensional parametrisation (random trunk; fast)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
+from invariant_lpips.features.colour import srgb_to_lab
+from invariant_lpips.features.distance import combine, distance
+from invariant_lpips.features.pooled import STATISTICS, pooled_statistics
+from invariant_lpips.features.variants import Variant
+from invariant_lpips.trunk.vgg16 import POOL_TAPS, VGG16Trunk
+
+from helpers import smooth_images
+
+
+@pytest.fixture(scope="module")
+def circular_trunk():
+    torch.manual_seed(0)
+    return VGG16Trunk(weights=None, pooling="blurmax", padding_mode="circular")
+
+
+@pytest.fixture(scope="module")
+def trunk():
+    torch.manual_seed(0)
+    return VGG16Trunk(weights=None, pooling="blurmax")
+
+
+def _stats(trunk, x01, circular=False):
+    with torch.no_grad():
+        return pooled_statistics(trunk, 2 * x01 - 1, POOL_TAPS, ("raw", "unit"), STATISTICS, STATISTICS, circular)
+
+
+@pytest.mark.parametrize("shift", [(32, 0), (0, 32), (64, 96)])
+def test_every_statistic_exactly_invariant_to_circular_shifts_of_32(circular_trunk, shift):
+    x = smooth_images(2, 128, 160, seed=1)
+    s0 = _stats(circular_trunk, x, circular=True)
+    s1 = _stats(circular_trunk, torch.roll(x, shifts=shift, dims=(2, 3)), circular=True)
+    assert {k.split(".")[1] for k in s0} == set(STATISTICS)
+    for key in s0:
+        assert torch.allclose(s0[key], s1[key], atol=1e-5, rtol=1e-4), key
+
+
+def test_statistics_move_under_a_one_pixel_shift_less_than_under_noise(trunk):
+    """Sanity of the shift robustness (not exact): a 1-px crop shift moves each statistic less than
+    noise does (mean, std) or than a local patch does (the soft-local spread, which noise barely moves)."""
+    x = smooth_images(1, 192, 208, seed=2)
+    s0 = _stats(trunk, x[..., 1:-15])
+    s1 = _stats(trunk, x[..., 2:-14])
+    torch.manual_seed(0)
+    noisy = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    s2 = _stats(trunk, noisy[..., 1:-15])
+    patched = x.clone()
+    patched[:, 0, 40:64, 40:64] = (patched[:, 0, 40:64, 40:64] + 0.4).clamp(0, 1)
+    s3 = _stats(trunk, patched[..., 1:-15])
+    for key in s0:
+        shift = float((s0[key] - s1[key]).norm())
+        other = s3 if ".local." in key else s2
+        assert shift < float((s0[key] - other[key]).norm()), key
+
+
+def _patch_images(fraction: float, size: int = 128):
+    """A smooth image and the same image with a bright saturated square covering ``fraction`` of it."""
+    x = smooth_images(1, size, size, seed=5) * 0.5 + 0.25
+    y = x.clone()
+    side = max(1, int(round(math.sqrt(fraction) * size)))
+    y[:, 0, 40:40 + side, 40:40 + side] = 1.0
+    y[:, 1, 40:40 + side, 40:40 + side] = 0.0
+    return x, y, side * side / (size * size)
+
+
+@pytest.mark.parametrize("stat", STATISTICS)
+def test_local_damage_grows_at_least_linearly_in_area(trunk, stat):
+    """GAP compares pooled means: a patch of area ``a`` moves them by ~a, so a *squared* difference shrinks
+    like a^2 (LPIPS, comparing before pooling, like a). The ``stats`` formulation sums norms, so each
+    statistic's term grows at least linearly: d(a)/a must not vanish as a -> 0."""
+    small = _patch_images(1 / 256)
+    large = _patch_images(1 / 16)
+    rates, rates_sq = [], []
+    for x, y, a in (small, large):
+        s0, s1 = _stats(trunk, x), _stats(trunk, y)
+        keys = [f"unit.{stat}.{t}" for t in POOL_TAPS] + [f"lab.{stat}.lab"]
+        w = {k: torch.ones(s0[k].shape[-1]) for k in keys}
+        d_norm, _ = distance(s0, s1, keys, w, "stats", torch.ones(len(keys)))
+        d_sq, _ = distance(s0, s1, keys, w, "lpips")
+        rates.append(float(d_norm) / a)
+        rates_sq.append(float(d_sq) / a)
+    # linear (or faster) growth: the per-area rate at the small patch is at least that of the large one
+    assert rates[0] >= 0.5 * rates[1], (stat, rates)
+    # and the squared sum, for contrast, loses most of its per-area sensitivity for the small patch
+    if stat == "mean":
+        assert rates_sq[0] < 0.5 * rates_sq[1], rates_sq
+
+
+def test_colour_tap_zero_identical_positive_for_hue_rotation_finite_half():
+    x = smooth_images(2, 64, 64, seed=7)
+    lab = srgb_to_lab(x)
+    assert lab.shape == x.shape and lab.dtype == torch.float32
+    # a hue rotation: cycle the RGB channels (same luminance structure, different chroma)
+    y = x[:, [1, 2, 0]]
+    from invariant_lpips.features.pooled import map_statistics
+
+    sx = map_statistics(srgb_to_lab(x), "lab", "lab", STATISTICS)
+    sy = map_statistics(srgb_to_lab(y), "lab", "lab", STATISTICS)
+    sx2 = map_statistics(srgb_to_lab(x.clone()), "lab", "lab", STATISTICS)
+    keys = list(sx)
+    w = {k: torch.ones(3) for k in keys}
+    same, _ = distance(sx, sx2, keys, w, "stats", torch.ones(len(keys)))
+    rotated, _ = distance(sx, sy, keys, w, "stats", torch.ones(len(keys)))
+    assert torch.all(same == 0)
+    assert torch.all(rotated > 1e-3)
+    for dtype in (torch.float16, torch.bfloat16):
+        lab_h = srgb_to_lab(x.to(dtype))
+        assert torch.isfinite(lab_h).all() and lab_h.dtype == torch.float32
+        xr = x.to(dtype).requires_grad_(True)
+        srgb_to_lab(xr).sum().backward()
+        assert torch.isfinite(xr.grad).all()
+
+
+def test_colour_tap_known_values():
+    """White is L*=100, a*=b*=0; pure sRGB red is about (53.2, 80.1, 67.2) (CIE reference values)."""
+    white = torch.ones(1, 3, 1, 1)
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    assert torch.allclose(srgb_to_lab(white).flatten() * 100, torch.tensor([100.0, 0.0, 0.0]), atol=0.05)
+    assert torch.allclose(srgb_to_lab(red).flatten() * 100, torch.tensor([53.24, 80.09, 67.20]), atol=0.1)
+
+
+def test_stats_distance_finite_gradient_at_identity(trunk):
+    x = smooth_images(1, 64, 64).requires_grad_(True)
+    s0 = pooled_statistics(trunk, 2 * x - 1, POOL_TAPS, ("unit",), STATISTICS, STATISTICS)
+    s1 = {k: v.detach() for k, v in s0.items()}
+    keys = list(s0)
+    d, _ = distance(s0, s1, keys, {k: torch.ones(v.shape[-1]) for k, v in s0.items()}, "stats", torch.ones(len(keys)))
+    assert float(d) == 0.0
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_combine_formulations():
+    D = torch.tensor([[4.0, 9.0]])
+    assert torch.allclose(combine(D, "lpips")[0], torch.tensor([13.0]))
+    assert torch.allclose(combine(D, "paper", n_channels=13)[0], torch.tensor([1.0]))
+    d, per = combine(D, "stats", torch.tensor([1.0, 2.0]))
+    assert torch.allclose(d, torch.tensor([8.0]), atol=1e-5) and torch.allclose(per.sum(-1), d)
+    with pytest.raises(ValueError, match="term_scales"):
+        combine(D, "stats")
+    with pytest.raises(ValueError, match="formulation"):
+        combine(D, "nope")
+
+
+def test_calibration_recovers_known_low_dimensional_weights():
+    """Synthetic per-term norms with a known non-negative scale vector: the fit recovers its direction."""
+    g = torch.Generator().manual_seed(0)
+    P, K = 600, 12
+    phi = torch.rand(P, K, generator=g, dtype=torch.float64) ** 2
+    true = torch.tensor([0.0, 2.0, 0.5, 0.0, 1.0, 3.0, 0.2, 0.0, 0.7, 1.5, 0.0, 0.4], dtype=torch.float64)
+    target = phi @ true + 0.01 * torch.randn(P, generator=g, dtype=torch.float64)
+    groups = [f"ref{i % 20}" for i in range(P)]
+    res = fit_weights(phi, target, groups, torch.ones(K, dtype=torch.float64),
+                      FitConfig(loss="pearson", formulation="linear", max_steps=3000, lr=0.05, weight_decay=0.0,
+                                patience=400))
+    w = res.weights.double()
+    cos = float(w @ true / (w.norm() * true.norm()))
+    assert cos > 0.99, (cos, w)
+    assert (w >= 0).all()
+    d = predict(phi, w, "linear")
+    assert float(torch.corrcoef(torch.stack([d, target]))[0, 1]) > 0.99
+
+
+def test_stats_variant_requires_stats_formulation():
+    from invariant_lpips.features.variants import register_variant
+
+    with pytest.raises(ValueError, match="formulation 'stats'"):
+        register_variant(Variant(name="bad-x", formulation="lpips", statistics=("mean", "std")))
+    with pytest.raises(ValueError, match="unknown statistics"):
+        register_variant(Variant(name="bad-y", formulation="stats", statistics=("kurtosis",)))
