@@ -28,13 +28,15 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "classifier" / "digits"
 
 
 def main(argv=None) -> int:
+    # deferred: start-up time (--help answers without importing torch)
     import torch
 
     from invariant_lpips.classifier.digits import DigitsConfig, run_digits_demo
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--seed", type=int, default=666)
+    ap.add_argument("--out", default=str(DEFAULT_OUT),
+                    help="output folder (default benchmarks/results/classifier/digits)")
+    ap.add_argument("--seed", type=int, default=666, help="seed of the split, the trunk and the heads (default 666)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 is fastest on a shared 2-core machine)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
            "wall_seconds": round(time.time() - t0, 1),
            "command": "python benchmarks/classifier_digits.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     try:
-        import sklearn
+        import sklearn  # optional dependency (the classifier extra): only its version is recorded
 
         env["scikit-learn"] = sklearn.__version__
     except ImportError:  # pragma: no cover

@@ -1,21 +1,32 @@
-"""KADID dev proxy: type-level accuracy of every metric, and k-fold calibration of our variants.
+"""KADID dev proxy: type-level accuracy of every metric, and calibration of the ``stats`` variants.
 
     # 1. a KADID-style set from the Kodak24 references (13 dev types, 5 levels, 512x384)
-    invariant-lpips make-dataset --refs ../shared/data/kodak24 --out data/kodak_dev \
+    invariant-lpips make-dataset --refs ../shared/data/kodak24 --out data/kodak_dev \\
         --types 1,3,4,6,8,9,11,13,16,18,20,22,24 --size 512x384
-    # 2. this script
-    python benchmarks/dev_proxy.py --dataset data/kodak_dev --table ../shared/data/kadid_dev_type_level.csv \
-        --out benchmarks/results/dev_proxy
+    # 2. per-pair distances of the peers, cached as CSV (a trunk pass per pair; ~1 h on 2 cores)
+    python benchmarks/peer_scores.py --dataset data/kodak_dev --metrics lpips-vgg,dists --size 512x384 \\
+        --out benchmarks/results/dev_proxy_512/peers
+    # 3. this script: our variants from the feature cache (one trunk pass per image, once), then seconds
+    python benchmarks/dev_proxy.py --dataset data/kodak_dev --table ../shared/data/kadid_dev_type_level.csv \\
+        --peers-dir benchmarks/results/dev_proxy_512/peers --out benchmarks/results/dev_proxy_512
 
 For each metric, distances of every (reference, distorted) pair are averaged per (type, level) cell and
-correlated with the human mean DMOS of the cell (SRCC, KRCC, PLCC; positive = agreement) plus the
-mean per-type SRCC over the 5 levels. Our GAP variants are then calibrated (Pearson loss, non-negative
-weights) with k-fold by reference: the figures of a fold come from references that fold never trained on.
-Only the 13 types in the table are used; the other 12 KADID types are withheld for independent evaluation.
+correlated with the human mean DMOS of the cell (SRCC, KRCC, PLCC; positive = agreement).
+
+Per type ``t`` it also prints the *leave-this-type-out* SRCC:
+* ``drop``: the metric as shipped, SRCC over the cells of the other 12 types (does one type carry it?);
+* ``loto``: for calibrated designs, scales fitted WITHOUT type ``t``, SRCC over all 65 cells (can it place
+  a type it never saw?); for fixed metrics this is their plain SRCC.
+
+Calibrated designs (``--designs``) fit one non-negative scale per term (per statistic and tap) with a
+Pearson loss on the pairs; they are reported under k-fold by reference and by type (held-out predictions
+pooled over folds) and leave-one-type-out. Only the 13 types in the table are used; the other 12 KADID
+types are withheld for independent evaluation and never read.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -24,147 +35,157 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invariant_lpips.calibration.features import FeatureCache
-from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict, split_weights
+from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
+from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, initial_parameters, variant_tensors
 from invariant_lpips.calibration.type_level import (evaluate_distances, human_targets, kfold_type_level,
-                                                    pair_features, read_generated_set)
-from invariant_lpips.distortions.type_level import read_type_level_table
-from invariant_lpips.features.variants import get_variant
-from invariant_lpips.trunk.vgg16 import TAP_CHANNELS
-from invariant_lpips.weights.linear import load_shipped
+                                                    leave_one_type_out, leave_one_type_out_fixed)
+from invariant_lpips.data.generated import read_generated_set
+from invariant_lpips.data.type_level import read_type_level_table
+from invariant_lpips.features.cache import FeatureCache
+from invariant_lpips.features.variants import Variant, get_variant, list_variants
+
+KEEP = ("srcc", "krcc", "plcc", "mean_per_type_srcc")
+
+#: calibrated designs: name -> Variant fields on top of the default trunk (blurmax, pool taps)
+DESIGNS = {
+    "norms-mean": dict(statistics=("mean",)),
+    "norms-mean+lab": dict(statistics=("mean",), colour_statistics=("mean", "std")),
+    "norms-mean-std": dict(statistics=("mean", "std")),
+    "norms-mean-std+lab": dict(statistics=("mean", "std"), colour_statistics=("mean", "std")),
+    "norms-mean-std-local": dict(statistics=("mean", "std", "local")),
+    "norms-all+lab": dict(statistics=("mean", "std", "local"), colour_statistics=("mean", "std", "local")),
+}
 
 
-def parse_size(text):
-    if not text or text == "none":
-        return None
-    w, h = text.lower().split("x")
-    return int(w), int(h)
+def design_variant(name: str, base: str = "lpips-gap-blur") -> Variant:
+    b = get_variant(base)
+    return b.with_(name=name, formulation="stats", weights_file=b.weights_file, **DESIGNS[name])
 
 
-def peer_distances(name, pairs, size, device):
-    from invariant_lpips.benchmarks.adapters import get_metric
-    from invariant_lpips.data.io import load_image
-
-    metric = get_metric(name, device)
-    by_ref = {}
-    for i, p in enumerate(pairs):
-        by_ref.setdefault(str(p.ref_path), []).append(i)
-    out = np.zeros(len(pairs))
-    for ref_path, idx in by_ref.items():
-        ref = load_image(ref_path, size=size)
-        for j in range(0, len(idx), 8):
-            chunk = idx[j:j + 8]
-            dist = torch.cat([load_image(pairs[i].dist_path, size=size) for i in chunk])
-            with torch.inference_mode():
-                out[chunk] = metric(ref, dist).double().numpy()
-    return out if metric.lower_is_better else -out
+def read_peer_csv(path: Path, pairs) -> np.ndarray:
+    with open(path, newline="") as fh:
+        d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
+    missing = [p.dist_path.name for p in pairs if p.dist_path.name not in d]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} pairs not scored yet (e.g. {missing[0]}); rerun "
+                         "benchmarks/peer_scores.py, which resumes")
+    return np.array([d[p.dist_path.name] for p in pairs])
 
 
-def main(argv=None):
+def summarise(pairs, d, table) -> dict:
+    ev = evaluate_distances(pairs, d, table)
+    return {**{k: ev[k] for k in KEEP}, "per_type": {int(t): v["srcc"] for t, v in ev["per_type"].items()},
+            "drop": {r["type"]: r["srcc_rest"] for r in leave_one_type_out_fixed(pairs, d, table)}}
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--table", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--variants", default="paper,paper-blur,lpips-gap,lpips-gap-blur,lpips-gap-blur5,lpips-gap-l2,lpips-gap-aps")
-    ap.add_argument("--peers", default="lpips-vgg,dists,ssim")
+    ap.add_argument("--dataset", required=True, help="generated KADID-layout folder")
+    ap.add_argument("--table", required=True, help="type-level human table (kadid_dev_type_level.csv)")
+    ap.add_argument("--out", required=True, help="folder for dev_proxy.json and dev_proxy.md")
+    ap.add_argument("--peers-dir", default=None, help="folder of per-pair peer CSVs from peer_scores.py")
+    ap.add_argument("--peers", default="lpips-vgg,dists", help="peer metrics to read from --peers-dir")
+    ap.add_argument("--variants", default=",".join(list_variants()),
+                    help="registered variants to evaluate with their shipped weights")
+    ap.add_argument("--designs", default=",".join(DESIGNS), help="calibrated designs to cross-validate")
     ap.add_argument("--refs", type=int, default=0, help="use the first N references (0 = all)")
-    ap.add_argument("--size", default="none", help="resize every image to WxH before the metric (e.g. 256x192)")
-    ap.add_argument("--folds", type=int, default=4)
-    ap.add_argument("--calibrate", action="store_true", help="also run k-fold calibration of each variant")
+    ap.add_argument("--folds", type=int, default=4, help="folds of the k-fold by reference")
     ap.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
 
     table = read_type_level_table(args.table)
     types = sorted({t for t, _ in table})
-    all_pairs = read_generated_set(args.dataset, types=types)
-    refs = sorted({p.ref_id for p in all_pairs})
-    if args.refs:
-        refs = refs[: args.refs]
-    pairs = [p for p in all_pairs if p.ref_id in refs]
-    size = parse_size(args.size)
+    pairs = read_generated_set(args.dataset, types=types)
+    refs = sorted({p.ref_id for p in pairs})[: args.refs or None]
+    pairs = [p for p in pairs if p.ref_id in refs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"config": {"dataset": args.dataset, "table": args.table, "refs": refs, "n_pairs": len(pairs),
-                          "size": size, "types": types, "torch": torch.__version__}, "metrics": {}}
-    res_path = out / "dev_proxy.json"
-    if res_path.exists():
-        old = json.loads(res_path.read_text())
-        if old.get("config", {}).get("refs") == refs and old.get("config", {}).get("size") == (list(size) if size else None):
-            results["metrics"] = old.get("metrics", {})
+                          "types": types, "torch": torch.__version__}, "metrics": {}, "designs": {}}
 
-    def save():
-        res_path.write_text(json.dumps(results, indent=1, default=float))
-
-    keep = ("srcc", "krcc", "plcc", "mean_per_type_srcc")
     for name in [n for n in args.peers.split(",") if n]:
-        if name in results["metrics"]:
+        if args.peers_dir is None:
+            break
+        path = next(Path(args.peers_dir).glob(f"{name}_*.csv"), None)
+        if path is None:
+            print(f"skip {name}: no CSV in {args.peers_dir} (run benchmarks/peer_scores.py)", file=sys.stderr)
             continue
-        t0 = time.time()
-        try:
-            d = peer_distances(name, pairs, size, args.device)
-        except ImportError as exc:
-            print(f"skip {name}: {exc}", file=sys.stderr)
-            continue
-        ev = evaluate_distances(pairs, d, table)
-        results["metrics"][name] = {**{k: ev[k] for k in keep}, "per_type": ev["per_type"], "seconds": time.time() - t0}
-        print(f"{name:18s} SRCC {ev['srcc']:.3f} KRCC {ev['krcc']:.3f} PLCC {ev['plcc']:.3f} "
-              f"per-type {ev['mean_per_type_srcc']:.3f}", flush=True)
-        save()
+        results["metrics"][name] = summarise(pairs, read_peer_csv(path, pairs), table)
+
+    paths = sorted({str(p.ref_path) for p in pairs} | {str(p.dist_path) for p in pairs})
+    caches, features = {}, {}
+
+    def stats_for(v: Variant):
+        key = (tuple(v.expanded_pooling()), v.filter_size, v.padding_mode, tuple(v.taps))
+        if key not in features:
+            t0 = time.time()
+            caches[key] = FeatureCache(v, root=args.cache, device=args.device)
+            features[key] = caches[key].features_for_files(paths, progress=True)
+            print(f"features {v.name}: {caches[key].misses} trunk passes, {caches[key].hits} cached, "
+                  f"{time.time() - t0:.1f} s", file=sys.stderr)
+        return features[key]
 
     for vname in [n for n in args.variants.split(",") if n]:
         v = get_variant(vname)
-        t0 = time.time()
-        cache = FeatureCache(v, root=args.cache, device=args.device, size=size)
-        stat = "unit" if v.formulation == "lpips" else "raw"
-        phi = pair_features(cache, pairs, stat, progress=True)
-        shipped, _ = load_shipped(v.weights_file)
-        init = torch.cat([shipped[t] for t in v.taps]).double()
-        ones = torch.ones_like(init)
-        entry = {"seconds_features": time.time() - t0}
-        for label, w in (("shipped", init), ("ones", ones)):
-            d = predict(phi.double(), w, v.formulation).numpy()
-            ev = evaluate_distances(pairs, d, table)
-            entry[label] = {**{k: ev[k] for k in keep}, "per_type": ev["per_type"]}
-        line = (f"{vname:18s} shipped SRCC {entry['shipped']['srcc']:.3f} per-type "
-                f"{entry['shipped']['mean_per_type_srcc']:.3f} | ones SRCC {entry['ones']['srcc']:.3f}")
-        if args.calibrate:
-            cfg = FitConfig(loss="pearson", formulation=v.formulation)
-            kf = kfold_type_level(pairs, phi, table, init, cfg, k=args.folds, by="reference")
-            entry["kfold"] = kf["mean"]
-            kt = kfold_type_level(pairs, phi, table, init, cfg, k=args.folds, by="type")
-            entry["kfold_types"] = kt["mean"]
-            line += (f" | by-ref k-fold fitted SRCC {kf['mean']['fitted_srcc']:.3f} (initial "
-                     f"{kf['mean']['initial_srcc']:.3f}) | by-type fitted {kt['mean']['fitted_srcc']:.3f} "
-                     f"(initial {kt['mean']['initial_srcc']:.3f})")
-        results["metrics"][vname] = entry
-        print(line, flush=True)
-        save()
+        feats = stats_for(v)
+        tensors = variant_tensors(v, "shipped")
+        X = design_matrix([feats[str(p.ref_path)] for p in pairs], [feats[str(p.dist_path)] for p in pairs], v, tensors)
+        d = predict(X, initial_parameters(v, tensors), fit_formulation(v)).numpy()
+        results["metrics"][vname] = summarise(pairs, d, table)
+
+    for dname in [n for n in args.designs.split(",") if n]:
+        v = design_variant(dname)
+        feats = stats_for(v)
+        tensors = variant_tensors(v, "shipped")
+        X = design_matrix([feats[str(p.ref_path)] for p in pairs], [feats[str(p.dist_path)] for p in pairs], v, tensors)
+        init = torch.ones(X.shape[1], dtype=torch.float64)
+        cfg = FitConfig(loss="pearson", formulation="linear", weight_decay=0.0, max_steps=3000, lr=0.05,
+                        val_fraction=0.0)
+        entry = {"terms": v.terms(), "unit_scales": summarise(pairs, predict(X, init, "linear").numpy(), table)}
+        full = fit_weights(X, human_targets(pairs, table), [p.ref_id for p in pairs], init, cfg).weights.double()
+        entry["fitted_all_types"] = summarise(pairs, predict(X, full, "linear").numpy(), table)
+        entry["scales"] = dict(zip(v.terms(), full.tolist()))
+        entry["kfold_reference"] = kfold_type_level(pairs, X, table, init, cfg, k=args.folds, by="reference")["mean"]
+        entry["kfold_type"] = kfold_type_level(pairs, X, table, init, cfg, k=len(types), by="type")["mean"]
+        loto = leave_one_type_out(pairs, X, table, init, cfg)
+        entry["loto"] = {r["type"]: r["srcc_all"] for r in loto}
+        entry["loto_rest"] = {r["type"]: r["srcc_rest"] for r in loto}
+        results["designs"][dname] = entry
+        print(f"{dname:24s} unit {entry['unit_scales']['srcc']:.3f} | fitted(all) {entry['fitted_all_types']['srcc']:.3f}"
+              f" | by-type pooled {entry['kfold_type']['pooled_fitted_srcc']:.3f} | by-ref pooled "
+              f"{entry['kfold_reference']['pooled_fitted_srcc']:.3f} | LOTO min {min(entry['loto'].values()):.3f}",
+              flush=True)
+
+    (out / "dev_proxy.json").write_text(json.dumps(results, indent=1, default=float))
     write_markdown(results, out / "dev_proxy.md")
+    print((out / "dev_proxy.md").read_text())
     return 0
 
 
 def write_markdown(results, path):
-    lines = ["| metric | weights | SRCC | KRCC | PLCC | mean per-type SRCC |", "|---|---|---|---|---|---|"]
-    for name, e in results["metrics"].items():
-        if "srcc" in e:
-            lines.append(f"| {name} | - | {e['srcc']:.3f} | {e['krcc']:.3f} | {e['plcc']:.3f} | {e['mean_per_type_srcc']:.3f} |")
-            continue
-        for label in ("shipped", "ones"):
-            r = e[label]
-            lines.append(f"| {name} | {label} | {r['srcc']:.3f} | {r['krcc']:.3f} | {r['plcc']:.3f} | {r['mean_per_type_srcc']:.3f} |")
-        for key, label in (("kfold", "calibrated, k-fold by reference"), ("kfold_types", "calibrated, k-fold by type")):
-            if key in e:
-                k = e[key]
-                lines.append(f"| {name} | {label} | {k['fitted_srcc']:.3f} | {k['fitted_krcc']:.3f} | "
-                             f"{k['fitted_plcc']:.3f} | {k['fitted_mean_per_type_srcc']:.3f} |")
     c = results["config"]
-    lines.append("")
-    lines.append("k-fold rows average the correlations of the held-out folds (fewer cells each): compare them with the "
-                 "same folds' shipped-weight figures (`kfold.initial_*` in dev_proxy.json), not with the full-set rows.")
-    lines.append("")
-    lines.append(f"{c['n_pairs']} pairs, {len(c['refs'])} references, size {c['size'] or 'as generated'}, "
-                 f"types {c['types']}")
+    types = c["types"]
+    lines = [f"{c['n_pairs']} pairs, {len(c['refs'])} references, types {types}", "",
+             "| metric | SRCC | KRCC | PLCC | min drop-type SRCC |", "|---|---:|---:|---:|---:|"]
+    for name, e in results["metrics"].items():
+        lines.append(f"| {name} | {e['srcc']:.3f} | {e['krcc']:.3f} | {e['plcc']:.3f} | {min(e['drop'].values()):.3f} |")
+    if results["designs"]:
+        lines += ["", "Calibrated designs (one scale per term; SRCC over all cells of held-out predictions):", "",
+                  "| design | unit scales | fitted on all 13 types | k-fold by type | k-fold by reference | min LOTO |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, e in results["designs"].items():
+            lines.append(f"| {name} | {e['unit_scales']['srcc']:.3f} | {e['fitted_all_types']['srcc']:.3f} | "
+                         f"{e['kfold_type']['pooled_fitted_srcc']:.3f} | {e['kfold_reference']['pooled_fitted_srcc']:.3f} | "
+                         f"{min(e['loto'].values()):.3f} |")
+    lines += ["", "Leave-this-type-out SRCC per type (drop: shipped metric, other types' cells; "
+              "loto: fitted without the type, all cells):", "",
+              "| metric | " + " | ".join(str(t) for t in types) + " |", "|---|" + "---:|" * len(types)]
+    for name, e in results["metrics"].items():
+        lines.append(f"| {name} (drop) | " + " | ".join(f"{e['drop'][t]:.3f}" for t in types) + " |")
+    for name, e in results["designs"].items():
+        lines.append(f"| {name} (loto) | " + " | ".join(f"{e['loto'][t]:.3f}" for t in types) + " |")
+        lines.append(f"| {name} (loto, other types) | " + " | ".join(f"{e['loto_rest'][t]:.3f}" for t in types) + " |")
     Path(path).write_text("\n".join(lines) + "\n")
 
 

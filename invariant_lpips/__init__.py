@@ -7,18 +7,60 @@ learned per-channel weights, plus anti-aliased pooling that removes the residual
 >>> import invariant_lpips
 >>> metric = invariant_lpips.InvariantLPIPS()            # doctest: +SKIP
 >>> d = metric(img0, img1, normalize=True)               # doctest: +SKIP
+
+The public names are imported lazily (PEP 562), so ``import invariant_lpips`` and the command line's
+``--help`` / ``--version`` do not import torch; the first use of a name imports its module.
+The torchmetrics wrappers live in :mod:`invariant_lpips.torchmetrics` (optional extra).
 """
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
-from .data.io import load_image
-from .metric.functional import distance, distance_files, get_metric
-from .metric.invariant import InvariantLPIPS
-from .metric.lpips_baseline import LPIPS
-from .features.variants import DEFAULT_VARIANT, Variant, get_variant, list_variants, register_variant, variant_table
-from .trunk.vgg16 import VGG16Trunk
+#: public name -> module (relative to this package) that defines it
+_EXPORTS = {
+    "InvariantLPIPS": ".metric.invariant",
+    "LPIPS": ".metric.lpips_baseline",
+    "NormalizeWarning": ".metric.validation",
+    "distance": ".metric.functional",
+    "distance_files": ".metric.functional",
+    "get_metric": ".metric.functional",
+    "build_metric": ".metric.registry",
+    "list_metrics": ".metric.registry",
+    "load_image": ".data.io",
+    "DEFAULT_VARIANT": ".features.variants",
+    "Variant": ".features.variants",
+    "get_variant": ".features.variants",
+    "list_variants": ".features.variants",
+    "register_variant": ".features.variants",
+    "variant_table": ".features.variants",
+    "VGG16Trunk": ".trunk.vgg16",
+}
 
-__all__ = [
-    "InvariantLPIPS", "LPIPS", "VGG16Trunk", "distance", "distance_files", "get_metric", "load_image",
-    "list_variants", "get_variant", "register_variant", "variant_table", "Variant", "DEFAULT_VARIANT",
-    "__version__",
-]
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'invariant_lpips' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from .data.io import load_image
+    from .features.variants import (DEFAULT_VARIANT, Variant, get_variant, list_variants, register_variant,
+                                    variant_table)
+    from .metric.functional import distance, distance_files, get_metric
+    from .metric.invariant import InvariantLPIPS
+    from .metric.lpips_baseline import LPIPS
+    from .metric.registry import build_metric, list_metrics
+    from .metric.validation import NormalizeWarning
+    from .trunk.vgg16 import VGG16Trunk

@@ -1,11 +1,14 @@
-"""Benchmark runner, statistics, resume, manifest, missing images, RAID analysis, CLI and torchrun.
+"""Benchmark runner, statistics, resume, manifest, missing images, RAID analysis, feature cache, CLI
+and torchrun.
 
 Tiny synthetic datasets in the real layouts (64x64 images), cheap metrics (mse, l1) and one
-InvariantLPIPS variant with a random trunk.
+InvariantLPIPS variant with a random trunk (its feature cache in a temporary folder).
 """
 from __future__ import annotations
 
+import argparse
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,9 +22,14 @@ from PIL import Image
 from scipy import stats as sps
 
 from helpers import smooth_images
-from invariant_lpips.benchmarks.adapters import MetricAdapter, get_metric
+from invariant_lpips import InvariantLPIPS
+from invariant_lpips.benchmarks.cli import add_arguments
 from invariant_lpips.benchmarks.runner import CSV_FIELDS, compute_statistics, read_scores, run_benchmark
 from invariant_lpips.data.datasets import load_dataset
+from invariant_lpips.data.io import load_image
+from invariant_lpips.cli import main
+from invariant_lpips.metric.registry import MetricAdapter, MetricSpec, build_metric, get_spec
+from invariant_lpips.weights.vgg16 import VGG16_FEATURES_SHA256
 
 REPO = Path(__file__).resolve().parents[1]
 N_REFS = 3
@@ -113,12 +121,10 @@ def make_tid2013(root: Path) -> Path:
 
 
 def random_variant(name: str = "lpips-gap") -> MetricAdapter:
-    from invariant_lpips import InvariantLPIPS
-
     torch.manual_seed(0)
     m = InvariantLPIPS(name, trunk_weights=None).eval()
-    return MetricAdapter(f"{name}-random", lambda x, y: m(x, y, normalize=True), True, "ours", m, min_size=32,
-                         broadcasts=True)
+    spec = dataclasses.replace(get_spec(name), name=f"{name}-random")
+    return MetricAdapter(spec, lambda x, y: m(x, y, normalize=True), m)
 
 
 class CountingMetric(MetricAdapter):
@@ -136,7 +142,7 @@ class CountingMetric(MetricAdapter):
                 raise RuntimeError("simulated crash")
             return ((x - y) ** 2).mean(dim=(1, 2, 3))
 
-        super().__init__(name, fn, True, "classic", None, min_size=1)
+        super().__init__(MetricSpec(name, "pixel", min_size=1), fn)
 
 
 def read_csv(path: Path):
@@ -179,7 +185,8 @@ def test_statistics_match_scipy():
 def test_kadid_end_to_end(kadid, tmp_path):
     out = tmp_path / "out"
     variant = random_variant()
-    summary = run_benchmark("kadid10k", ["mse", "l1", variant], out, root=kadid, batch_size=4, **RUN)
+    summary = run_benchmark("kadid10k", ["mse", "l1", variant], out, root=kadid, batch_size=4,
+                            cache_root=tmp_path / "cache", **RUN)
     n = N_REFS * len(KADID_TYPES) * len(KADID_LEVELS)
     for name in ("mse", "l1", "lpips-gap-random"):
         rows = read_csv(out / f"scores_{name}.csv")
@@ -189,8 +196,6 @@ def test_kadid_end_to_end(kadid, tmp_path):
 
     # distances: mse as computed by hand; the variant's pooled path equals its forward
     ds = load_dataset("kadid10k", kadid)
-    from invariant_lpips import load_image
-
     rows = {r["dist_path"]: r for r in read_csv(out / "scores_mse.csv")}
     rec = ds.records[4]
     x, y = load_image(rec.ref_path), load_image(rec.dist_path)
@@ -216,8 +221,6 @@ def test_kadid_end_to_end(kadid, tmp_path):
 
     # manifest
     man = json.loads((out / "manifest.json").read_text())
-    from invariant_lpips.weights.vgg16 import VGG16_FEATURES_SHA256
-
     assert man["status"] == "complete" and man["torch"] == torch.__version__
     assert man["dataset"]["file_list_hash"] == ds.file_list_hash()
     assert man["trunk_sha256_expected"] == VGG16_FEATURES_SHA256
@@ -227,6 +230,91 @@ def test_kadid_end_to_end(kadid, tmp_path):
     assert vm["weights_entry"]["sha256"] == variant.module.weights_entry["sha256"]
     assert vm["trunk_sha256"] and vm["trunk_is_imagenet"] is False
     assert man["metrics"]["mse"]["trunk_sha256"] is None
+
+
+def _trunk_calls(adapter: MetricAdapter) -> list:
+    calls = []
+    adapter.module.net.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    return calls
+
+
+def _distances(path: Path) -> dict:
+    return {r["dist_path"]: float(r["distance"]) for r in read_csv(path)}
+
+
+def test_second_run_reads_cached_statistics(kadid, tmp_path):
+    """Our GAP variants read pooled statistics through the feature cache: a second run over the same
+    images (a fresh output folder, or --no-resume) makes no trunk pass and gives the same distances."""
+    ds = load_dataset("kadid10k", kadid).subset(["I01", "I02"])
+    variant = random_variant()
+    calls = _trunk_calls(variant)
+    cache = tmp_path / "cache"
+    n_pairs = 2 * len(KADID_TYPES) * len(KADID_LEVELS)
+    n_images = 2 + n_pairs
+    first = run_benchmark(ds, [variant, "mse"], tmp_path / "o1", batch_size=4, cache_root=cache, **RUN)
+    assert sum(calls) == n_images  # each image through the trunk once
+    (counts,) = first["run"]["feature_cache"].values()
+    assert counts == {"hits": 0, "misses": n_images}
+    assert list(cache.glob("*/config.json"))
+
+    calls.clear()
+    second = run_benchmark(ds, [variant, "mse"], tmp_path / "o2", batch_size=4, cache_root=cache, **RUN)
+    assert calls == []
+    (counts,) = second["run"]["feature_cache"].values()
+    assert counts == {"hits": n_images, "misses": 0}
+    assert second["run"]["pairs_computed"] == first["run"]["pairs_computed"] == 2 * n_pairs
+    name = variant.name
+    assert _distances(tmp_path / "o2" / f"scores_{name}.csv") == _distances(tmp_path / "o1" / f"scores_{name}.csv")
+    assert second["metrics"][name]["SRCC"] == pytest.approx(first["metrics"][name]["SRCC"])
+
+    # starting over in the same folder, and with only our variant (nothing decoded): still no trunk pass
+    third = run_benchmark(ds, [variant], tmp_path / "o1", resume=False, cache_root=cache, **RUN)
+    assert calls == [] and third["run"]["pairs_computed"] == n_pairs
+    man = json.loads((tmp_path / "o1" / "manifest.json").read_text())
+    assert man["feature_cache"]["enabled"] and str(cache) in next(iter(man["feature_cache"]["folders"].values()))
+
+    # variants with the same trunk configuration (paper: raw space, the same random trunk) share one cache,
+    # filled above by lpips-gap; the distances are those of the module's forward
+    other = random_variant("paper")
+    other_calls = _trunk_calls(other)
+    s = run_benchmark(ds, [variant, other], tmp_path / "o3", cache_root=cache, **RUN)
+    assert len(s["run"]["feature_cache"]) == 1 and calls == [] and other_calls == []
+    rec = ds.records[7]
+    with torch.no_grad():
+        want = float(other.module(load_image(rec.ref_path), load_image(rec.dist_path), normalize=True))
+    got = _distances(tmp_path / "o3" / f"scores_{other.name}.csv")[f"images/{rec.dist_path.name}"]
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-7)
+
+    # feature_cache=False (--no-cache): in memory only, nothing written
+    run_benchmark(ds.subset(["I01"]), [variant], tmp_path / "o4", cache_root=tmp_path / "nocache",
+                  feature_cache=False, **RUN)
+    assert sum(calls) == 1 + len(KADID_TYPES) * len(KADID_LEVELS) and not (tmp_path / "nocache").exists()
+    expected = _distances(tmp_path / "o1" / f"scores_{name}.csv")
+    for key, value in _distances(tmp_path / "o4" / f"scores_{name}.csv").items():
+        assert value == pytest.approx(expected[key], rel=1e-5, abs=1e-8)
+
+
+def test_pooled_metric_skips_unreadable_images(tmp_path):
+    """The cached path reports missing / corrupt images like the pixel path does."""
+    root = make_kadid(tmp_path / "kadid")
+    (root / "images" / "I03_02_01.png").write_bytes(b"this is not a png")
+    ds = load_dataset("kadid10k", root, validate=False)
+    variant = random_variant()
+    cache = tmp_path / "cache"
+    with pytest.raises(ValueError, match="I03_02_01.png"):
+        run_benchmark(ds.subset(["I03"]), [variant], tmp_path / "o1", cache_root=cache, **RUN)
+    s = run_benchmark(ds.subset(["I03"]), [variant, "mse"], tmp_path / "o2", cache_root=cache, skip_missing=True,
+                      **RUN)
+    assert s["skipped"]["n_pairs"] == 1 and s["skipped"]["n_images"] == 1
+    assert s["metrics"][variant.name]["n_rows"] == s["metrics"]["mse"]["n_rows"] == 5
+    # a corrupt reference drops its whole group
+    (root / "images" / "I01.png").write_bytes(b"garbage")
+    s = run_benchmark(ds.subset(["I01", "I03"]), [variant], tmp_path / "o3", cache_root=cache, skip_missing=True,
+                      **RUN)
+    assert s["skipped"]["n_pairs"] == 6 + 1 and s["skipped"]["n_images"] == 2
+    assert {e["role"] for e in s["skipped"]["images"]} == {"reference", "distorted"}
+    assert s["metrics"][variant.name]["n_rows"] == 5
+    assert json.loads((tmp_path / "o3" / "state.json").read_text())["metrics"][variant.name]["done_refs"] == ["I03"]
 
 
 def test_resume_after_crash(kadid, tmp_path):
@@ -348,8 +436,6 @@ def test_tid2013_layout(tmp_path):
 
 
 def test_cli_bench(kadid, tmp_path, capsys):
-    from invariant_lpips.cli import main
-
     out = tmp_path / "cli"
     rc = main(["bench", "--dataset", "kadid10k", "--root", str(kadid), "--metrics", "mse,l1", "--out", str(out),
                "--workers", "0", "--bootstrap", "20", "--no-progress"])
@@ -359,8 +445,36 @@ def test_cli_bench(kadid, tmp_path, capsys):
     assert rc == 1
 
 
-def test_get_metric_adapter_is_accepted(kadid, tmp_path):
-    s = run_benchmark("kadid10k", [get_metric("l1")], tmp_path / "o", root=kadid, **RUN)
+def test_bench_help_is_plain_text(capsys):
+    parser = add_arguments(argparse.ArgumentParser())
+    assert all(a.help for a in parser._actions), [a.dest for a in parser._actions if not a.help]
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = capsys.readouterr().out
+    assert "--cache DIR" in text and "--no-cache" in text
+    assert "``" not in text and "::" not in text and ":mod:" not in text and ":func:" not in text
+    assert "benchmarks/" not in text and "run_benchmark.py" not in text
+
+
+@pytest.mark.slow
+def test_cli_bench_real_weights_second_run_from_cache(kadid, tmp_path):
+    """The shipped lpips-gap (ImageNet trunk) through the CLI twice: the second run reads the cache."""
+    args = ["bench", "--dataset", "kadid10k", "--root", str(kadid), "--metrics", "lpips-gap,mse", "--workers", "0",
+            "--bootstrap", "0", "--no-progress", "--cache", str(tmp_path / "cache")]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    first, second = (json.loads((tmp_path / o / "summary.json").read_text()) for o in ("a", "b"))
+    n_images = N_REFS * (1 + len(KADID_TYPES) * len(KADID_LEVELS))
+    assert [c["misses"] for c in first["run"]["feature_cache"].values()] == [n_images]
+    assert [c["misses"] for c in second["run"]["feature_cache"].values()] == [0]
+    assert _distances(tmp_path / "a" / "scores_lpips-gap.csv") == _distances(tmp_path / "b" / "scores_lpips-gap.csv")
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert man["metrics"]["lpips-gap"]["trunk_is_imagenet"] is True
+    assert second["metrics"]["lpips-gap"]["SRCC"] > 0  # agrees with the synthetic DMOS
+
+
+def test_registry_adapter_is_accepted(kadid, tmp_path):
+    s = run_benchmark("kadid10k", [build_metric("l1")], tmp_path / "o", root=kadid, **RUN)
     assert s["metrics"]["l1"]["n"] == N_REFS * 6
 
 

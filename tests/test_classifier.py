@@ -374,3 +374,22 @@ def test_cli_train_then_translation_test(tmp_path, capsys):
     # a random-trunk checkpoint is not silently paired with ImageNet weights
     assert main(["classifier", "translation-test", "--checkpoint", str(out / "finalgap" / "head.safetensors"),
                  "--data", str(data), "--out", str(res)]) == 1
+
+
+def test_features_are_the_spines_gap_and_the_key_follows_the_weights(tmp_path):
+    """The classifier pools with features.pooled.global_average (no GAP of its own) and keys its cache
+    on the trunk's weights."""
+    from invariant_lpips.classifier.train import trunk_fingerprint
+    from invariant_lpips.features.pooled import global_average
+    from invariant_lpips.trunk import POOL_TAPS, lpips_scale
+
+    root = _synthetic_folder(tmp_path / "d", n_per_class=1, size=32)
+    samples, _ = load_samples(root)
+    trunk = kaiming_trunk()
+    fs = extract_features(trunk, samples, size=32, progress=False)
+    x = torch.stack([ImageListDataset(samples, 32)[i][0] for i in range(len(samples))])
+    with torch.no_grad():
+        out = trunk(lpips_scale(2 * x - 1))
+    assert torch.equal(fs.gap, torch.cat([global_average(out[t]) for t in POOL_TAPS], dim=1))
+    other = kaiming_trunk(seed=1)
+    assert trunk_fingerprint(trunk) != trunk_fingerprint(other)

@@ -7,6 +7,7 @@ from PIL import Image
 
 from invariant_lpips.data import datasets as D
 from invariant_lpips.data.datasets import PairRecord, TripletRecord, kfold_by_reference, load_dataset
+from invariant_lpips.data.type_level import read_type_level_rows
 
 
 def png(path: Path, value: int = 0) -> Path:
@@ -393,20 +394,20 @@ def test_read_type_level_table(tmp_path):
         "1,gaussian_blur,2,4.3817,,81\n"
         "3,motion_blur,1,4.5,0.2,81\n"
     )
-    rows = D.read_type_level_table(p)
+    rows = read_type_level_rows(p)
     assert rows == [(1, 1, 4.6122, 0.1296), (1, 2, 4.3817, None), (3, 1, 4.5, 0.2)]
     assert rows[0].type == 1 and rows[1].sd is None
     p.write_text("type,level,mean\n2,1,3.0\n2,x,3.1\n")
     with pytest.raises(ValueError, match="line 3: column 'level' must be an integer"):
-        D.read_type_level_table(p)
+        read_type_level_rows(p)
     p.write_text("type,level,mean\n2,1,3.0\n2,1,3.1\n")
     with pytest.raises(ValueError, match="line 3: duplicate"):
-        D.read_type_level_table(p)
+        read_type_level_rows(p)
     p.write_text("type_id,level\n1,1\n")
     with pytest.raises(ValueError, match="no column among"):
-        D.read_type_level_table(p)
+        read_type_level_rows(p)
     with pytest.raises(FileNotFoundError, match="nope.csv"):
-        D.read_type_level_table(tmp_path / "nope.csv")
+        read_type_level_rows(tmp_path / "nope.csv")
 
 
 # ----------------------------------------------------------------------------- factory and folds

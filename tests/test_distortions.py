@@ -1,5 +1,6 @@
-"""Tests of invariant_lpips.distortions (KADID-10k types, RAID distortions, dataset writer,
-type-level evaluation). Synthetic images only; no network, no /work/shared."""
+"""Tests of invariant_lpips.distortions (KADID-10k types, RAID distortions, dataset writer) and of the
+type-level evaluation of its datasets (:mod:`invariant_lpips.data.type_level`). Synthetic images only;
+no network, no /work/shared."""
 from __future__ import annotations
 
 import csv
@@ -11,17 +12,15 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from invariant_lpips.data.type_level import evaluate_type_level, mean_distance_per_cell, read_type_level_table
 from invariant_lpips.distortions import (
     DISTORTION_TYPES,
     LEVEL_PARAMS,
     distort,
-    evaluate_type_level,
     gaussian_noise,
     jpeg2000_available,
     level_parameter,
-    mean_distance_per_cell,
     parse_dist_name,
-    read_type_level_table,
     rotate,
     scale,
     translate,
@@ -337,12 +336,12 @@ def test_dataset_writer_errors(tmp_path):
         write_kadid_style_dataset(missing, tmp_path / "o", progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="no reference images in .*empty"):
+    with pytest.raises(FileNotFoundError, match="no images .* in .*empty"):
         write_kadid_style_dataset(empty, tmp_path / "o", progress=False)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match=r"cannot read image .*broken\.png"):
+    with pytest.raises(ValueError, match=r"broken\.png"):
         write_kadid_style_dataset(bad, tmp_path / "o", types=[1], levels=[1], progress=False)
     refs = tmp_path / "refs"
     _write_refs(refs, n=1)
@@ -374,6 +373,10 @@ def test_cli_make_dataset(tmp_path, capsys):
         parser.parse_args(["make-dataset", "--refs", "a", "--out", "b", "--types", "0,30"])
     with pytest.raises(SystemExit):
         parser.parse_args(["make-dataset", "--refs", "a", "--out", "b", "--size", "big"])
+    assert parser.parse_args(["make-dataset", "--refs", "a", "--out", "b", "--size", "40"]).size == (40, 40)
+    assert parser.parse_args(["make-dataset", "--refs", "a", "--out", "b", "--size", "none"]).size is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["make-dataset", "--refs", "a", "--out", "b", "--size", "1x8"])
 
 
 # ----------------------------------------------------------------- type-level evaluation
@@ -421,10 +424,11 @@ def test_type_level_known_values():
 
 def test_type_level_table_reader(tmp_path):
     p = tmp_path / "t.csv"
-    p.write_text("type_id,type_name,level,mean_dmos,sd_dmos\n1,gaussian_blur,1,4.6,0.1\n1,gaussian_blur,2,4.3,0.2\n")
-    assert read_type_level_table(p) == {(1, 1): 4.6, (1, 2): 4.3}
-    res = evaluate_type_level(p, {(1, 1, 1): 0.1, (1, 1, 2): 0.2}, min_levels_per_type=2)
-    assert res["srcc"] == pytest.approx(1.0) and res["n_cells"] == 2
+    p.write_text("type_id,type_name,level,mean_dmos,sd_dmos\n1,gaussian_blur,1,4.6,0.1\n1,gaussian_blur,2,4.3,0.2\n"
+                 "1,gaussian_blur,3,3.9,0.2\n")
+    assert read_type_level_table(p) == {(1, 1): 4.6, (1, 2): 4.3, (1, 3): 3.9}
+    res = evaluate_type_level(p, {(1, 1, 1): 0.1, (1, 1, 2): 0.2, (1, 1, 3): 0.4})
+    assert res["srcc"] == pytest.approx(1.0) and res["n_cells"] == 3
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         read_type_level_table(tmp_path / "missing.csv")
     q = tmp_path / "q.csv"

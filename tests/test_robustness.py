@@ -1,4 +1,5 @@
-"""Tests of the translation-robustness toolkit (tiny tensors, no VGG weights)."""
+"""Tests of the translation-robustness study and of the shift operators and tensor distortions it
+takes from the distortion library (tiny tensors, no VGG weights)."""
 from __future__ import annotations
 
 import argparse
@@ -10,23 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from invariant_lpips.robustness import cli as rcli
-from invariant_lpips.robustness.measures import (
-    Triplet,
-    default_distortions,
-    evaluate_metric,
-    make_distortion_triplets,
-    periodicity,
-    rank_flip_rate,
-    shift_sweep,
-    shift_to_distortion_ratio,
-)
-from invariant_lpips.robustness.shifts import (
+from invariant_lpips.distortions.shifts import (
     circular_shift,
     crop_shift_pair,
     mirror_mosaic_shift,
     subpixel_shift,
 )
+from invariant_lpips.distortions.tensor import default_distortions
+from invariant_lpips.robustness import cli as rcli
+from invariant_lpips.robustness import images as rimages
+from invariant_lpips.robustness.measures import (
+    Triplet,
+    evaluate_metric,
+    make_distortion_triplets,
+    rank_flip_rate,
+    shift_sweep,
+    shift_to_distortion_ratio,
+)
+from invariant_lpips.robustness.periodicity import periodicity
 
 
 def mse(x, y):
@@ -350,8 +352,6 @@ def test_parse_helpers():
     assert rcli.parse_shifts("0..2,8,16") == [0, 1, 2, 8, 16]
     with pytest.raises(ValueError):
         rcli.parse_shifts("a..b")
-    assert rcli.parse_size("192") == (192, 192)
-    assert rcli.parse_size("256x128") == (128, 256)
 
 
 def test_cli_end_to_end(tmp_path, monkeypatch):
@@ -424,6 +424,19 @@ def test_cli_injected_metric_and_errors(tmp_path, monkeypatch):
         args.func(args)
 
 
+def test_cli_size_is_width_by_height(tmp_path):
+    _write_images(tmp_path / "imgs", n=1)
+    args = _parser().parse_args(
+        ["robustness", "--images", str(tmp_path / "imgs"), "--metrics", "mse", "--out", str(tmp_path / "o"),
+         "--size", "24x16", "--shifts", "0..4", "--protocols", "crop", "--flip-shifts", "none", "--no-plots",
+         "--quiet", "--device", "cpu"]
+    )
+    assert args.func(args) == 0
+    data = json.loads((tmp_path / "o" / "robustness.json").read_text())
+    assert data["config"]["size"] == [16, 24]  # (height, width)
+    assert data["results"][0]["image_sizes"] == [[16, 16 + 8]]
+
+
 def test_resolve_metric_builtins():
     m = rcli.resolve_metric("MSE", "cpu")
     x, y = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
@@ -432,19 +445,20 @@ def test_resolve_metric_builtins():
     assert torch.allclose(rcli.resolve_metric("l1", "cpu")(x, y), torch.full((2,), 0.5))
 
 
-def test_pillow_fallback_loader(tmp_path, monkeypatch):
+def test_load_images_and_center_crop(tmp_path):
     _write_images(tmp_path, n=1, size=(9, 11))
-    monkeypatch.setattr(rcli, "_loader", lambda: rcli._load_image_pil)
-    img = rcli.load_image(tmp_path / "im0.png")
+    files, batch = rimages.load_images(tmp_path, None)
+    img = batch[0]
+    assert [f.name for f in files] == ["im0.png"]
     assert img.shape == (3, 9, 11) and img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
-    (tmp_path / "bad.jpg").write_bytes(b"\x00\x01")
-    with pytest.raises(ValueError, match="bad.jpg"):
-        rcli.load_image(tmp_path / "bad.jpg")
-    with pytest.raises(FileNotFoundError, match="nope.png"):
-        rcli.load_image(tmp_path / "nope.png")
-    crop = rcli.center_crop(img, (4, 6))
+    crop = rimages.center_crop(img, (4, 6))
     assert torch.equal(crop, img[:, 2:6, 2:8])
-    assert rcli.center_crop(img, (16, 16), resize=True).shape == (3, 16, 16)
+    assert rimages.center_crop(img, (16, 16), resize=True).shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="im0.png"):
+        rimages.center_crop(img, (16, 16), path=files[0])
+    # --size WIDTHxHEIGHT crops (height, width)
+    _, cropped = rimages.load_images(tmp_path, (4, 6))
+    assert cropped.shape == (1, 3, 4, 6)
 
 
 def test_rank_flip_dedupe_matches_plain_evaluation():
@@ -466,3 +480,25 @@ def test_rank_flip_dedupe_matches_plain_evaluation():
     plain = np.array([[[float(counting_mse(t[0][..., :38], t[j][..., k:38 + k])) for j in (1, 2)]
                        for k in (0, 1, 2)] for t in M.make_distortion_triplets(imgs, dists)])
     np.testing.assert_allclose(res.distances, plain, rtol=1e-6)
+
+
+def test_registry_adapters_get_the_reference_once():
+    """A metric whose registry spec says it broadcasts receives a shared reference as a batch of 1."""
+    from types import SimpleNamespace
+
+    from invariant_lpips.robustness import measures as M
+
+    seen = []
+
+    class Adapter:  # the registry's MetricAdapter keeps ``broadcasts`` on its spec
+        spec = SimpleNamespace(broadcasts=True)
+
+        def __call__(self, x, y):
+            seen.append((x.shape[0], y.shape[0]))
+            return ((x - y) ** 2).mean(dim=(1, 2, 3))
+
+    imgs = rand(2, 3, 16, 24)
+    d = shift_sweep(Adapter(), imgs, range(0, 5), protocol="circular", batch_size=5)  # one image per batch
+    assert all(nx == 1 for nx, _ in seen) and sum(ny for _, ny in seen) == 2 * 5
+    np.testing.assert_allclose(d, shift_sweep(mse, imgs, range(0, 5), protocol="circular"), rtol=1e-6)
+    assert M._broadcasts(mse) is False

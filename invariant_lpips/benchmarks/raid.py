@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..data.stats import srcc
+
 __all__ = ["RAID_DISTORTIONS", "level_index_oracle", "raid_analysis", "raid_markdown", "plot_raid_curves",
            "ORACLE_NAME"]
 
@@ -34,8 +36,6 @@ MIN_LEVEL = 2  # level 01 is the undistorted image
 
 
 def _srcc(x: Sequence[float], y: Sequence[float]) -> float:
-    from ..data.stats import srcc
-
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.size < 3:
@@ -170,10 +170,10 @@ def plot_raid_curves(
 ) -> Path:
     """One panel per distortion: human MLDS curve and each metric's curve, normalised to [0, 1] per
     (reference, distortion) curve and averaged over references. Returns the written path."""
-    import matplotlib
+    import matplotlib  # optional dependency: only the plot needs it
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional dependency (after choosing the Agg backend)
 
     recs = list(records)
     lib = dict(lower_is_better or {})

@@ -20,19 +20,22 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True,
                    help="kadid10k | tid2008 | tid2013 | csiq | raid | bapps | type-level")
     p.add_argument("--root", required=True, help="dataset folder")
-    p.add_argument("--variant", default=DEFAULT_VARIANT)
-    p.add_argument("--loss", default="pearson", choices=["pearson", "rank", "2afc"])
+    p.add_argument("--variant", default=DEFAULT_VARIANT,
+                   help=f"the InvariantLPIPS variant to calibrate (default {DEFAULT_VARIANT}); see 'invariant-lpips variants'")
+    p.add_argument("--loss", default="pearson", choices=["pearson", "rank", "2afc"],
+                   help="fit objective: pearson or rank (MOS/DMOS datasets), 2afc (bapps) (default pearson)")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; a .json manifest is written beside it)")
     p.add_argument("--table", default=None, help="type-level table (for --dataset type-level)")
     p.add_argument("--init", default="shipped", help="'shipped' (the variant's weights), 'ones', or a weights file")
     p.add_argument("--folds", type=int, default=0, help="also report k-fold-by-reference figures")
     p.add_argument("--test-fraction", type=float, default=0.2, help="share of references held out for the report")
-    p.add_argument("--weight-decay", type=float, default=1e-3)
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--lr", type=float, default=0.02)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weight-decay", type=float, default=1e-3,
+                   help="pull of the weights towards --init (default 1e-3)")
+    p.add_argument("--steps", type=int, default=2000, help="maximum optimiser steps (default 2000)")
+    p.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the reference split and the fit (default 0)")
     p.add_argument("--size", default=None, help="resize images to WxH before the trunk (e.g. 256x192)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... for the feature extraction (default cpu)")
     p.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     p.set_defaults(func=run)
 

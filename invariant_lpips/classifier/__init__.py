@@ -8,31 +8,55 @@
   heat maps;
 * :mod:`.digits` -- a CPU demonstration on scikit-learn's digits;
 * :mod:`.cli` -- ``invariant-lpips classifier ...``.
-"""
-from .models import (
-    HEADS,
-    PAPER_TRAINABLE_PARAMETERS,
-    TRUNK_PARAMETERS,
-    ClassifierHead,
-    VGG16Classifier,
-    build_classifier,
-    count_parameters,
-    parameter_table,
-)
-from .train import TrainConfig, load_classifier, save_head, train_classifier, train_heads
-from .translation import (
-    TranslationResult,
-    average_relative_loss,
-    mirror_crop,
-    relative_loss,
-    rotation_test,
-    scaling_test,
-    translation_test,
-)
 
-__all__ = [
-    "HEADS", "PAPER_TRAINABLE_PARAMETERS", "TRUNK_PARAMETERS", "ClassifierHead", "VGG16Classifier",
-    "build_classifier", "count_parameters", "parameter_table", "TrainConfig", "train_classifier", "train_heads",
-    "load_classifier", "save_head", "TranslationResult", "translation_test", "rotation_test", "scaling_test",
-    "mirror_crop", "relative_loss", "average_relative_loss",
-]
+Names are imported lazily (PEP 562) so that registering the command line does not import torch.
+"""
+import importlib
+from typing import TYPE_CHECKING
+
+#: public name -> module (relative to this package) that defines it
+_EXPORTS = {
+    "HEADS": ".models",
+    "PAPER_TRAINABLE_PARAMETERS": ".models",
+    "TRUNK_PARAMETERS": ".models",
+    "ClassifierHead": ".models",
+    "VGG16Classifier": ".models",
+    "build_classifier": ".models",
+    "count_parameters": ".models",
+    "parameter_table": ".models",
+    "TrainConfig": ".train",
+    "load_classifier": ".train",
+    "save_head": ".train",
+    "train_classifier": ".train",
+    "train_heads": ".train",
+    "TranslationResult": ".translation",
+    "average_relative_loss": ".translation",
+    "mirror_crop": ".translation",
+    "relative_loss": ".translation",
+    "rotation_test": ".translation",
+    "scaling_test": ".translation",
+    "translation_test": ".translation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
+    from .models import (HEADS, PAPER_TRAINABLE_PARAMETERS, TRUNK_PARAMETERS, ClassifierHead, VGG16Classifier,
+                         build_classifier, count_parameters, parameter_table)
+    from .train import TrainConfig, load_classifier, save_head, train_classifier, train_heads
+    from .translation import (TranslationResult, average_relative_loss, mirror_crop, relative_loss, rotation_test,
+                              scaling_test, translation_test)

@@ -6,6 +6,9 @@ Sub-commands::
     invariant-lpips classifier train --data DIR|CSV [--val-data DIR|CSV] --head multigap[,finalgap,...] --out DIR
     invariant-lpips classifier translation-test --checkpoint OUT/multigap/head.safetensors --data DIR|CSV --out DIR
     invariant-lpips classifier digits-demo --out DIR
+
+Start-up rule of the command line: registering imports no torch; each command imports the study
+when it runs.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def _floats(text: str):
 
 
 def _cmd_params(args) -> int:
-    from .models import HEADS, PAPER_TRAINABLE_PARAMETERS, parameter_table
+    from .models import HEADS, PAPER_TRAINABLE_PARAMETERS, parameter_table  # deferred: start-up time (torch)
 
     table = parameter_table(args.num_classes, args.size)
     print(f"{'head':>12}  {'trainable':>10}  {'frozen trunk':>12}  {'total':>10}"
@@ -33,16 +36,16 @@ def _cmd_params(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    # deferred: start-up time (torch, the trunk)
     import torch
 
+    from .models import HEADS
     from .train import TrainConfig, train_heads
 
     if args.threads:
         torch.set_num_threads(args.threads)
     heads = [h for h in args.head.split(",") if h.strip()]
     if heads == ["all"]:
-        from .models import HEADS
-
         heads = list(HEADS)
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                       seed=args.seed, l2=args.l2, size=args.size, val_fraction=args.val_fraction)
@@ -64,6 +67,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_translation(args) -> int:
+    # deferred: start-up time (torch, torchvision, the trunk)
     import torch
 
     from .train import load_classifier
@@ -108,7 +112,7 @@ def _cmd_translation(args) -> int:
 
 
 def _cmd_digits(args) -> int:
-    from .digits import DigitsConfig, run_digits_demo
+    from .digits import DigitsConfig, run_digits_demo  # deferred: start-up time (torch)
 
     cfg = DigitsConfig(seed=args.seed, max_shift=args.max_shift, grid_step=args.grid_step)
     if args.quick:
@@ -127,34 +131,38 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
     q = sub.add_parser("params", help="parameter counts of the four heads")
-    q.add_argument("--num-classes", type=int, default=160)
-    q.add_argument("--size", type=int, default=256)
+    q.add_argument("--num-classes", type=int, default=160, metavar="K",
+                   help="number of classes K (default 160, the authors' count)")
+    q.add_argument("--size", type=int, default=256, metavar="PX", help="square input side in pixels (default 256)")
     q.set_defaults(func=_cmd_params)
 
     t = sub.add_parser("train", help="train heads on a frozen VGG-16 (ImageFolder dir or path,label CSV)")
     t.add_argument("--data", required=True, help="training set: ImageFolder directory or path,label CSV")
     t.add_argument("--val-data", help="validation set (default: a stratified --val-fraction split of --data)")
-    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of every class held out for validation when --val-data is not given (default 0.1)")
     t.add_argument("--head", default="multigap",
                    help="baseline, finalgap, multigap, gap_flatten, a comma list, or 'all' (features shared)")
     t.add_argument("--out", required=True, help="output folder (<out>/<head>/head.safetensors, history.json)")
     t.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping usually ends sooner)")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--patience", type=int, default=25)
+    t.add_argument("--batch-size", type=int, default=32, help="images per training step (default 32)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--patience", type=int, default=25,
+                   help="early stopping: epochs without a validation-accuracy gain (default 25)")
     t.add_argument("--l2", type=float, default=None, help="L2 on the Dense kernel (default: 1e-4 for baseline and "
                                                           "multigap, 0 otherwise)")
-    t.add_argument("--seed", type=int, default=666)
+    t.add_argument("--seed", type=int, default=666, help="seed of the split, the head's init and the batches (default 666)")
     t.add_argument("--size", type=int, default=256, help="images are resized (not cropped) to size x size")
     t.add_argument("--weights", default="imagenet", help="trunk weights: imagenet, a file, or 'random' (tests)")
-    t.add_argument("--padding-mode", default="zeros", choices=["zeros", "circular", "reflect", "replicate"])
+    t.add_argument("--padding-mode", default="zeros", choices=["zeros", "circular", "reflect", "replicate"],
+                   help="padding of the trunk's 3x3 convolutions (default zeros)")
     t.add_argument("--pooling", default="max", help="trunk down-sampling (max, blurmax, l2, aps, polyphase)")
     t.add_argument("--cache-dir", help="feature cache folder (default <out>/cache)")
     t.add_argument("--no-cache", action="store_true", help="keep features in memory only")
     t.add_argument("--stream", action="store_true", help="run the trunk on every batch of every epoch (no feature "
                                                          "extraction; for Flatten heads on very large data)")
     t.add_argument("--flatten-fp16", action="store_true", help="store Flatten(block5_pool) features as float16")
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -163,27 +171,29 @@ def register(subparsers) -> None:
     r = sub.add_parser("translation-test", help="the authors' mirror-mosaic translation test of a trained head")
     r.add_argument("--checkpoint", required=True, help="head.safetensors written by 'classifier train'")
     r.add_argument("--data", required=True, help="test set: ImageFolder directory or path,label CSV")
-    r.add_argument("--out", required=True)
-    r.add_argument("--max-shift", type=int, default=50)
+    r.add_argument("--out", required=True,
+                   help="output folder (translation.json, translation_grid.csv, heat maps, sweep CSVs and plots)")
+    r.add_argument("--max-shift", type=int, default=50, help="largest |dx|, |dy| in pixels (default 50)")
     r.add_argument("--step", type=int, default=10, help="grid step in pixels (1 = the full 101x101 protocol)")
     r.add_argument("--rotations", default="",
                    help="comma list of angles in degrees; write --rotations=-30,-15,0,15,30 (with =)")
     r.add_argument("--scales", default="", help="comma list of zoom factors, e.g. 0.8,0.9,1,1.1,1.25")
     r.add_argument("--limit", type=int, default=None, help="use a seeded random subset of this many test images")
-    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--batch-size", type=int, default=32, help="test images per batch (default 32)")
     r.add_argument("--weights", default=None, help="override the trunk weights recorded in the checkpoint")
-    r.add_argument("--device", default="cpu")
-    r.add_argument("--threads", type=int, default=None)
-    r.add_argument("--no-plot", action="store_true")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    r.add_argument("--no-plot", action="store_true", help="skip the PNG heat maps and sweep plots")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_translation)
 
     d = sub.add_parser("digits-demo", help="CPU demo on scikit-learn's digits: Flatten vs GAP heads under shifts")
-    d.add_argument("--out", required=True)
-    d.add_argument("--max-shift", type=int, default=16)
-    d.add_argument("--grid-step", type=int, default=4)
-    d.add_argument("--seed", type=int, default=666)
+    d.add_argument("--out", required=True,
+                   help="output folder (results.json, shift_curve.csv, shift_grid.csv, summary.csv, plots)")
+    d.add_argument("--max-shift", type=int, default=16, help="largest |dx|, |dy| of the test shifts in pixels (default 16)")
+    d.add_argument("--grid-step", type=int, default=4, help="step of the (dx, dy) test grid in pixels (default 4)")
+    d.add_argument("--seed", type=int, default=666, help="seed of the split, the trunk and the heads (default 666)")
     d.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     d.add_argument("--quick", action="store_true", help="few epochs, coarse grid (smoke test)")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_digits)

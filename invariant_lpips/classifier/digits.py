@@ -40,7 +40,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .models import DEFAULT_L2, HEADS, canonical_head
+from ..features.pooled import global_average
+from ..progress import progress_bar
+from .models import DEFAULT_L2, HEADS, DenseHead, canonical_head
 from .train import TrainConfig, _fit, _tensor_batches, train_head_on_features
 from .translation import (SweepResult, TranslationResult, _write_rows, plot_sweeps, plot_translation_heatmaps,
                           shift_values)
@@ -82,7 +84,7 @@ class DigitsConfig:
 
 def load_digits_data() -> Tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: ``(images (1797, 8, 8) float32 in [0, 1], labels (1797,) int64)``."""
-    try:
+    try:  # optional dependency (the classifier extra)
         from sklearn.datasets import load_digits
     except ImportError as exc:  # pragma: no cover - optional dependency
         raise RuntimeError("the digits demo needs scikit-learn: pip install 'invariant-lpips[classifier]'") from exc
@@ -134,7 +136,7 @@ class SmallConvTrunk(nn.Module):
         return outs
 
 
-class DigitsHead(nn.Module):
+class DigitsHead(DenseHead):
     """The paper's heads on :class:`SmallConvTrunk` pool outputs (same interface as
     :class:`invariant_lpips.classifier.models.ClassifierHead`)."""
 
@@ -152,7 +154,7 @@ class DigitsHead(nn.Module):
         self.fc = nn.Linear(self.in_features, num_classes)
 
     def head_features(self, pools: Sequence[Tensor]) -> Tensor:
-        gaps = [p.mean(dim=(-2, -1)) for p in pools]
+        gaps = [global_average(p) for p in pools]
         if self.head == "finalgap":
             return gaps[-1]
         if self.head == "multigap":
@@ -161,16 +163,8 @@ class DigitsHead(nn.Module):
             return pools[-1].flatten(1)
         return torch.cat(gaps + [pools[-1].flatten(1)], 1)
 
-    def forward_features(self, f: Tensor) -> Tensor:
-        return self.fc(f)
-
     def forward(self, pools: Sequence[Tensor]) -> Tensor:
         return self.fc(self.head_features(pools))
-
-    def l2_penalty(self) -> Tensor:
-        if self.l2 <= 0:
-            return self.fc.weight.new_zeros(())
-        return self.l2 * self.fc.weight.pow(2).sum()
 
 
 def _features(trunk: SmallConvTrunk, x: Tensor, batch: int = 512) -> Tuple[Tensor, Tensor]:
@@ -179,7 +173,7 @@ def _features(trunk: SmallConvTrunk, x: Tensor, batch: int = 512) -> Tuple[Tenso
     with torch.no_grad():
         for s in range(0, x.shape[0], batch):
             pools = trunk(x[s:s + batch])
-            gaps.append(torch.cat([p.mean(dim=(-2, -1)) for p in pools], 1))
+            gaps.append(torch.cat([global_average(p) for p in pools], 1))
             flats.append(pools[-1].flatten(1))
     return torch.cat(gaps), torch.cat(flats)
 
@@ -215,7 +209,7 @@ def _augmented_batches(digits: Tensor, labels: Tensor, canvas: int, max_shift: i
 
 
 def _split(labels: np.ndarray, cfg: DigitsConfig) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # optional dependency (the classifier extra)
 
     idx = np.arange(len(labels))
     rest, test = train_test_split(idx, test_size=cfg.test_fraction, stratify=labels, random_state=cfg.seed)
@@ -243,10 +237,8 @@ def _shift_eval(trunk: SmallConvTrunk, heads: Dict[str, DigitsHead], digits: Ten
                 shifts: Sequence[Tuple[int, int]], progress: bool, desc: str
                 ) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """Loss and accuracy of every head at every (dx, dy) (trunk run once per shift, shared)."""
-    from tqdm.auto import tqdm
-
     out = {k: (np.zeros(len(shifts)), np.zeros(len(shifts))) for k in heads}
-    for i, (dx, dy) in enumerate(tqdm(shifts, desc=desc, unit="shift", disable=not progress)):
+    for i, (dx, dy) in enumerate(progress_bar(shifts, desc=desc, unit="shift", disable=not progress)):
         gap, flat = _features(trunk, place_on_canvas(digits, canvas, dx, dy))
         for name, h in heads.items():
             logits = h.forward_features(_head_input(h, gap, flat))

@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..features.pooled import global_average
 from ..trunk import POOL_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "PAPER_TRAINABLE_PARAMETERS",
     "TRUNK_PARAMETERS",
     "DEFAULT_L2",
+    "DenseHead",
     "ClassifierHead",
     "VGG16Classifier",
     "build_classifier",
@@ -95,15 +97,25 @@ def normalize_rgb(x: Tensor) -> Tensor:
     return lpips_scale(2 * x - 1)
 
 
-def _gap(t: Tensor, phases: int = 1) -> Tensor:
-    """Global average pooling (N*P, C, h, w) -> (N, C); polyphase groups (phase-major) averaged."""
-    g = t.mean(dim=(-2, -1))
-    if phases > 1:
-        g = g.reshape(phases, -1, g.shape[-1]).mean(dim=0)
-    return g
+class DenseHead(nn.Module):
+    """A ``Dense`` layer ``self.fc`` with the authors' L2 ``self.l2`` on its kernel: the part every head
+    shares (:class:`ClassifierHead` here, the digits demo's heads)."""
+
+    fc: nn.Linear
+    l2: float
+
+    def forward_features(self, features: Tensor) -> Tensor:
+        """Logits from a ``(N, D)`` feature vector (the cached-feature path)."""
+        return self.fc(features)
+
+    def l2_penalty(self) -> Tensor:
+        """``l2 * sum(W**2)`` over the Dense kernel (not the bias), as Keras' ``l2`` regulariser."""
+        if self.l2 <= 0:
+            return self.fc.weight.new_zeros(())
+        return self.l2 * self.fc.weight.pow(2).sum()
 
 
-class ClassifierHead(nn.Module):
+class ClassifierHead(DenseHead):
     """One of the paper's heads: feature vector from the pool taps -> ``Dense(num_classes)``.
 
     Args:
@@ -148,9 +160,9 @@ class ClassifierHead(nn.Module):
         pm = phase_multiplier or {}
         parts = []
         if self.head in ("multigap", "gap_flatten"):
-            parts += [_gap(trunk_outputs[t], pm.get(t, 1)) for t in POOL_TAPS]
+            parts += [global_average(trunk_outputs[t], pm.get(t, 1)) for t in POOL_TAPS]
         elif self.head == "finalgap":
-            parts.append(_gap(trunk_outputs["pool5"], pm.get("pool5", 1)))
+            parts.append(global_average(trunk_outputs["pool5"], pm.get("pool5", 1)))
         if self.uses_flatten:
             p5 = trunk_outputs["pool5"]
             if pm.get("pool5", 1) != 1:
@@ -163,18 +175,8 @@ class ClassifierHead(nn.Module):
             parts.append(p5.flatten(1))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
-    def forward_features(self, features: Tensor) -> Tensor:
-        """Logits from a ``(N, D)`` feature vector (the cached-feature path)."""
-        return self.fc(features)
-
     def forward(self, trunk_outputs: Dict[str, Tensor]) -> Tensor:
         return self.fc(self.head_features(trunk_outputs))
-
-    def l2_penalty(self) -> Tensor:
-        """``l2 * sum(W**2)`` over the Dense kernel (not the bias), as Keras' ``l2`` regulariser."""
-        if self.l2 <= 0:
-            return self.fc.weight.new_zeros(())
-        return self.l2 * self.fc.weight.pow(2).sum()
 
     def config(self) -> dict:
         return {"head": self.head, "num_classes": self.num_classes, "input_size": list(self.input_size),

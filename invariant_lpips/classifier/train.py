@@ -15,13 +15,22 @@ validation loss (our choice: on small validation sets accuracy saturates early, 
 epoch to reach it is usually under-trained).
 
 Because the trunk is frozen and there is no augmentation, every image's trunk features are
-deterministic: they are extracted **once** (GAP of the five pool taps, 1,472 floats per image, plus
-Flatten(block5_pool) only when a Flatten head needs it) and the Dense layer is trained on them, in
-seconds for the GAP heads. The features are cached as a ``.pt`` file of tensors only (written
-with :func:`torch.save`, read back with ``torch.load(weights_only=True)``) whose name is a hash of
-the image files' *contents*, their labels, the resize and the trunk's weights, so a changed file
-or trunk never reuses a stale cache. ``stream=True`` skips the cache and runs the trunk on every
-batch of every epoch (for Flatten heads on data too large to hold its features).
+deterministic: they are extracted **once** (GAP of the five pool taps, 1,472 floats per image, from
+:func:`invariant_lpips.features.pooled.global_average`, plus Flatten(block5_pool) only when a Flatten
+head needs it) and the Dense layer is trained on them, in seconds for the GAP heads. The features
+are cached as one ``.pt`` file of tensors per dataset (written with :func:`torch.save`, read back
+with ``torch.load(weights_only=True)``) whose name is a hash of the image files' *contents*
+(:func:`invariant_lpips.data.io.file_sha256`), their labels, the resize and the trunk's weights
+(:func:`invariant_lpips.weights.vgg16.features_sha256`), so a changed file or trunk never reuses a
+stale cache. ``stream=True`` skips the cache and runs the trunk on every batch of every epoch (for
+Flatten heads on data too large to hold its features).
+
+Why not :class:`invariant_lpips.features.cache.FeatureCache`: the Flatten heads need the un-pooled
+block5_pool map (512 x 8 x 8 per image at 256 px), which that cache (pooled statistics only) cannot
+hold, and GAP and Flatten come from one trunk pass; the authors' protocol resizes with bilinear
+antialiasing, while the FeatureCache resizes files bicubically; and an ImageNet-sized training set
+(1.28 M images) wants one dataset-sized blob of the 1,472 GAP floats, not one file per image holding
+every statistic of both feature spaces (six times as many floats) kept in memory.
 
 Checkpoints: ``<out>/<head>/head.safetensors`` (Dense weights + a JSON metadata entry describing
 head, classes, input size and trunk), rewritten whenever validation accuracy improves, plus
@@ -41,10 +50,15 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..data.io import IMAGE_EXTENSIONS, load_image_array
+from ..data.io import IMAGE_EXTENSIONS, file_sha256, load_image
+from ..features.pooled import global_average
+from ..progress import progress_bar
 from ..trunk import POOL_TAPS, VGG16Trunk
+from ..weights.vgg16 import features_sha256
 from .models import (
     ClassifierHead,
     VGG16Classifier,
@@ -60,7 +74,6 @@ __all__ = [
     "FeatureSet",
     "load_samples",
     "split_samples",
-    "file_sha256",
     "trunk_fingerprint",
     "extract_features",
     "features_for_head",
@@ -185,34 +198,18 @@ class ImageListDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Tuple[Tensor, int]:
         path, label = self.samples[i]
-        arr = load_image_array(path)
-        t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))[None]
-        return resize_image(t, self.size)[0], int(label)
+        return resize_image(load_image(path), self.size)[0], int(label)
 
 
 # ============================================================================ features
 
 
-def file_sha256(path: Union[str, Path], chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (``FileNotFoundError`` naming it when missing)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def trunk_fingerprint(trunk: VGG16Trunk) -> str:
-    """sha256 over the trunk's weights and configuration (pooling, padding)."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"pooling": list(trunk.pooling), "padding": trunk.padding_mode}).encode())
-    for name, t in trunk.features.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
+    """sha256 over the trunk's configuration (pooling, padding) and its conv weights
+    (:func:`invariant_lpips.weights.vgg16.features_sha256`)."""
+    config = {"pooling": list(trunk.pooling), "padding": trunk.padding_mode,
+              "weights": features_sha256(trunk.features.state_dict())}
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -245,14 +242,10 @@ def features_for_head(features: FeatureSet, head: Union[str, ClassifierHead]) ->
 
 
 def _trunk_pool_features(trunk: VGG16Trunk, x: Tensor, flatten: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """GAP(pool1..pool5) concatenated (N, 1472) and, with ``flatten``, Flatten(pool5), from one trunk pass."""
     out = trunk(normalize_rgb(x))
     pm = trunk.phase_multiplier
-    gaps = []
-    for t in POOL_TAPS:
-        g = out[t].mean(dim=(-2, -1))
-        if pm.get(t, 1) > 1:
-            g = g.reshape(pm[t], -1, g.shape[-1]).mean(0)
-        gaps.append(g)
+    gaps = [global_average(out[t], pm.get(t, 1)) for t in POOL_TAPS]
     flat = None
     if flatten:
         if pm.get("pool5", 1) != 1:
@@ -262,12 +255,10 @@ def _trunk_pool_features(trunk: VGG16Trunk, x: Tensor, flatten: bool) -> Tuple[T
 
 
 def _cache_key(samples: Sequence[Sample], size: int, trunk: VGG16Trunk, progress: bool) -> str:
-    from tqdm.auto import tqdm
-
     h = hashlib.sha256()
     h.update(json.dumps({"format": CACHE_FORMAT, "size": int(size), "trunk": trunk_fingerprint(trunk),
                          "taps": list(POOL_TAPS)}).encode())
-    for path, label in tqdm(samples, desc="hashing images", unit="img", disable=not progress, leave=False):
+    for path, label in progress_bar(samples, desc="hashing images", unit="img", disable=not progress, leave=False):
         h.update(f"{file_sha256(path)}:{int(label)};".encode())
     return h.hexdigest()
 
@@ -294,9 +285,13 @@ def extract_features(trunk: VGG16Trunk, samples: Sequence[Sample], size: int = 2
     With ``cache_dir`` the result is stored as ``<cache_dir>/features-<key>.pt`` (tensors only) where
     ``key`` hashes the file contents, labels, ``size`` and the trunk weights, and reused next time.
     ``flatten_dtype=torch.float16`` halves the memory of Flatten(block5_pool) features.
-    """
-    from tqdm.auto import tqdm
 
+    This per-dataset blob, not :class:`~invariant_lpips.features.cache.FeatureCache`, because it holds
+    the un-pooled Flatten(block5_pool) map of the same pass, the images are resized bilinearly (the
+    authors' protocol) and ImageNet-sized sets need 1,472 floats per image, not every statistic in
+    one file each (see the module docstring). Hashing and decoding are the core's
+    (:func:`~invariant_lpips.data.io.file_sha256`, :func:`~invariant_lpips.data.io.load_image`).
+    """
     samples = list(samples)
     if not samples:
         raise ValueError("no samples to extract features from")
@@ -316,7 +311,7 @@ def extract_features(trunk: VGG16Trunk, samples: Sequence[Sample], size: int = 2
     loader = torch.utils.data.DataLoader(ImageListDataset(samples, size), batch_size=batch_size,
                                          shuffle=False, num_workers=num_workers)
     gaps, flats = [], []
-    for x, _ in tqdm(loader, desc="trunk features", unit="batch", disable=not progress):
+    for x, _ in progress_bar(loader, desc="trunk features", unit="batch", disable=not progress):
         g, f = _trunk_pool_features(trunk, x.to(device), flatten)
         gaps.append(g.float().cpu())
         if f is not None:
@@ -390,13 +385,11 @@ def evaluate_head(head: ClassifierHead, batches: Iterable[Tuple[Tensor, Tensor]]
 def _fit(head: ClassifierHead, train_batches: BatchFn, val_batches: Callable[[], Iterable], cfg: TrainConfig,
          progress: bool, on_improve: Optional[Callable[[int, float], None]] = None, desc: str = ""
          ) -> Tuple[List[dict], int, float]:
-    from tqdm.auto import tqdm
-
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     best_acc, best_loss, best_epoch, wait = -math.inf, math.inf, 0, 0
     best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
     history: List[dict] = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc=desc or f"train {head.head}", unit="epoch", disable=not progress)
+    bar = progress_bar(range(1, cfg.epochs + 1), desc=desc or f"train {head.head}", unit="epoch", disable=not progress)
     for epoch in bar:
         head.train()
         loss_sum, correct, n = 0.0, 0, 0
@@ -473,8 +466,6 @@ def _trunk_meta(trunk: VGG16Trunk, weights) -> dict:
 def save_head(path: Union[str, Path], model: VGG16Classifier, extra: Optional[dict] = None,
               trunk_meta: Optional[dict] = None) -> Path:
     """Write the Dense layer as safetensors with a JSON metadata entry (head, classes, trunk, ...)."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": 1, **model.head.config(), "classes": model.classes,
@@ -487,8 +478,7 @@ def save_head(path: Union[str, Path], model: VGG16Classifier, extra: Optional[di
 
 
 def read_head_metadata(path: Union[str, Path]) -> dict:
-    from safetensors import safe_open
-
+    """The JSON metadata of a ``head.safetensors`` checkpoint (head, classes, trunk, ...)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"classifier checkpoint not found: {path}")
@@ -510,8 +500,6 @@ def load_classifier(path: Union[str, Path], weights: Union[str, dict, None] = "f
     ``weights='from-checkpoint'`` uses the trunk weights recorded in the checkpoint (``imagenet``
     or a path; ``random`` checkpoints need an explicit ``trunk`` or ``weights``).
     """
-    from safetensors.torch import load_file
-
     meta = read_head_metadata(path)
     tmeta = meta.get("trunk", {})
     if trunk is None:

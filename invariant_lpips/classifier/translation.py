@@ -5,7 +5,7 @@ mirror-padded by its own size on each side (``numpy.pad(..., mode='symmetric')``
 mirrored copies) and a 256x256 window is cropped at the centre moved by ``(dx, dy)`` for
 ``dx, dy`` in ``[-50, 50]``. The window moves by ``(dx, dy)``, so the content appears to move by
 ``(-dx, -dy)`` (the convention of
-:func:`invariant_lpips.robustness.shifts.mirror_mosaic_shift`, which implements the crop). For
+:func:`invariant_lpips.distortions.shifts.mirror_mosaic_shift`, which implements the crop). For
 each shift the mean cross-entropy ``L(dx, dy)`` and the accuracy over the test set are recorded.
 
 Relative loss (defined here explicitly)::
@@ -33,8 +33,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
-from ..robustness.shifts import mirror_mosaic_shift
+from ..distortions.shifts import mirror_mosaic_shift
+from ..progress import progress_bar
+from .models import VGG16Classifier
+from .train import ImageListDataset, load_samples
 
 __all__ = [
     "mirror_crop",
@@ -78,9 +83,6 @@ def _centre(x: Tensor, h: int, w: int) -> Tensor:
 def mirror_rotate(x: Tensor, angle: float) -> Tensor:
     """Rotate ``x`` (N, C, H, W) by ``angle`` degrees (counter-clockwise) about its centre inside
     its mirror mosaic (bilinear), cropped back to ``H x W``."""
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
     if float(angle) == 0.0:
         return x.clone()
     h, w = x.shape[-2:]
@@ -90,9 +92,6 @@ def mirror_rotate(x: Tensor, angle: float) -> Tensor:
 def mirror_scale(x: Tensor, scale: float) -> Tensor:
     """Zoom ``x`` (N, C, H, W) by ``scale`` about its centre inside its mirror mosaic (bilinear;
     ``scale < 1`` shows mirrored surroundings), cropped back to ``H x W``. Needs ``scale > 1/3``."""
-    from torchvision.transforms import InterpolationMode
-    from torchvision.transforms import functional as TF
-
     scale = float(scale)
     if scale <= 1.0 / 3.0:
         raise ValueError(f"scale must be > 1/3 (the mosaic is 3x the image), got {scale}")
@@ -272,8 +271,6 @@ def _write_rows(path, rows: List[dict]) -> Path:
 
 def _as_logit_fn(model) -> Callable[[Tensor], Tensor]:
     """A callable ``x in [0, 1] -> logits``: VGG16Classifier gets ``normalize=True``."""
-    from .models import VGG16Classifier
-
     if isinstance(model, VGG16Classifier):
         return lambda x: model(x, normalize=True)
     return model
@@ -282,8 +279,6 @@ def _as_logit_fn(model) -> Callable[[Tensor], Tensor]:
 def _as_batches(data, batch_size: int, size: Optional[int], classes, limit: Optional[int]
                 ) -> Tuple[Iterable[Tuple[Tensor, Tensor]], int]:
     """Accept a dataset path, a torch Dataset of (image, label) or an (images, labels) tensor pair."""
-    from .train import ImageListDataset, load_samples
-
     if isinstance(data, (str, Path)):
         samples, _ = load_samples(data, classes=classes)
         if limit:
@@ -315,8 +310,6 @@ def evaluate_transforms(model, data, transforms: Sequence[Callable[[Tensor], Ten
     inner). ``model`` maps RGB in [0, 1] to logits (a :class:`VGG16Classifier` is wrapped).
     Returns ``(loss[T], accuracy[T], n_images)``.
     """
-    from tqdm.auto import tqdm
-
     fn = _as_logit_fn(model)
     if hasattr(model, "eval"):
         model.eval()
@@ -324,7 +317,7 @@ def evaluate_transforms(model, data, transforms: Sequence[Callable[[Tensor], Ten
     loss_sum = np.zeros(len(transforms))
     correct = np.zeros(len(transforms))
     seen = 0
-    bar = tqdm(total=n * len(transforms), desc=desc, unit="img", disable=not progress)
+    bar = progress_bar(total=n * len(transforms), desc=desc, unit="img", disable=not progress)
     for x, y in batches:
         x, y = x.to(device), torch.as_tensor(y).to(device)
         for k, t in enumerate(transforms):
@@ -387,12 +380,24 @@ def scaling_test(model, data, scales: Sequence[float] = (0.7, 0.8, 0.9, 1.0, 1.1
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # optional dependency (the plots extra): only the plot functions need it
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_figure(plt, fig, path: Union[str, Path], title: str = "") -> Path:
+    """Title, tight layout, write ``path`` (folders created), close the figure."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def plot_translation_heatmaps(results: Union[TranslationResult, Sequence[TranslationResult]],
@@ -419,14 +424,7 @@ def plot_translation_heatmaps(results: Union[TranslationResult, Sequence[Transla
         for ax in row:
             ax.set_xlabel("dx (px)")
             ax.set_ylabel("dy (px)")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, title)
 
 
 def plot_sweeps(sweeps: Sequence[SweepResult], path: Union[str, Path], title: str = "",
@@ -448,11 +446,4 @@ def plot_sweeps(sweeps: Sequence[SweepResult], path: Union[str, Path], title: st
     for ax in (a1, a2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, title)

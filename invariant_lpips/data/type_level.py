@@ -15,26 +15,95 @@ scores where higher is worse (e.g. a difference/impairment scale).
 """
 from __future__ import annotations
 
+import csv
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .datasets import read_type_level_table as read_rows
+from .records import _parse_float, _read_table, _read_text, _sniff_delimiter
 from .stats import krcc, plcc, srcc
 
 Key = Tuple[int, int]
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
 
-def read_type_level_table(path: PathLike) -> Dict[Key, float]:
-    """Read a (type, level) -> mean human score table from CSV.
+class TypeLevelRow(NamedTuple):
+    type: int
+    level: int
+    mean: float
+    sd: Optional[float]
 
-    A thin view of :func:`invariant_lpips.data.datasets.read_type_level_table` (one parser for the
-    format: column names are detected, errors name the path, the missing columns and bad lines).
+
+_TL_TYPE = ("type_id", "type", "dist_type", "distortion_type")
+_TL_LEVEL = ("level", "dist_level", "lev")
+_TL_MEAN = ("mean_dmos", "mean_mos", "mean_score", "mean", "dmos", "mos")
+_TL_SD = ("sd_dmos", "sd_mos", "std_dmos", "std_mos", "sd", "std")
+
+
+def read_type_level_rows(path: PathLike) -> List[TypeLevelRow]:
+    """Read a per-(distortion type, level) summary CSV.
+
+    Expects a header with a type column (``type_id`` or ``type``), ``level``,
+    a mean column (``mean_dmos``, ``mean_mos``, ``mean``, ...) and optionally
+    an sd column (``sd_dmos``, ``sd``, ``std``, ...; empty -> None).  Other
+    columns (``type_name``, ``n_refs``) are ignored.  Returns
+    ``TypeLevelRow(type, level, mean, sd)`` tuples in file order.
     """
-    return {(int(r.type), int(r.level)): float(r.mean) for r in read_rows(path)}
+    p = Path(path)
+    what = "type-level table"
+    expected = "a CSV with columns type_id (or type), level, mean_dmos (or mean_mos/mean) and optional sd_dmos (or sd/std)"
+    text = _read_text(p, what, expected)
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        raise ValueError(f"{what}: {p} is empty. Expected {expected}")
+    delim = _sniff_delimiter(lines[first]) or ","
+    header = [h.strip().lower() for h in next(csv.reader([lines[first]], delimiter=delim))]
+
+    def pick(cands: Sequence[str], required: bool) -> Optional[str]:
+        for c in cands:
+            if c in header:
+                return c
+        if required:
+            raise ValueError(f"{what}: {p} line {first + 1}: no column among {list(cands)}; found header {header}. Expected {expected}")
+        return None
+
+    c_type, c_level, c_mean = pick(_TL_TYPE, True), pick(_TL_LEVEL, True), pick(_TL_MEAN, True)
+    c_sd = pick(_TL_SD, False)
+    req = [c for c in (c_type, c_level, c_mean) if c]
+    _, rows = _read_table(p, what, req, expected, optional=[c_sd] if c_sd else [])
+    out: List[TypeLevelRow] = []
+    seen: Dict[Tuple[int, int], int] = {}
+    for line, row in rows:
+        def as_int(col: str) -> int:
+            v = row[col]
+            try:
+                f = float(v)
+                if f != int(f):
+                    raise ValueError
+                return int(f)
+            except ValueError:
+                raise ValueError(f"{what}: {p} line {line}: column {col!r} must be an integer, got {v!r}") from None
+
+        t, lv = as_int(c_type), as_int(c_level)  # type: ignore[arg-type]
+        mean = _parse_float(row[c_mean], path=p, line=line, column=c_mean, dataset=what)  # type: ignore[index,arg-type]
+        sd = (
+            _parse_float(row[c_sd], path=p, line=line, column=c_sd, dataset=what, allow_empty=True)
+            if c_sd
+            else None
+        )
+        if (t, lv) in seen:
+            raise ValueError(f"{what}: {p} line {line}: duplicate (type {t}, level {lv}) (first on line {seen[(t, lv)]})")
+        seen[(t, lv)] = line
+        out.append(TypeLevelRow(t, lv, float(mean), sd))  # type: ignore[arg-type]
+    return out
+
+
+def read_type_level_table(path: PathLike) -> Dict[Key, float]:
+    """Read a (type, level) -> mean human score table from CSV (the dict view of :func:`read_type_level_rows`)."""
+    return {(int(r.type), int(r.level)): float(r.mean) for r in read_type_level_rows(path)}
 
 
 def _iter_distances(distances: Any) -> Iterable[Tuple[Any, int, int, float]]:

@@ -11,15 +11,11 @@ from __future__ import annotations
 from typing import Any, Callable, Tuple
 
 import numpy as np
-
-try:  # Pillow is a hard dependency of the package, but keep the import local-friendly
-    from PIL import Image
-except ImportError:  # pragma: no cover
-    Image = None  # type: ignore[assignment]
+from PIL import Image
 
 
 def _is_pil(image: Any) -> bool:
-    return Image is not None and isinstance(image, Image.Image)
+    return isinstance(image, Image.Image)
 
 
 def as_uint8_rgb(image: Any, *, what: str = "image") -> Tuple[np.ndarray, Callable[[np.ndarray], Any]]:

@@ -45,17 +45,16 @@ def _levels(text: str) -> List[int]:
 
 
 def _size(text: str) -> Optional[Tuple[int, int]]:
-    if text.strip().lower() in ("none", "original", "keep"):
-        return None
+    """``WIDTHxHEIGHT`` / ``N`` / ``none`` -> ``(width, height)`` or None (:func:`~invariant_lpips.data.sizes.parse_size`)."""
+    from ..data.sizes import parse_size  # deferred: start-up time (the data package imports torch)
+
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}; use WIDTHxHEIGHT (e.g. 512x384) or 'none' to keep each image's size"
-        ) from None
-    if w < 2 or h < 2:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size is not None and min(size) < 2:
         raise argparse.ArgumentTypeError(f"size must be at least 2x2, got {text!r}")
-    return w, h
+    return size
 
 
 def _seed(text: str) -> int:
@@ -69,7 +68,7 @@ def _seed(text: str) -> int:
 
 
 def _run_make_dataset(args: argparse.Namespace) -> int:
-    from .dataset import write_kadid_style_dataset
+    from .dataset import write_kadid_style_dataset  # deferred: start-up time (scipy, torch)
 
     info = write_kadid_style_dataset(
         args.refs,
@@ -97,14 +96,16 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
             "OUT/images/I01.png, OUT/images/I01_TT_LL.png, OUT/dmos.csv (dmos/var empty) and OUT/refs.csv."
         ),
     )
-    p.add_argument("--refs", required=True, metavar="DIR", help="folder of reference images (png/jpg/bmp/tif)")
+    p.add_argument("--refs", required=True, metavar="DIR",
+                   help="folder of reference images (png, jpg, bmp, tif, webp; sorted by name)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--types", type=_types, default=None, metavar="LIST",
                    help="distortion type ids, e.g. 1,3,5-7 (default: all 25)")
     p.add_argument("--levels", type=_levels, default=[1, 2, 3, 4, 5], metavar="LIST",
                    help="levels, e.g. 1,3,5 (default: 1-5)")
     p.add_argument("--size", type=_size, default=(512, 384), metavar="WxH",
-                   help="reference size after scale-to-cover + centre crop (default 512x384; 'none' keeps sizes)")
+                   help="reference size WIDTHxHEIGHT (or N for NxN) after scale-to-cover + centre crop "
+                        "(default 512x384; 'none' keeps sizes)")
     p.add_argument("--seed", type=_seed, default=0, metavar="N", help="base random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_make_dataset)

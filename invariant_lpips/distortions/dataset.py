@@ -8,8 +8,9 @@ Layout (as KADID-10k)::
     out_dir/dmos.csv                       dist_img,ref_img,dmos,var  (dmos/var empty: no human scores)
     out_dir/refs.csv                       ref_img,source_file        (I01.png -> original file name)
 
-References are the image files (png, jpg/jpeg, bmp, tif/tiff) of ``refs_dir``
-sorted by file name and numbered from 1.
+References are the image files of ``refs_dir`` (the package's one loader and lister,
+:mod:`invariant_lpips.data.io`: png, jpg, bmp, tif, webp, ...) sorted by file name and numbered
+from 1.
 """
 from __future__ import annotations
 
@@ -19,43 +20,22 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from PIL import Image
 
+from ..data.io import list_images, load_image_array
+from ..data.sizes import as_hw
+from ..progress import progress_bar
 from .kadid import DISTORTION_TYPES, N_LEVELS, distort
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 DEFAULT_SIZE = (512, 384)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def list_reference_images(refs_dir: PathLike) -> List[Path]:
-    """Sorted image files of ``refs_dir`` (extensions :data:`IMAGE_EXTENSIONS`, case-insensitive)."""
-    d = Path(refs_dir)
-    if not d.exists():
-        raise FileNotFoundError(f"reference folder not found: {d}")
-    if not d.is_dir():
-        raise ValueError(f"reference path is not a folder: {d}")
-    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ValueError(
-            f"no reference images in {d}; expected files ending in {', '.join(IMAGE_EXTENSIONS)}"
-        )
-    return files
-
-
-def load_rgb(path: PathLike) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array; errors name the path."""
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"image not found: {p}")
-    try:
-        with Image.open(p) as im:
-            im.load()
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {p}: {exc}") from exc
+def load_uint8(path: PathLike) -> np.ndarray:
+    """An image file as an (H, W, 3) uint8 RGB array (the distortions' input), read by
+    :func:`invariant_lpips.data.io.load_image_array`; errors name the path."""
+    return np.round(load_image_array(path) * 255.0).astype(np.uint8)
 
 
 def fit_crop(image: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
@@ -64,8 +44,6 @@ def fit_crop(image: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndarray:
     image unchanged. Uses Pillow's Lanczos filter."""
     if size is None:
         return image
-    from PIL import Image
-
     tw, th = int(size[0]), int(size[1])
     h, w = image.shape[:2]
     s = max(tw / w, th / h)
@@ -98,15 +76,12 @@ def _check_types_levels(types: Optional[Iterable[int]], levels: Iterable[int]) -
 
 
 def _check_size(size: Optional[Sequence[int]]) -> Optional[Tuple[int, int]]:
-    if size is None:
-        return None
-    try:
-        w, h = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"size must be (width, height) or None, got {size!r}") from None
-    if w < 2 or h < 2:
-        raise ValueError(f"size must be at least 2x2, got {w}x{h}")
-    return w, h
+    """``(width, height)`` (or an int N for NxN) validated by :func:`~invariant_lpips.data.sizes.as_hw`
+    (which keeps the pair's order), at least 2x2; None keeps each image's size."""
+    wh = as_hw(size)
+    if wh is not None and min(wh) < 2:
+        raise ValueError(f"size must be at least 2x2, got {wh[0]}x{wh[1]}")
+    return wh
 
 
 def ref_name(ref: int) -> str:
@@ -147,7 +122,7 @@ def write_kadid_style_dataset(
     Parameters
     ----------
     refs_dir:
-        Folder of reference images (png/jpg/bmp/tif), taken in sorted file-name order.
+        Folder of reference images (png/jpg/bmp/tif/webp...), taken in sorted file-name order.
     out_dir:
         Output folder (created). Existing files with the same names are overwritten.
     types:
@@ -161,7 +136,7 @@ def write_kadid_style_dataset(
         Base seed; reference ``r`` uses the seed derived from ``(seed, r)`` so each reference
         gets its own random draws and the whole dataset is reproducible.
     progress:
-        Show a tqdm progress bar.
+        Show a progress bar (:func:`invariant_lpips.progress.progress_bar`).
 
     Returns
     -------
@@ -171,25 +146,18 @@ def write_kadid_style_dataset(
     size_t = _check_size(size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    refs = list_reference_images(refs_dir)
+    refs = list_images(refs_dir)
     out = Path(out_dir)
     images_dir = out / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
-
-    from PIL import Image
-
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency, but keep the writer usable
-        tqdm = None
     total = len(refs) * len(t_list) * len(l_list)
-    bar = tqdm(total=total, desc="make-dataset", unit="img", disable=not progress) if tqdm else None
+    bar = progress_bar(total=total, desc="make-dataset", unit="img", disable=not progress)
 
     dmos_rows: List[Tuple[str, str]] = []
     ref_rows: List[Tuple[str, str]] = []
     try:
         for r, path in enumerate(refs, start=1):
-            ref = fit_crop(load_rgb(path), size_t)
+            ref = fit_crop(load_uint8(path), size_t)
             Image.fromarray(ref).save(images_dir / ref_name(r))
             ref_rows.append((ref_name(r), path.name))
             ref_seed = int(np.random.SeedSequence([int(seed), r]).generate_state(1)[0])
@@ -198,11 +166,9 @@ def write_kadid_style_dataset(
                     y = distort(ref, t, lvl, seed=ref_seed)
                     Image.fromarray(y).save(images_dir / dist_name(r, t, lvl))
                     dmos_rows.append((dist_name(r, t, lvl), ref_name(r)))
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
     dmos_csv = out / "dmos.csv"
     with open(dmos_csv, "w", newline="") as fh:

@@ -41,6 +41,9 @@ import math
 from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 import numpy as np
+from PIL import Image
+from PIL import features as pil_features
+from scipy import ndimage
 
 from . import _color as col
 from . import _filters as flt
@@ -325,8 +328,6 @@ def _color_shift(x, p, rng):
 
 
 def _color_quantization(x, p, rng):
-    from PIL import Image
-
     im = Image.fromarray(to_uint8(x))
     palette = im.quantize(colors=int(p), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     q = im.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).convert("RGB")
@@ -348,16 +349,12 @@ def _color_saturation2(x, p, rng):
 def jpeg2000_available() -> bool:
     """True if Pillow can write JPEG2000 (built with OpenJPEG)."""
     try:
-        from PIL import features
-
-        return bool(features.check("jpg_2000"))
+        return bool(pil_features.check("jpg_2000"))
     except Exception:  # pragma: no cover
         return False
 
 
 def _jpeg2000(x, p, rng):
-    from PIL import Image
-
     if not jpeg2000_available():
         raise RuntimeError(
             "distortion type 9 (JPEG2000) needs Pillow built with OpenJPEG, and "
@@ -373,8 +370,6 @@ def _jpeg2000(x, p, rng):
 
 
 def _jpeg(x, p, rng):
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(to_uint8(x)).save(buf, format="JPEG", quality=int(p))
     buf.seek(0)
@@ -427,8 +422,6 @@ def _mean_shift(x, p, rng):
 
 
 def _jitter(x, p, rng):
-    from scipy import ndimage
-
     H, W = x.shape[:2]
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     out = x

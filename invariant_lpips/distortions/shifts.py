@@ -1,4 +1,7 @@
-"""Exact shift operators on image tensors.
+"""Exact shift operators on image tensors (the distortion library's translations).
+
+Used by the robustness study (sweeps, rank flips) and the classifier study (the authors'
+mirror-mosaic translation test); both import them from here.
 
 All operators act on the last two dimensions of a tensor ``(..., H, W)``; the
 usual input is a batch ``(N, C, H, W)``. ``dx`` is the horizontal (column,
@@ -21,10 +24,12 @@ comparing outputs of different operators pixel by pixel.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from ..data.sizes import SizeLike, as_hw
 
 __all__ = [
     "circular_shift",
@@ -32,8 +37,6 @@ __all__ = [
     "mirror_mosaic_shift",
     "subpixel_shift",
 ]
-
-SizeLike = Union[int, Sequence[int]]
 
 
 def _check_spatial(x: Tensor, name: str = "x") -> Tuple[int, int]:
@@ -111,18 +114,6 @@ def crop_shift_pair(x: Tensor, k: int, margin: int, axis: str = "x") -> Tuple[Te
     return ref, shifted
 
 
-def _parse_size(size: Optional[SizeLike], h: int, w: int) -> Tuple[int, int]:
-    """``size`` as ``(height, width)``; an int means a square."""
-    if size is None:
-        return h, w
-    if isinstance(size, int):
-        return size, size
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"size must be an int or (height, width), got {size!r}")
-    return size  # type: ignore[return-value]
-
-
 def _symmetric_index(start: int, length: int, n: int, device) -> Tensor:
     """Indices into a length-``n`` axis of the window ``[start, start+length)``
     of its symmetric 3-tile extension (``numpy.pad(mode='symmetric')`` with pad
@@ -155,9 +146,7 @@ def mirror_mosaic_shift(x: Tensor, dx: int = 0, dy: int = 0, size: Optional[Size
     h, w = _check_spatial(x)
     dx = _as_int(dx, "dx")
     dy = _as_int(dy, "dy")
-    oh, ow = _parse_size(size, h, w)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"size must be positive, got {(oh, ow)}")
+    oh, ow = as_hw(size) or (h, w)
     top = h + (h - oh) // 2 + dy
     left = w + (w - ow) // 2 + dx
     if top < 0 or top + oh > 3 * h or left < 0 or left + ow > 3 * w:

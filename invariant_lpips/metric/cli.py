@@ -1,109 +1,227 @@
-"""``invariant-lpips score``: distance between two images, or between two folders (paired by name)."""
+"""``invariant-lpips score``: distance between two images, or between two folders (paired by name);
+``invariant-lpips variants``: the metrics ``--variant`` accepts.
+
+Registration imports nothing heavy (no torch): ``invariant-lpips --help`` must start at once.
+Metrics are built through the one registry (:func:`invariant_lpips.metric.registry.build_module`).
+Whatever a first run's weight fetch prints goes to stderr, so ``--json`` output on stdout stays valid.
+"""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
 from pathlib import Path
+from typing import List, Optional, TextIO, Tuple
+
+#: what ``--variant`` falls back to; resolved at run time so that registration needs no torch
+_DEFAULT_HELP = "the package's default variant, marked * by 'invariant-lpips variants'"
 
 
 def register(sub) -> None:
-    from ..features.variants import DEFAULT_VARIANT
-
-    p = sub.add_parser("score", help="distance between two images, or two folders paired by file name",
-                       description="Score REF against DIST. With two folders, files with the same name are "
-                                   "paired and a CSV is written (--out, or stdout).")
-    p.add_argument("ref", help="reference image file or folder")
-    p.add_argument("dist", help="distorted image file or folder")
-    p.add_argument("--variant", default=DEFAULT_VARIANT,
-                   help=f"InvariantLPIPS variant, or 'lpips-vgg' for the LPIPS baseline (default {DEFAULT_VARIANT}); "
-                        "see 'invariant-lpips variants'")
-    p.add_argument("--weights", default=None, help="linear weights file from 'invariant-lpips calibrate'")
+    p = sub.add_parser(
+        "score", help="distance between two images, or two folders paired by file name",
+        description="Score REF against DIST (lower = more similar). With two image files, prints the distance "
+                    "(or a JSON object with --json). With two folders, files with the same name are paired and "
+                    "one CSV row (file,distance) per pair is written as it is scored (--out, or stdout), "
+                    "or one JSON document with --json.")
+    p.add_argument("ref", metavar="REF", help="reference image file, or folder of reference images")
+    p.add_argument("dist", metavar="DIST", help="distorted image file, or folder of images with the same names")
+    p.add_argument("--variant", default=None, metavar="NAME",
+                   help=f"InvariantLPIPS variant, or 'lpips-vgg' for the exact LPIPS-VGG baseline "
+                        f"(default: {_DEFAULT_HELP}); see 'invariant-lpips variants'")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="linear weights file from 'invariant-lpips calibrate' instead of the variant's shipped "
+                        "weights")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of plain text")
-    p.add_argument("--out", default=None, help="folder mode: CSV file to write (default: stdout)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of plain text / CSV")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the result (CSV, or JSON with --json) to FILE instead of stdout; checked to be "
+                        "writable before anything is scored")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="folder mode: skip files without a partner and unreadable or invalid images, and list "
+                        "them on stderr at the end (default: stop at the first one, naming it; rows already "
+                        "written stay in the CSV)")
     p.set_defaults(func=run_score)
 
-    v = sub.add_parser("variants", help="list the InvariantLPIPS variants")
-    v.add_argument("--json", action="store_true")
+    v = sub.add_parser("variants", help="list the InvariantLPIPS variants (the names --variant accepts)",
+                       description="The registered InvariantLPIPS variants; * marks the default. 'lpips-vgg' "
+                                   "(the exact LPIPS-VGG baseline) is accepted by --variant too.")
+    v.add_argument("--json", action="store_true", help="print the table as JSON")
     v.set_defaults(func=run_variants)
 
 
-def _build(args):
-    import torch
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _variant_name(args) -> str:
+    if args.variant:
+        return args.variant
+    from ..features.variants import DEFAULT_VARIANT
 
-    from .invariant import InvariantLPIPS
-    from .lpips_baseline import LPIPS
-
-    device = torch.device(args.device)
-    if args.variant in ("lpips-vgg", "lpips"):
-        m = LPIPS(weights=args.weights)
-    else:
-        m = InvariantLPIPS(args.variant, weights=args.weights)
-    return m.to(device).eval(), device
+    return DEFAULT_VARIANT
 
 
+def _build(name: str, weights, device):
+    """The metric module from the registry; anything printed while resolving weights goes to stderr."""
+    from .registry import build_module
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return build_module(name, weights=weights).to(device)
+
+
+def _open_out(path: Optional[str]) -> Tuple[TextIO, bool]:
+    """``(file, close_it)``: ``path`` opened for writing now (before any scoring), or stdout."""
+    if not path:
+        return sys.stdout, False
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name, e.g. {out / 'scores.csv'}")
+    try:
+        return open(out, "w", newline="", encoding="utf-8"), True
+    except OSError as exc:
+        raise ValueError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# score
+# --------------------------------------------------------------------------------------------
 def run_score(args) -> int:
-    import torch
-
-    from ..data.io import list_images, load_image
-
     ref, dist = Path(args.ref), Path(args.dist)
     for p in (ref, dist):
         if not p.exists():
             raise FileNotFoundError(f"not found: {p}")
-    metric, device = _build(args)
-    if ref.is_file() and dist.is_file():
+    if ref.is_dir() != dist.is_dir():
+        raise ValueError(f"REF and DIST must both be image files or both be folders ({ref} is a "
+                         f"{'folder' if ref.is_dir() else 'file'}, {dist} is a {'folder' if dist.is_dir() else 'file'})")
+    if ref.is_dir():
+        return _score_folders(args, ref, dist)
+    return _score_files(args, ref, dist)
+
+
+def _score_files(args, ref: Path, dist: Path) -> int:
+    import torch
+
+    from ..data.io import load_image
+
+    name = _variant_name(args)
+    fh, close = _open_out(args.out)
+    try:
+        device = torch.device(args.device)
+        metric = _build(name, args.weights, device)
         with torch.inference_mode():
             d = float(metric(load_image(ref, device=device), load_image(dist, device=device), normalize=True))
         if args.json:
-            print(json.dumps({"ref": str(ref), "dist": str(dist), "variant": args.variant, "distance": d}))
+            fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d}) + "\n")
         else:
-            print(f"{d:.6f}")
-        return 0
-    if not (ref.is_dir() and dist.is_dir()):
-        raise ValueError("REF and DIST must both be files or both be folders")
-    from tqdm import tqdm
-
-    refs = {p.name: p for p in list_images(ref)}
-    dists = {p.name: p for p in list_images(dist)}
-    common = sorted(set(refs) & set(dists))
-    if not common:
-        raise ValueError(f"no file names in common between {ref} and {dist}")
-    missing = sorted(set(refs) ^ set(dists))
-    if missing:
-        print(f"warning: {len(missing)} files have no partner and are skipped: {missing[:5]}", file=sys.stderr)
-    rows = []
-    for name in tqdm(common, desc="scoring", unit="pair", file=sys.stderr, disable=not sys.stderr.isatty()):
-        with torch.inference_mode():
-            d = float(metric(load_image(refs[name], device=device), load_image(dists[name], device=device),
-                             normalize=True))
-        rows.append({"file": name, "distance": d})
-    if args.json:
-        text = json.dumps({"variant": args.variant, "pairs": rows}, indent=1)
-        (Path(args.out).write_text(text) if args.out else print(text))
-        return 0
-    fh = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
-        w = csv.DictWriter(fh, fieldnames=["file", "distance"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({"file": r["file"], "distance": f"{r['distance']:.6f}"})
+            fh.write(f"{d:.6f}\n")
+        fh.flush()
     finally:
-        if args.out:
+        if close:
             fh.close()
     return 0
 
 
+def _pair_folders(ref: Path, dist: Path, skip: bool) -> Tuple[List[str], dict, dict, List[Tuple[str, str]]]:
+    from ..data.io import list_images
+
+    refs = {p.name: p for p in list_images(ref)}
+    dists = {p.name: p for p in list_images(dist)}
+    common = sorted(set(refs) & set(dists))
+    problems: List[Tuple[str, str]] = []
+    for name in sorted(set(refs) ^ set(dists)):
+        present, absent = (refs[name], dist) if name in refs else (dists[name], ref)
+        problems.append((str(present), f"no file of that name in {absent}"))
+    if problems and not skip:
+        shown = "; ".join(f"{p}: {why}" for p, why in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ValueError(f"{len(problems)} file(s) have no partner: {shown}{more}. Pass --skip-missing to score "
+                         "the pairs that exist and list the rest at the end")
+    if not common:
+        raise ValueError(f"no file names in common between {ref} and {dist}")
+    return common, refs, dists, problems
+
+
+def _score_folders(args, ref: Path, dist: Path) -> int:
+    import torch
+
+    from ..data.io import load_image
+    from ..progress import progress_bar
+
+    name = _variant_name(args)
+    common, refs, dists, problems = _pair_folders(ref, dist, args.skip_missing)
+    fh, close = _open_out(args.out)  # before the (possibly slow) metric build and any scoring
+    rows: List[dict] = []
+    writer = None
+    try:
+        device = torch.device(args.device)
+        metric = _build(name, args.weights, device)
+        if not args.json:
+            writer = csv.DictWriter(fh, fieldnames=["file", "distance"])
+            writer.writeheader()
+            fh.flush()
+        for file in progress_bar(common, desc="scoring", unit="pair"):
+            try:
+                x = load_image(refs[file], device=device)
+                y = load_image(dists[file], device=device)
+                with torch.inference_mode():
+                    d = float(metric(x, y, normalize=True))
+            except (ValueError, OSError) as exc:  # unreadable/corrupt/vanished image, or invalid for the metric
+                if not args.skip_missing:
+                    raise ValueError(f"pair {file!r} ({refs[file]} vs {dists[file]}): {exc}. Pass --skip-missing "
+                                     "to skip such files and list them at the end") from None
+                problems.append((file, str(exc)))
+                continue
+            rows.append({"file": file, "distance": d})
+            if writer is not None:
+                writer.writerow({"file": file, "distance": f"{d:.6f}"})
+                fh.flush()
+    except BaseException as exc:
+        if args.json:  # still one valid JSON document, saying what went wrong
+            _write_json(fh, name, rows, problems, error=str(exc) or type(exc).__name__)
+        raise
+    else:
+        if args.json:
+            _write_json(fh, name, rows, problems)
+    finally:
+        if close:
+            fh.close()
+        _report_problems(problems)
+    return 0
+
+
+def _write_json(fh: TextIO, variant: str, rows: List[dict], problems: List[Tuple[str, str]],
+                error: Optional[str] = None) -> None:
+    doc = {"variant": variant, "pairs": rows, "skipped": [{"file": f, "reason": r} for f, r in problems]}
+    if error is not None:
+        doc["error"] = error
+    fh.write(json.dumps(doc, indent=1) + "\n")
+    fh.flush()
+
+
+def _report_problems(problems: List[Tuple[str, str]]) -> None:
+    if not problems:
+        return
+    print(f"skipped {len(problems)} file(s):", file=sys.stderr)
+    for file, why in problems:
+        print(f"  {file}: {why}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# variants
+# --------------------------------------------------------------------------------------------
 def run_variants(args) -> int:
     from ..features.variants import DEFAULT_VARIANT, variant_table
+    from .registry import get_spec
 
     rows = variant_table()
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     for r in rows:
+        get_spec(r["name"])  # every listed variant is a registry metric
         star = "*" if r["name"] == DEFAULT_VARIANT else " "
         print(f"{star} {r['name']:<22} {r['formulation']:<6} pooling={r['pooling']:<40} weights={r['weights']}")
         print(f"    {r['description']}\n    invariance: {r['invariance']}")
+    print(f"  {'lpips-vgg':<22} {get_spec('lpips-vgg').description} (the baseline; --variant accepts it too)")
     return 0

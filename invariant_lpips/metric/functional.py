@@ -1,28 +1,21 @@
 """Functional forms: ``distance(x, y, variant=...)`` and file-level ``distance_files``.
 
-Both build their metric through the one registry (:mod:`invariant_lpips.metric.registry`) and keep it
-for later calls.
+Both get their metric from the one registry (:func:`invariant_lpips.metric.registry.shared_module`: built
+once per variant and device, then kept).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Tuple, Union
+from typing import Union
 
 import torch
 
 from ..data.io import load_image
 from ..features.variants import DEFAULT_VARIANT
-from .registry import build_module
+from .registry import shared_module
 
-_CACHE: Dict[Tuple[str, str], torch.nn.Module] = {}
-
-
-def get_metric(variant: str = DEFAULT_VARIANT, device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
-    """A cached metric module: an InvariantLPIPS variant, or ``"lpips-vgg"`` for the LPIPS baseline."""
-    key = (variant, str(device))
-    if key not in _CACHE:
-        _CACHE[key] = build_module(variant).to(device)
-    return _CACHE[key]
+#: the kept metric module of a variant (``"lpips-vgg"`` for the LPIPS baseline); an alias of the registry's
+get_metric = shared_module
 
 
 def distance(x: torch.Tensor, y: torch.Tensor, variant: str = DEFAULT_VARIANT, normalize: bool = False,
@@ -37,7 +30,7 @@ def distance(x: torch.Tensor, y: torch.Tensor, variant: str = DEFAULT_VARIANT, n
     """
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    d = get_metric(variant, x.device)(x, y, normalize=normalize).flatten()
+    d = shared_module(variant, x.device)(x, y, normalize=normalize).flatten()
     if reduction == "mean":
         return d.mean()
     if reduction == "sum":

@@ -16,7 +16,7 @@ name (also as ``invariant:<name>``). :func:`build_metric` returns a :class:`Metr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -129,6 +129,17 @@ def build_module(name: str, weights=None, **kwargs) -> torch.nn.Module:
     if spec.kind == "ours":
         return InvariantLPIPS(_variant_name(name), weights=weights, **kwargs).eval()
     raise ValueError(f"{name!r} is a {spec.kind} metric, not an InvariantLPIPS variant or the LPIPS baseline")
+
+
+_SHARED: Dict[Tuple[str, str], torch.nn.Module] = {}
+
+
+def shared_module(name: str = "lpips-gap-blur", device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
+    """:func:`build_module` built once per (name, device) and kept (the functional API uses it)."""
+    key = (name, str(device))
+    if key not in _SHARED:
+        _SHARED[key] = build_module(name).to(device)
+    return _SHARED[key]
 
 
 def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=None) -> MetricAdapter:

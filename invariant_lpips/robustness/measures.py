@@ -16,50 +16,48 @@ images; each batch only mixes pairs of one size).
 Measures
 --------
 * :func:`shift_sweep` -- ``d(x, T_k x)`` for a range of shifts ``k``.
-* :func:`periodicity` -- dominant period and ripple of a sweep (the residual
-  periodic aliasing that discrete pooling leaves, arXiv 2604.27870).
+* :func:`~invariant_lpips.robustness.periodicity.periodicity` -- dominant period and ripple of a
+  sweep (the residual periodic aliasing that discrete pooling leaves, arXiv 2604.27870).
 * :func:`rank_flip_rate` -- how often a k-pixel shift flips which of two
   distorted images the metric prefers (with :func:`make_distortion_triplets`
-  and :func:`default_distortions`).
+  and :func:`invariant_lpips.distortions.tensor.default_distortions`).
 * :func:`shift_to_distortion_ratio` -- a 1-pixel shift measured in units of a
   just-visible distortion.
 * :func:`evaluate_metric` -- all of the above as one JSON-able dict.
+
+The shift operators and the distortions come from the distortion library
+(:mod:`invariant_lpips.distortions.shifts`, :mod:`invariant_lpips.distortions.tensor`).
 """
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .shifts import circular_shift, crop_shift_pair, mirror_mosaic_shift, subpixel_shift
+from ..distortions.shifts import circular_shift, crop_shift_pair, mirror_mosaic_shift, subpixel_shift
+from ..distortions.tensor import Distortion, default_distortions, gaussian_blur, gaussian_noise
+from .periodicity import periodicity
+from .report import jsonable
 
 __all__ = [
     "Metric",
-    "Distortion",
     "Triplet",
-    "PeriodicityResult",
     "RankFlipResult",
     "ShiftToDistortionResult",
     "PROTOCOLS",
     "shift_sweep",
-    "periodicity",
-    "default_distortions",
     "make_distortion_triplets",
     "rank_flip_rate",
     "shift_to_distortion_ratio",
     "evaluate_metric",
-    "gaussian_noise",
-    "gaussian_blur",
+    "evaluate_stages",
 ]
 
 Metric = Callable[[Tensor, Tensor], Tensor]
-Distortion = Tuple[str, Callable[[Tensor], Tensor]]
 Images = Union[Tensor, Sequence[Tensor]]
 
 #: sweep protocols understood by :func:`shift_sweep`
@@ -115,6 +113,14 @@ def _view_key(t: Tensor) -> tuple:
     return (t.data_ptr(), t.device.type, tuple(t.shape), tuple(t.stride()), t.dtype)
 
 
+def _broadcasts(metric: Metric) -> bool:
+    """Whether ``metric`` computes a batch-of-1 first argument once itself: its own ``broadcasts``
+    attribute, or that of its registry spec (:class:`~invariant_lpips.metric.registry.MetricSpec`)."""
+    if hasattr(metric, "broadcasts"):
+        return bool(metric.broadcasts)
+    return bool(getattr(getattr(metric, "spec", None), "broadcasts", False))
+
+
 def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batch_size: int,
                     dedupe: bool = False) -> np.ndarray:
     """``metric`` over a stream of ``(x, y)`` pairs of ``(1, C, H, W)`` tensors, batched.
@@ -128,7 +134,7 @@ def _evaluate_pairs(metric: Metric, pairs: Iterable[Tuple[Tensor, Tensor]], batc
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    broadcasts = bool(getattr(metric, "broadcasts", False))
+    broadcasts = _broadcasts(metric)
     order: List[int] = []            # stream position -> unique pair index
     unique: Dict[tuple, Tuple[int, Tensor, Tensor]] = {}
     results: List[np.ndarray] = []
@@ -189,24 +195,6 @@ def _int_shifts(shifts: Sequence, protocol: str) -> List[int]:
             raise ValueError(f"protocol {protocol!r} needs whole-pixel shifts, got {s!r}")
         out.append(int(f))
     return out
-
-
-def _nan_to_none(obj: Any) -> Any:
-    """Recursively convert numpy types to Python ones and NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _nan_to_none(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
 
 
 # --------------------------------------------------------------------------- sweep
@@ -282,326 +270,7 @@ def shift_sweep(
     return d.reshape(len(ims), len(shifts))
 
 
-# --------------------------------------------------------------------------- periodicity
-
-
-@dataclass
-class PeriodicityResult:
-    """Output of :func:`periodicity` (see there for the definitions)."""
-
-    period: float  #: dominant period in pixels (NaN when there is none)
-    frequency: float  #: 1 / period, cycles per pixel (NaN when none)
-    amplitude: float  #: sinusoid amplitude at the peak of the spectrum
-    relative_amplitude: float  #: amplitude / mean of the sweep
-    ripple: float  #: mean per-period peak-to-peak of the raw sweep / its mean
-    ripple_detrended: float  #: the same for the detrended sweep
-    n_periods: int  #: complete periods used for the ripple
-    mean_value: float  #: mean of the sweep over the shifts of those periods
-    freqs: np.ndarray = field(repr=False)  #: frequency grid, cycles per pixel
-    spectrum: np.ndarray = field(repr=False)  #: amplitude spectrum on ``freqs``
-    shifts: np.ndarray = field(repr=False)  #: the shifts analysed (k = 0 excluded)
-
-    def to_dict(self, include_spectrum: bool = True) -> Dict[str, Any]:
-        d = {
-            "period": self.period,
-            "frequency": self.frequency,
-            "amplitude": self.amplitude,
-            "relative_amplitude": self.relative_amplitude,
-            "ripple": self.ripple,
-            "ripple_detrended": self.ripple_detrended,
-            "n_periods": self.n_periods,
-            "mean_value": self.mean_value,
-        }
-        if include_spectrum:
-            d["freqs"] = self.freqs.tolist()
-            d["spectrum"] = self.spectrum.tolist()
-        return _nan_to_none(d)
-
-
-def _detrend(s: np.ndarray, d: np.ndarray, detrend: Union[str, int]) -> np.ndarray:
-    if detrend in ("none", None):
-        return d.copy()
-    if detrend == "mean":
-        return d - d.mean()
-    deg = 1 if detrend == "linear" else detrend
-    if not isinstance(deg, (int, np.integer)) or isinstance(deg, bool) or deg < 0:
-        raise ValueError(f"detrend must be 'none', 'mean', 'linear' or a polynomial degree, got {detrend!r}")
-    if deg == 0:
-        return d - d.mean()
-    # centre and scale the abscissa for a well-conditioned fit
-    t = (s - s.mean()) / (np.ptp(s) or 1.0)
-    coef = np.polyfit(t, d, int(deg))
-    return d - np.polyval(coef, t)
-
-
-def periodicity(
-    sweep: Union[np.ndarray, Sequence[float]],
-    shifts: Optional[Iterable] = None,
-    *,
-    min_period: float = 2.0,
-    max_period: Optional[float] = None,
-    detrend: Union[str, int] = "linear",
-    window: Optional[str] = None,
-    pad_factor: int = 8,
-    exclude_zero: bool = True,
-) -> PeriodicityResult:
-    """Dominant period, spectrum and ripple amplitude of a shift sweep.
-
-    ``sweep`` is a 1-D array of ``d(x, T_k x)`` over ``shifts`` (default
-    ``0, 1, 2, ...``) or a 2-D ``(n_images, n_shifts)`` array, which is first
-    averaged over images. Definitions:
-
-    1. The shifts are sorted; ``k = 0`` (where ``d = 0`` by construction) is
-       removed when ``exclude_zero`` and it is the first or last shift; an
-       interior zero (a sweep over ``-16..16``) is instead replaced by the
-       linear interpolation of its two neighbours, so the spacing stays
-       uniform. The remaining shifts ``s_1 < ... < s_n`` must be
-       uniformly spaced (step ``delta``) and ``n >= 4``.
-    2. The values are detrended: ``'mean'`` subtracts the mean, ``'linear'``
-       (default) the least-squares line (the mean included), an int ``p`` a
-       degree-``p`` polynomial, ``'none'`` nothing. Removing the linear trend
-       keeps the monotone growth of ``d`` with ``k`` from leaking into the low
-       frequencies; periodic aliasing is what remains.
-    3. ``spectrum`` = ``2/n * |rfft(residual * window, n * pad_factor)|`` on
-       ``freqs = rfftfreq(n * pad_factor, delta)`` (cycles per pixel); a
-       sinusoid of amplitude ``A`` whose period divides the window gives a peak
-       of height ``A``. ``window`` is ``None`` or ``'hann'``.
-    4. The dominant frequency is the argmax of the spectrum (refined by a
-       parabola through the peak and its two neighbours) over periods
-       ``min_period * delta <= 1/f <= max_period`` (default: at least 2 samples
-       per period and ``max_period = n * delta / 2``, i.e. at least two complete
-       periods in the sweep). ``period = 1/f`` in pixels. When the residual is
-       identically zero (a flat or exactly linear sweep) there is no period:
-       ``period = frequency = NaN``.
-    5. Ripple: with ``p = round(period / delta)`` samples per period, the first
-       ``m = n // p`` complete periods (blocks of ``p`` consecutive shifts
-       starting at ``s_1``) are used::
-
-           ripple = mean_b (max_b d - min_b d) / mean(d over the m*p shifts)
-
-       where ``max_b``/``min_b`` run over the shifts of block ``b``. The raw
-       peak-to-peak includes the trend's rise across a block;
-       ``ripple_detrended`` uses the detrended residual's peak-to-peak instead
-       (same denominator). A flat sweep has ``ripple = 0``; without a period
-       (or a complete one) the ripples are NaN. ``relative_amplitude`` is
-       ``amplitude / mean(d)`` over all analysed shifts.
-    """
-    d = np.asarray(sweep, dtype=np.float64)
-    if d.ndim == 2:
-        d = d.mean(axis=0)
-    if d.ndim != 1:
-        raise ValueError(f"sweep must be 1-D or (n_images, n_shifts), got shape {np.shape(sweep)}")
-    s = np.arange(d.size, dtype=np.float64) if shifts is None else np.asarray(list(shifts), dtype=np.float64)
-    if s.shape != d.shape:
-        raise ValueError(f"{s.size} shifts for a sweep of {d.size} values")
-    order = np.argsort(s, kind="stable")
-    s, d = s[order], d[order]
-    if exclude_zero and np.any(s == 0):
-        z = int(np.flatnonzero(s == 0)[0])
-        if z in (0, s.size - 1):
-            keep = s != 0
-            s, d = s[keep], d[keep]
-        else:  # interior zero: bridge it so the spacing stays uniform
-            d = d.copy()
-            d[z] = np.interp(0.0, [s[z - 1], s[z + 1]], [d[z - 1], d[z + 1]])
-    n = d.size
-    if n < 4:
-        raise ValueError(f"periodicity needs at least 4 non-zero shifts, got {n}")
-    steps = np.diff(s)
-    delta = float(steps[0])
-    if delta <= 0 or not np.allclose(steps, delta, rtol=1e-6, atol=1e-9):
-        raise ValueError("periodicity needs uniformly spaced shifts")
-    if pad_factor < 1:
-        raise ValueError("pad_factor must be >= 1")
-    if max_period is None:
-        max_period = n * delta / 2.0
-
-    resid = _detrend(s, d, detrend)
-    if window in (None, "none"):
-        w = np.ones(n)
-    elif window == "hann":
-        w = np.hanning(n)
-        w = w / w.mean()
-    else:
-        raise ValueError(f"window must be None or 'hann', got {window!r}")
-    nfft = int(n * pad_factor)
-    freqs = np.fft.rfftfreq(nfft, d=delta)
-    spectrum = np.abs(np.fft.rfft(resid * w, nfft)) * 2.0 / n
-
-    mean_all = float(d.mean())
-    scale = max(float(np.max(np.abs(d))), 1e-300)
-    flat_resid = float(np.max(np.abs(resid))) <= 1e-12 * scale or float(np.max(np.abs(d))) == 0.0
-    with np.errstate(divide="ignore"):
-        periods = np.where(freqs > 0, 1.0 / np.where(freqs > 0, freqs, 1.0), np.inf)
-    valid = (freqs > 0) & (periods >= min_period * delta - 1e-9) & (periods <= max_period + 1e-9)
-
-    period = frequency = amplitude = float("nan")
-    if valid.any() and not flat_resid:
-        idx = int(np.flatnonzero(valid)[np.argmax(spectrum[valid])])
-        frequency = float(freqs[idx])
-        if 0 < idx < freqs.size - 1:  # parabolic refinement of the peak between grid points
-            a, b, c = spectrum[idx - 1], spectrum[idx], spectrum[idx + 1]
-            den = a - 2.0 * b + c
-            if den < 0:
-                off = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
-                refined = frequency + off * float(freqs[1] - freqs[0])
-                if min_period * delta - 1e-9 <= 1.0 / refined <= max_period + 1e-9:
-                    frequency = refined
-        period = 1.0 / frequency
-        amplitude = float(spectrum[idx])
-    elif flat_resid:
-        amplitude = 0.0
-    relative_amplitude = amplitude / mean_all if mean_all != 0 else (0.0 if amplitude == 0 else float("nan"))
-
-    ripple = ripple_d = mean_value = float("nan")
-    n_periods = 0
-    if float(np.ptp(d)) == 0.0:
-        ripple = ripple_d = 0.0
-        mean_value = mean_all
-    elif math.isfinite(period):
-        p = max(int(round(period / delta)), 1)
-        n_periods = n // p
-        if n_periods >= 1:
-            blocks = d[: n_periods * p].reshape(n_periods, p)
-            rblocks = resid[: n_periods * p].reshape(n_periods, p)
-            mean_value = float(blocks.mean())
-            if mean_value != 0:
-                ripple = float(np.ptp(blocks, axis=1).mean() / mean_value)
-                ripple_d = float(np.ptp(rblocks, axis=1).mean() / mean_value)
-    return PeriodicityResult(
-        period=period,
-        frequency=frequency,
-        amplitude=amplitude,
-        relative_amplitude=relative_amplitude,
-        ripple=ripple,
-        ripple_detrended=ripple_d,
-        n_periods=n_periods,
-        mean_value=mean_value,
-        freqs=freqs,
-        spectrum=spectrum,
-        shifts=s,
-    )
-
-
-# --------------------------------------------------------------------------- distortions
-
-
-def _apply_4d(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
-    def wrapped(img: Tensor) -> Tensor:
-        if img.dim() == 3:
-            return fn(img.unsqueeze(0)).squeeze(0)
-        return fn(img)
-
-    return wrapped
-
-
-def gaussian_noise(sigma: float, seed: int = 0) -> Callable[[Tensor], Tensor]:
-    """Additive Gaussian noise of std ``sigma`` (on the [0, 1] scale), clamped.
-
-    The noise is drawn on the CPU from ``torch.Generator().manual_seed(seed)``
-    for the image's shape, so it is reproducible on every device (and the same
-    pattern, scaled, for every ``sigma`` with the same seed).
-    """
-
-    def fn(img: Tensor) -> Tensor:
-        g = torch.Generator().manual_seed(int(seed))
-        noise = torch.randn(tuple(img.shape), generator=g, dtype=torch.float32)
-        return (img + sigma * noise.to(device=img.device, dtype=img.dtype)).clamp(0, 1)
-
-    return fn
-
-
-def _gaussian_kernel(sigma: float, dtype, device) -> Tensor:
-    radius = max(1, int(math.ceil(3.0 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return (k / k.sum()).to(dtype=dtype, device=device)
-
-
-def gaussian_blur(sigma: float) -> Callable[[Tensor], Tensor]:
-    """Separable Gaussian blur of std ``sigma`` pixels (radius ``ceil(3 sigma)``,
-    border replicate); acts on ``(N, C, H, W)`` or ``(C, H, W)``."""
-
-    @_apply_4d
-    def fn(img: Tensor) -> Tensor:
-        if sigma <= 0:
-            return img.clone()
-        k = _gaussian_kernel(sigma, img.dtype, img.device)
-        r = (k.numel() - 1) // 2
-        c = img.shape[1]
-        out = F.pad(img, (r, r, 0, 0), mode="replicate")
-        out = F.conv2d(out, k.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        out = F.pad(out, (0, 0, r, r), mode="replicate")
-        out = F.conv2d(out, k.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-        return out.clamp(0, 1)
-
-    return fn
-
-
-_LUMA = (0.299, 0.587, 0.114)
-
-
-def _luma(img: Tensor) -> Tensor:
-    w = torch.tensor(_LUMA, dtype=img.dtype, device=img.device).reshape(1, 3, 1, 1)
-    return (img * w).sum(dim=1, keepdim=True)
-
-
-def _brightness(delta: float):
-    return _apply_4d(lambda img: (img + delta).clamp(0, 1))
-
-
-def _contrast(factor: float):
-    def fn(img: Tensor) -> Tensor:
-        m = _luma(img).mean(dim=(1, 2, 3), keepdim=True)
-        return ((img - m) * factor + m).clamp(0, 1)
-
-    return _apply_4d(fn)
-
-
-def _channel_cast(channel: int, delta: float):
-    def fn(img: Tensor) -> Tensor:
-        offset = torch.zeros(1, img.shape[1], 1, 1, dtype=img.dtype, device=img.device)
-        offset[0, channel] = delta
-        return (img + offset).clamp(0, 1)
-
-    return _apply_4d(fn)
-
-
-def _saturation(factor: float):
-    def fn(img: Tensor) -> Tensor:
-        g = _luma(img)
-        return ((img - g) * factor + g).clamp(0, 1)
-
-    return _apply_4d(fn)
-
-
-def default_distortions(seed: int = 0) -> List[Distortion]:
-    """The 17 light distortions of 4 kinds used for rank flips (``C(17, 2) = 136``
-    pairs per image). Names are ``'<kind>:<setting>'``:
-
-    * ``noise``: additive Gaussian noise, sigma 0.01, 0.02, 0.03, 0.05 (fixed seed);
-    * ``blur``: Gaussian blur, sigma 0.5, 1, 1.5, 2 px;
-    * ``tone``: brightness +0.05 / -0.05, contrast x1.2 / x0.8 (about the mean luma);
-    * ``colour``: +0.04 on the red, green or blue channel; saturation x0.7 / x1.3.
-
-    Each callable maps an image ``(C, H, W)`` or ``(N, C, H, W)`` in [0, 1] to
-    one of the same shape in [0, 1].
-    """
-    d: List[Distortion] = []
-    for s in (0.01, 0.02, 0.03, 0.05):
-        d.append((f"noise:{s:g}", _apply_4d(gaussian_noise(s, seed))))
-    for s in (0.5, 1.0, 1.5, 2.0):
-        d.append((f"blur:{s:g}", gaussian_blur(s)))
-    d.append(("tone:brightness+0.05", _brightness(0.05)))
-    d.append(("tone:brightness-0.05", _brightness(-0.05)))
-    d.append(("tone:contrast1.2", _contrast(1.2)))
-    d.append(("tone:contrast0.8", _contrast(0.8)))
-    d.append(("colour:red+0.04", _channel_cast(0, 0.04)))
-    d.append(("colour:green+0.04", _channel_cast(1, 0.04)))
-    d.append(("colour:blue+0.04", _channel_cast(2, 0.04)))
-    d.append(("colour:saturation0.7", _saturation(0.7)))
-    d.append(("colour:saturation1.3", _saturation(1.3)))
-    return d
+# --------------------------------------------------------------------------- rank-flip triplets
 
 
 class Triplet(NamedTuple):
@@ -686,7 +355,7 @@ class RankFlipResult:
         }
         if self.labels and self.n_triplets:
             d["rate_by_pair_kind"] = self.by_pair_kind()
-        return _nan_to_none(d)
+        return jsonable(d)
 
 
 def _is_triplet_list(obj: Any) -> bool:
@@ -805,7 +474,7 @@ class ShiftToDistortionResult:
         if per_image:
             d["d_shift"] = self.d_shift.tolist()
             d["d_distortion"] = self.d_distortion.tolist()
-        return _nan_to_none(d)
+        return jsonable(d)
 
 
 _DEFAULT_SIGMA = {"noise": 0.02, "blur": 0.5}
@@ -958,7 +627,7 @@ def evaluate_metric(
         )
         result["shift_to_distortion"][dname] = r.to_dict()
         done(f"sdr:{dname}")
-    return _nan_to_none(result)
+    return jsonable(result)
 
 
 def evaluate_stages(

