@@ -96,13 +96,13 @@ def worker(cfg: Dict[str, Any]) -> Dict[str, Any]:
 
     import torch
 
-    from invariant_lpips.benchmarks.adapters import get_metric
+    from invariant_lpips.metric.registry import build_metric
 
     dev = torch.device(cfg["device"])
     cuda = dev.type == "cuda"
     amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg["dtype"]]
     t0 = time.perf_counter()
-    adapter = get_metric(cfg["metric"], dev)
+    adapter = build_metric(cfg["metric"], dev)
     if adapter.module is not None:
         adapter.module.eval().to(memory_format=torch.channels_last)
     build_s = time.perf_counter() - t0

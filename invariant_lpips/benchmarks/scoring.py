@@ -197,9 +197,6 @@ def make_scorers(adapters: Sequence[MetricAdapter], cfg: BenchmarkConfig
     pooled: Dict[str, PooledScorer] = {}
     caches: Dict[str, FeatureCache] = {}
     root = Path(cfg.cache_root) if cfg.cache_root is not None else default_cache_root()
-    if cfg.amp_dtype is not None:
-        # the cache key does not hold the autocast dtype: keep reduced-precision statistics apart
-        root = root / f"autocast-{cfg.dtype_name}"
     for a in adapters:
         if not uses_pooled_statistics(a):
             image[a.name] = ImageScorer(a, cfg.device, cfg.amp_dtype)
@@ -320,4 +317,4 @@ def release_memory(caches: Dict[str, FeatureCache]) -> None:
     """Drop the statistics a cache keeps in memory: a finished group's images are not read again
     (keeps a 10k-image run's memory flat; the entries stay on disk)."""
     for cache in caches.values():
-        cache._memory.clear()  # FeatureCache has no public way to do this yet
+        cache.clear_memory()

@@ -7,8 +7,8 @@ benchmark run never repeat a trunk pass. One entry holds *every* statistic of
 colour tap), so a new statistic or new weights reuse the cached pass.
 
 Key: the image's content (sha256 of the file bytes, or of the float32 tensor), the trunk configuration
-(pooling, filter size, padding, taps), the trunk-weight hash and the resize; a change of any of them is
-a different folder. Layout: ``<root>/<config key>/<sha[:2]>/<sha>.safetensors`` holding
+(pooling, filter size, padding, taps), the trunk-weight hash, the resize and the autocast dtype (CUDA);
+a change of any of them is a different folder. Layout: ``<root>/<config key>/<sha[:2]>/<sha>.safetensors`` holding
 ``"<space>.<stat>.<tap>"`` float32 vectors; ``<config key>/config.json`` describes the key.
 """
 from __future__ import annotations
@@ -41,11 +41,15 @@ def tensor_sha256(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
-def trunk_config(variant: Variant, trunk_sha256: str, size_hw=None) -> dict:
-    return {"pooling": list(variant.expanded_pooling()), "filter_size": variant.filter_size,
-            "padding_mode": variant.padding_mode, "taps": list(variant.taps), "trunk_sha256": trunk_sha256,
-            "resize_hw": list(size_hw) if size_hw else None, "statistics": list(STATISTICS),
-            "version": CACHE_VERSION}
+def trunk_config(variant: Variant, trunk_sha256: str, size_hw=None, dtype=None) -> dict:
+    """What the cached statistics depend on (``dtype``: the autocast dtype of the trunk pass, None = fp32)."""
+    config = {"pooling": list(variant.expanded_pooling()), "filter_size": variant.filter_size,
+              "padding_mode": variant.padding_mode, "taps": list(variant.taps), "trunk_sha256": trunk_sha256,
+              "resize_hw": list(size_hw) if size_hw else None, "statistics": list(STATISTICS),
+              "version": CACHE_VERSION}
+    if dtype is not None:
+        config["autocast"] = str(dtype).replace("torch.", "")
+    return config
 
 
 def config_key(config: dict) -> str:
@@ -85,7 +89,9 @@ class FeatureCache:
         self.trunk = trunk.to(self.device)
         self.dtype = dtype
         self.size = as_hw(size)
-        self.config = trunk_config(v, trunk_sha, self.size)
+        # autocast applies on CUDA only; elsewhere the pass is float32 whatever ``dtype`` says
+        amp = dtype if (dtype is not None and self.device.type == "cuda") else None
+        self.config = trunk_config(v, trunk_sha, self.size, amp)
         self.key = config_key(self.config)
         self.enabled = enabled
         self.root = Path(root) if root is not None else default_cache_root()
@@ -143,6 +149,10 @@ class FeatureCache:
         os.replace(tmp, path)
 
     # ------------------------------------------------------------------ public
+    def clear_memory(self) -> None:
+        """Forget the in-memory copies (entries stay on disk): keeps long runs' memory flat."""
+        self._memory.clear()
+
     def features_for_files(self, paths: Sequence[Union[str, Path]], batch_size: int = 8,
                            progress: bool = False) -> Dict[str, Stats]:
         """Statistics of image files, keyed by the path string; each file is hashed, and computed only

@@ -53,6 +53,7 @@ class MetricAdapter(torch.nn.Module):
     lower_is_better = property(lambda self: self.spec.lower_is_better)
     kind = property(lambda self: self.spec.kind)
     min_size = property(lambda self: self.spec.min_size)
+    broadcasts = property(lambda self: self.spec.broadcasts)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != y.shape[0] and not self.spec.broadcasts:

@@ -9,8 +9,9 @@ come from the metric registry (:func:`invariant_lpips.metric.registry.build_metr
 Names are imported lazily (PEP 562) so that registering the command line does not import torch;
 ``report`` (matplotlib, imported when a plot is drawn) and ``cli`` are not re-exported.
 """
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 #: public name -> module (relative to this package, or to the package root) that defines it
 _EXPORTS = {
@@ -35,17 +36,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the real names
