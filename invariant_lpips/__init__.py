@@ -8,7 +8,7 @@ learned per-channel weights, plus anti-aliased pooling that removes the residual
 >>> metric = invariant_lpips.InvariantLPIPS()            # doctest: +SKIP
 >>> d = metric(img0, img1, normalize=True)               # doctest: +SKIP
 
-The public names are imported lazily (PEP 562), so ``import invariant_lpips`` and the command line's
+The public names are imported lazily (PEP 562, :mod:`invariant_lpips._lazy`), so ``import invariant_lpips`` and the command line's
 ``--help`` / ``--version`` do not import torch; the first use of a name imports its module.
 The torchmetrics wrappers live in :mod:`invariant_lpips.torchmetrics` (optional extra).
 """
@@ -38,21 +38,9 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
+from ._lazy import lazy_exports  # noqa: E402 - after __version__, which needs nothing
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'invariant_lpips' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip __getattr__
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .data.io import load_image

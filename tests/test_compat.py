@@ -201,3 +201,25 @@ def test_lpips_readme_forward_snippet_real_weights(vgg_state):
     assert d.shape == (1, 1, 1, 1) and float(d) == 0.0
     d = invariant_lpips.InvariantLPIPS(net='vgg')(img0, img1 + 0.5)
     assert float(d) > 0
+
+
+def test_public_names_resolve_lazily():
+    """``import invariant_lpips`` imports no torch; every exported name resolves on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, invariant_lpips as il\n"
+            "assert 'torch' not in sys.modules, 'import invariant_lpips imported torch'\n"
+            "missing = [n for n in il.__all__ if getattr(il, n, None) is None]\n"
+            "assert not missing, missing\n"
+            "assert set(il.__all__) <= set(dir(il))\n"
+            "from invariant_lpips import InvariantLPIPS, LPIPS, NormalizeWarning, distance\n"
+            "assert issubclass(NormalizeWarning, UserWarning)\n"
+            "try:\n"
+            "    il.no_such_name\n"
+            "except AttributeError as e:\n"
+            "    assert 'no_such_name' in str(e)\n"
+            "else:\n"
+            "    raise SystemExit('no AttributeError')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr

@@ -9,8 +9,6 @@ from ..data.sizes import hw, parse_size
 
 
 def register(sub) -> None:
-    from ..features.variants import DEFAULT_VARIANT
-
     p = sub.add_parser(
         "calibrate", help="learn per-channel weights of a variant from human judgements",
         description="Extracts (and caches) pooled trunk features once, then fits non-negative per-channel "
@@ -20,8 +18,9 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True,
                    help="kadid10k | tid2008 | tid2013 | csiq | raid | bapps | type-level")
     p.add_argument("--root", required=True, help="dataset folder")
-    p.add_argument("--variant", default=DEFAULT_VARIANT,
-                   help=f"the InvariantLPIPS variant to calibrate (default {DEFAULT_VARIANT}); see 'invariant-lpips variants'")
+    p.add_argument("--variant", default=None,
+                   help="the InvariantLPIPS variant to calibrate (default: the package's default variant, marked * "
+                        "by 'invariant-lpips variants')")
     p.add_argument("--loss", default="pearson", choices=["pearson", "rank", "2afc"],
                    help="fit objective: pearson or rank (MOS/DMOS datasets), 2afc (bapps) (default pearson)")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; a .json manifest is written beside it)")
@@ -41,6 +40,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.variant is None:
+        from ..features.variants import DEFAULT_VARIANT
+
+        args.variant = DEFAULT_VARIANT
     from ..weights.linear import save_linear_weights
     from .fit import FitConfig
     from .train import calibrate

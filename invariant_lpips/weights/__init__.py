@@ -1,22 +1,16 @@
-"""Weight provenance: the VGG-16 trunk resolver and the learned linear weights."""
-from .linear import (
-    LinearWeightsError,
-    load_linear_weights,
-    load_shipped,
-    save_linear_weights,
-    shipped_manifest,
-)
-from .restricted_pickle import UnsafePickleError, load_numpy_pickle
-from .vgg16 import (
-    VGG16_FEATURES_SHA256,
-    WeightsIntegrityError,
-    WeightsNotFoundError,
-    cache_dir,
-    resolve_vgg16_state_dict,
-)
+"""Weight provenance: the VGG-16 trunk resolver and the learned linear weights.
 
-__all__ = [
-    "resolve_vgg16_state_dict", "cache_dir", "VGG16_FEATURES_SHA256", "WeightsNotFoundError",
-    "WeightsIntegrityError", "load_numpy_pickle", "UnsafePickleError", "LinearWeightsError",
-    "load_linear_weights", "save_linear_weights", "load_shipped", "shipped_manifest",
-]
+Exports are lazy (:mod:`invariant_lpips._lazy`): ``invariant_lpips.weights.cli`` (``weights``) registers
+without torch.
+"""
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "LinearWeightsError": ".linear", "load_linear_weights": ".linear", "load_shipped": ".linear",
+    "save_linear_weights": ".linear", "shipped_manifest": ".linear",
+    "UnsafePickleError": ".restricted_pickle", "load_numpy_pickle": ".restricted_pickle",
+    "VGG16_FEATURES_SHA256": ".vgg16", "WeightsIntegrityError": ".vgg16", "WeightsNotFoundError": ".vgg16",
+    "cache_dir": ".vgg16", "resolve_vgg16_state_dict": ".vgg16",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
