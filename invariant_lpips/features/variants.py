@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..pooling.downsample import expand_pooling_spec
 from ..trunk.vgg16 import POOL_TAPS
-from .pooled import COLOUR_TAP, STATISTICS
+from .pooled import COLOUR_TAP, LOCAL_BLOCK_PX, STATISTICS, TAP_STRIDE
 
 FORMULATIONS = ("paper", "lpips", "stats")
 
@@ -55,8 +55,12 @@ class Variant:
         return "raw" if self.formulation == "paper" else "unit"
 
     def terms(self) -> List[str]:
-        """The statistics keys the distance uses, in a fixed order (trunk taps, then the colour tap)."""
-        out = [f"{self.space}.{stat}.{tap}" for stat in self.statistics for tap in self.taps]
+        """The statistics keys the distance uses, in a fixed order (trunk taps, then the colour tap).
+
+        ``local`` is left out at taps whose cells already span 32 px (pool5), where it equals ``std``.
+        """
+        out = [f"{self.space}.{stat}.{tap}" for stat in self.statistics for tap in self.taps
+               if not (stat == "local" and TAP_STRIDE[tap] >= LOCAL_BLOCK_PX)]
         return out + [f"{COLOUR_TAP}.{stat}.{COLOUR_TAP}" for stat in self.colour_statistics]
 
     def with_(self, **changes) -> "Variant":
