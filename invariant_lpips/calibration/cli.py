@@ -32,6 +32,8 @@ def register(sub) -> None:
                    help="pull of the weights towards --init (default 1e-3)")
     p.add_argument("--steps", type=int, default=2000, help="maximum optimiser steps (default 2000)")
     p.add_argument("--lr", type=float, default=0.02, help="learning rate (default 0.02)")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of training references held out for early stopping; 0 = run all --steps (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the reference split and the fit (default 0)")
     p.add_argument("--size", default=None, help="resize images to WxH before the trunk (e.g. 256x192)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... for the feature extraction (default cpu)")
@@ -51,6 +53,7 @@ def run(args) -> int:
     if args.dataset == "type-level" and not args.table:
         raise ValueError("--dataset type-level needs --table (CSV of human means per type and level)")
     config = FitConfig(loss=args.loss, lr=args.lr, max_steps=args.steps, weight_decay=args.weight_decay,
+                       val_fraction=args.val_fraction,
                        seed=args.seed)
     if args.dataset == "type-level":
         dataset = generated_set_as_dataset(args.root, args.table)

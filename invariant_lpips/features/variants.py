@@ -166,3 +166,17 @@ _lpips_gap("lpips-gap-aps", "aps",
            "LPIPS-style GAP with adaptive polyphase sampling (blur-3, keep the max-norm phase)",
            "every integer circular shift exactly (with circular padding: the pooled vector is "
            "identical); crop shifts approximately")
+
+
+register_variant(Variant(
+    name="lpips-gap-stats",
+    formulation="stats",
+    statistics=("mean", "std"),
+    colour_statistics=("mean", "std"),
+    pooling="blurmax",
+    filter_size=3,
+    weights_file="lpips_gap_stats.safetensors",
+    description="anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a weighted sum of "
+                "per-term norms, one scale per term learned on the KADID dev types",
+    invariance=_BLUR_INVARIANCE,
+))
