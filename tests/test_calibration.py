@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from invariant_lpips.calibration.features import FeatureCache, stack_pair_features
 from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
+from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, initial_parameters, variant_tensors
+from invariant_lpips.features.cache import FeatureCache
 from invariant_lpips.calibration.losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
 from invariant_lpips.features.variants import get_variant
 from invariant_lpips.trunk import VGG16Trunk
@@ -86,47 +87,53 @@ def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
         Image.fromarray((im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(p)
         paths.append(p)
     root = tmp_path / "cache"
-    c1 = FeatureCache("lpips-gap", root=root, trunk=random_trunk, trunk_sha256="aaaa")
+    c1 = FeatureCache("lpips-gap", root=root, trunk=random_trunk)
     f1 = c1.features_for_files(paths)
     assert c1.misses == 2
-    c2 = FeatureCache("lpips-gap", root=root, trunk=random_trunk, trunk_sha256="aaaa")
+    c2 = FeatureCache("lpips-gap", root=root, trunk=random_trunk)
     f2 = c2.features_for_files(paths)
     assert c2.hits == 2 and c2.misses == 0
-    assert torch.equal(f1[str(paths[0])]["unit"]["pool3"], f2[str(paths[0])]["unit"]["pool3"])
+    assert torch.equal(f1[str(paths[0])]["unit.mean.pool3"], f2[str(paths[0])]["unit.mean.pool3"])
+    assert {k.split(".")[1] for k in f1[str(paths[0])]} == {"mean", "std", "local"}
     # other trunk weights -> another key -> recomputed
-    c3 = FeatureCache("lpips-gap", root=root, trunk=random_trunk, trunk_sha256="bbbb")
+    torch.manual_seed(1)
+    other = VGG16Trunk(weights=None, pooling="max")
+    c3 = FeatureCache("lpips-gap", root=root, trunk=other)
     c3.features_for_files(paths)
     assert c3.misses == 2 and c3.key != c1.key
     # other pooling -> another key
     v = get_variant("lpips-gap-blur")
-    c4 = FeatureCache(v, root=root, trunk=VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps),
-                      trunk_sha256="aaaa")
+    torch.manual_seed(0)
+    c4 = FeatureCache(v, root=root, trunk=VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps))
     assert c4.key != c1.key
+    # another resize or autocast dtype (CUDA) -> another key
+    assert FeatureCache("lpips-gap", root=root, trunk=random_trunk, size=(32, 32)).key != c1.key
     # changed image content -> recomputed
     Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(paths[0])
-    c5 = FeatureCache("lpips-gap", root=root, trunk=random_trunk, trunk_sha256="aaaa")
+    c5 = FeatureCache("lpips-gap", root=root, trunk=random_trunk)
     c5.features_for_files(paths)
     assert c5.misses == 1 and c5.hits == 1
     with pytest.raises(FileNotFoundError, match="nope.png"):
         c5.features_for_files([tmp_path / "nope.png"])
 
 
-def test_cached_features_reproduce_the_metric(random_trunk):
-    """phi @ w from cached features equals InvariantLPIPS's distance (both formulations)."""
+@pytest.mark.parametrize("name", ["lpips-gap", "paper", "lpips-gap-stats"])
+def test_cached_features_reproduce_the_metric(random_trunk, name):
+    """The design matrix of cached statistics and the parameters reproduce InvariantLPIPS's distance."""
     from invariant_lpips import InvariantLPIPS
 
-    x, y = smooth_images(2, 64, 64, seed=1), smooth_images(2, 64, 64, seed=2)
-    for name in ("lpips-gap", "paper"):
-        v = get_variant(name)
-        trunk = random_trunk if name == "lpips-gap" else VGG16Trunk(weights=None, taps=v.taps)
-        m = InvariantLPIPS(name, trunk=trunk)
-        cache = FeatureCache(v, enabled=False, trunk=trunk, trunk_sha256="x", channels_last=False)
-        stat = "unit" if v.formulation == "lpips" else "raw"
-        phi = stack_pair_features(cache.compute(x), cache.compute(y), stat, v.taps)
-        w = torch.cat([m.lins[t] for t in v.taps]).double()
-        with torch.no_grad():
-            ref = m(x, y, normalize=True).flatten().double()
-        assert torch.allclose(predict(phi.double(), w, v.formulation), ref, rtol=1e-4, atol=1e-7)
+    x, y = smooth_images(2, 64, 96, seed=1), smooth_images(2, 64, 96, seed=2)
+    v = get_variant(name)
+    torch.manual_seed(0)
+    trunk = random_trunk if v.pooling == "max" else VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps)
+    m = InvariantLPIPS(name, trunk=trunk)
+    cache = FeatureCache(v, enabled=False, trunk=trunk)
+    tensors = variant_tensors(v, "shipped")
+    X = design_matrix(cache.compute(x), cache.compute(y), v, tensors)
+    with torch.no_grad():
+        ref = m(x, y, normalize=True).flatten().double()
+    got = predict(X, initial_parameters(v, tensors), fit_formulation(v))
+    assert torch.allclose(got, ref, rtol=1e-4, atol=1e-7)
 
 
 def _write_kadid(root, n_refs=4, types=(1, 11), levels=(1, 2, 3, 4, 5)):
@@ -157,7 +164,7 @@ def test_calibrate_end_to_end_kadid_layout(tmp_path, random_trunk):
     _write_kadid(tmp_path / "kadid")
     ds = load_dataset("kadid10k", tmp_path / "kadid")
     out = calibrate(ds, "lpips-gap", "pearson", folds=2, cache_root=tmp_path / "cache", trunk=random_trunk,
-                    trunk_sha256="rand", progress=False, config=FitConfig(max_steps=100))
+                    progress=False, config=FitConfig(max_steps=100))
     rep = out["report"]
     assert set(out["weights"]) == set(get_variant("lpips-gap").taps)
     assert rep["train"]["fitted"]["SRCC"] > 0.8
@@ -168,9 +175,28 @@ def test_calibrate_end_to_end_kadid_layout(tmp_path, random_trunk):
     assert entry["variant"] == "lpips-gap" and torch.equal(w["pool1"], out["weights"]["pool1"].float())
 
 
+def test_calibrate_stats_variant_fits_one_scale_per_term(tmp_path):
+    """A ``stats`` variant is calibrated in one scale per term, and the result loads into the metric."""
+    from invariant_lpips import InvariantLPIPS
+    from invariant_lpips.calibration.train import calibrate
+    from invariant_lpips.data.datasets import load_dataset
+
+    _write_kadid(tmp_path / "kadid", n_refs=3, types=(1,), levels=(1, 3, 5))
+    v = get_variant("lpips-gap-stats")
+    torch.manual_seed(0)
+    trunk = VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps)
+    out = calibrate(load_dataset("kadid10k", tmp_path / "kadid"), v, "pearson", cache_root=tmp_path / "c",
+                    trunk=trunk, progress=False, test_fraction=0.0, config=FitConfig(max_steps=60))
+    scales = {k: t for k, t in out["weights"].items() if k.startswith("scale.")}
+    assert sorted(scales) == sorted(f"scale.{t}" for t in v.terms()) and len(scales) == 12
+    assert all(float(t) >= 0 for t in scales.values())
+    m = InvariantLPIPS(v, weights=out["weights"], trunk=trunk)
+    assert torch.allclose(m.scales, torch.cat([scales[f"scale.{t}"] for t in v.terms()]).float())
+
+
 def test_calibrate_cli_type_level(tmp_path, monkeypatch, random_trunk):
     """`invariant-lpips calibrate --dataset type-level` on a generated layout (trunk mocked: random)."""
-    import invariant_lpips.calibration.features as feats
+    import invariant_lpips.features.cache as feats
     from invariant_lpips.cli import main
 
     root = tmp_path / "gen"
@@ -189,8 +215,8 @@ def test_calibrate_cli_type_level(tmp_path, monkeypatch, random_trunk):
                 fh.write(f"{t},x,{lvl},{5 - 0.7 * lvl},0.1,81\n")
     real_init = feats.FeatureCache.__init__
 
-    def fake_init(self, variant, root=None, device="cpu", trunk=None, trunk_sha256=None, **kw):
-        real_init(self, variant, root=root, device=device, trunk=random_trunk, trunk_sha256="rand", **kw)
+    def fake_init(self, variant, root=None, device="cpu", trunk=None, **kw):
+        real_init(self, variant, root=root, device=device, trunk=random_trunk, **kw)
 
     monkeypatch.setattr(feats.FeatureCache, "__init__", fake_init)
     out = tmp_path / "w.safetensors"
@@ -203,4 +229,4 @@ def test_calibrate_cli_type_level(tmp_path, monkeypatch, random_trunk):
         from invariant_lpips.calibration import cli as ccli
         import argparse
 
-        ccli.run(argparse.Namespace(dataset="type-level", table=None, root=str(root)))
+        ccli.run(argparse.Namespace(dataset="type-level", table=None, root=str(root), variant=None))

@@ -36,6 +36,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..data.io import file_sha256
 from .restricted_pickle import load_numpy_pickle
 
 ENV_VAR = "INVARIANT_LPIPS_VGG16"
@@ -96,14 +97,6 @@ def cache_dir() -> Path:
 
 def torch_hub_checkpoint() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILENAME
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def features_sha256(state: Dict[str, torch.Tensor]) -> str:
