@@ -8,6 +8,7 @@ difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``. The formulations
 ``paper`` (Alabau-Bosque)    ``d = sqrt( sum_k D_k / C )``,  w_k = (per-channel weight)^2,  C = sum_k C_k;
                              terms ``raw.mean.<tap>``
 ``stats``                    ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
+``stats-sq``                 ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
 
 ``stats`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
 moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
@@ -52,6 +53,11 @@ def combine(D: torch.Tensor, formulation: str, term_scales: Union[torch.Tensor, 
     """
     if formulation == "lpips":
         return D.sum(-1), D
+    if formulation == "stats-sq":
+        if term_scales is None:
+            raise ValueError("the 'stats-sq' formulation needs term_scales (one a_k >= 0 per term)")
+        per = term_scales.to(D.device, D.dtype) * D
+        return per.sum(-1), per
     if formulation == "paper":
         per = D / n_channels
         return safe_sqrt(per.sum(-1)), per
@@ -60,7 +66,7 @@ def combine(D: torch.Tensor, formulation: str, term_scales: Union[torch.Tensor, 
             raise ValueError("the 'stats' formulation needs term_scales (one a_k >= 0 per term)")
         per = term_scales.to(D.device, D.dtype) * (torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS)
         return per.sum(-1), per
-    raise ValueError(f"formulation must be 'lpips', 'paper' or 'stats', got {formulation!r}")
+    raise ValueError(f"formulation must be 'lpips', 'paper', 'stats' or 'stats-sq', got {formulation!r}")
 
 
 def distance(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor],

@@ -8,7 +8,7 @@ from ..pooling.downsample import expand_pooling_spec
 from ..trunk.vgg16 import POOL_TAPS
 from .pooled import COLOUR_TAP, LOCAL_BLOCK_PX, STATISTICS, TAP_STRIDE
 
-FORMULATIONS = ("paper", "lpips", "stats")
+FORMULATIONS = ("paper", "lpips", "stats", "stats-sq")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
     bad = [s for s in tuple(variant.statistics) + tuple(variant.colour_statistics) if s not in STATISTICS]
     if bad:
         raise ValueError(f"unknown statistics {bad}; choose from {STATISTICS}")
-    if variant.formulation != "stats" and (tuple(variant.statistics) != ("mean",) or variant.colour_statistics):
+    if not variant.formulation.startswith("stats") and (tuple(variant.statistics) != ("mean",) or variant.colour_statistics):
         raise ValueError(f"formulation {variant.formulation!r} uses the GAP mean only; use formulation 'stats' "
                          "for other statistics or the colour tap")
     if variant.name in _REGISTRY and not overwrite:
@@ -178,5 +178,16 @@ register_variant(Variant(
     weights_file="lpips_gap_stats.safetensors",
     description="anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a weighted sum of "
                 "per-term norms, one scale per term learned on the KADID dev types",
+    invariance=_BLUR_INVARIANCE,
+))
+register_variant(Variant(
+    name="lpips-gap-stats-sq",
+    formulation="stats-sq",
+    statistics=("mean", "std"),
+    colour_statistics=("mean", "std"),
+    pooling="blurmax",
+    filter_size=3,
+    weights_file="lpips_gap_stats.safetensors",
+    description="lpips-gap-stats' terms summed as squares (as LPIPS does) instead of norms",
     invariance=_BLUR_INVARIANCE,
 ))

@@ -62,7 +62,7 @@ def _variant_name(args) -> str:
     return DEFAULT_VARIANT
 
 
-def _build(name: str, weights, device):
+def _module_on(name: str, weights, device):
     """The metric module from the registry; anything printed while resolving weights goes to stderr."""
     from .registry import build_module
 
@@ -108,7 +108,7 @@ def _score_files(args, ref: Path, dist: Path) -> int:
     fh, close = _open_out(args.out)
     try:
         device = torch.device(args.device)
-        metric = _build(name, args.weights, device)
+        metric = _module_on(name, args.weights, device)
         with torch.inference_mode():
             d = float(metric(load_image(ref, device=device), load_image(dist, device=device), normalize=True))
         if args.json:
@@ -155,7 +155,7 @@ def _score_folders(args, ref: Path, dist: Path) -> int:
     writer = None
     try:
         device = torch.device(args.device)
-        metric = _build(name, args.weights, device)
+        metric = _module_on(name, args.weights, device)
         if not args.json:
             writer = csv.DictWriter(fh, fieldnames=["file", "distance"])
             writer.writeheader()
