@@ -40,6 +40,7 @@ from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, in
 from invariant_lpips.calibration.type_level import (evaluate_distances, human_targets, kfold_type_level,
                                                     leave_one_type_out, leave_one_type_out_fixed)
 from invariant_lpips.data.generated import read_generated_set
+from invariant_lpips.data.sizes import hw, parse_size
 from invariant_lpips.data.type_level import read_type_level_table
 from invariant_lpips.features.cache import FeatureCache
 from invariant_lpips.features.variants import Variant, get_variant, list_variants
@@ -90,6 +91,8 @@ def main(argv=None) -> int:
                     help="registered variants to evaluate with their shipped weights")
     ap.add_argument("--designs", default=",".join(DESIGNS), help="calibrated designs to cross-validate")
     ap.add_argument("--refs", type=int, default=0, help="use the first N references (0 = all)")
+    ap.add_argument("--size", default="none",
+                    help="resize every image to WIDTHxHEIGHT before the metric (e.g. 256x192; default: as generated)")
     ap.add_argument("--folds", type=int, default=4, help="folds of the k-fold by reference")
     ap.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     ap.add_argument("--device", default="cpu")
@@ -103,15 +106,17 @@ def main(argv=None) -> int:
     pairs = read_generated_set(args.dataset, types=types)
     refs = sorted({p.ref_id for p in pairs})[: args.refs or None]
     pairs = [p for p in pairs if p.ref_id in refs]
+    size = parse_size(args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"config": {"dataset": args.dataset, "table": args.table, "refs": refs, "n_pairs": len(pairs),
-                          "types": types, "torch": torch.__version__}, "metrics": {}, "designs": {}}
+                          "types": types, "size": size, "torch": torch.__version__}, "metrics": {}, "designs": {}}
 
     for name in [n for n in args.peers.split(",") if n]:
         if args.peers_dir is None:
             break
-        path = next(Path(args.peers_dir).glob(f"{name}_*.csv"), None)
+        tag = f"{size[0]}x{size[1]}" if size else "*"
+        path = next(Path(args.peers_dir).glob(f"{name}_{tag}.csv"), None)
         if path is None:
             print(f"skip {name}: no CSV in {args.peers_dir} (run benchmarks/peer_scores.py)", file=sys.stderr)
             continue
@@ -124,7 +129,7 @@ def main(argv=None) -> int:
         key = (tuple(v.expanded_pooling()), v.filter_size, v.padding_mode, tuple(v.taps))
         if key not in features:
             t0 = time.time()
-            caches[key] = FeatureCache(v, root=args.cache, device=args.device)
+            caches[key] = FeatureCache(v, root=args.cache, device=args.device, size=hw(size))
             features[key] = caches[key].features_for_files(paths, progress=True)
             print(f"features {v.name}: {caches[key].misses} trunk passes, {caches[key].hits} cached, "
                   f"{time.time() - t0:.1f} s", file=sys.stderr)
@@ -169,7 +174,8 @@ def main(argv=None) -> int:
 def write_markdown(results, path):
     c = results["config"]
     types = c["types"]
-    lines = [f"{c['n_pairs']} pairs, {len(c['refs'])} references, types {types}", "",
+    lines = [f"{c['n_pairs']} pairs, {len(c['refs'])} references, size {c.get('size') or 'as generated'}, "
+             f"types {types}", "",
              "| metric | SRCC | KRCC | PLCC | min drop-type SRCC |", "|---|---:|---:|---:|---:|"]
     for name, e in results["metrics"].items():
         lines.append(f"| {name} | {e['srcc']:.3f} | {e['krcc']:.3f} | {e['plcc']:.3f} | {min(e['drop'].values()):.3f} |")
