@@ -13,5 +13,11 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/main" --size 192 --max-
 # the two remaining variants, as a second run (same settings)
 invariant-lpips robustness --images "$KODAK" --out "$OUT/more" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics paper-blur,lpips-gap-blur5
+# the pooled-statistics variants, one run each (same settings)
+invariant-lpips robustness --images "$KODAK" --out "$OUT/stats" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats
+invariant-lpips robustness --images "$KODAK" --out "$OUT/stats_sq" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats-sq
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run
-python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" | tee "$OUT/table.md"
+python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" \
+    "$OUT/stats/robustness.json" "$OUT/stats_sq/robustness.json" | tee "$OUT/table.md"
