@@ -255,7 +255,7 @@ def fake_metric(monkeypatch):
         seen["built"].append(name)
         return Fake()
 
-    monkeypatch.setattr(mcli, "_build", build)
+    monkeypatch.setattr(mcli, "_module_on", build)
     seen["cls"] = Fake
     return seen
 
