@@ -168,26 +168,16 @@ _lpips_gap("lpips-gap-aps", "aps",
            "identical); crop shifts approximately")
 
 
-register_variant(Variant(
-    name="lpips-gap-stats",
-    formulation="stats",
-    statistics=("mean", "std"),
-    colour_statistics=("mean", "std"),
-    pooling="blurmax",
-    filter_size=3,
-    weights_file="lpips_gap_stats.safetensors",
-    description="anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a weighted sum of "
-                "per-term norms, one scale per term learned on the KADID dev types",
-    invariance=_BLUR_INVARIANCE,
-))
-register_variant(Variant(
-    name="lpips-gap-stats-sq",
-    formulation="stats-sq",
-    statistics=("mean", "std"),
-    colour_statistics=("mean", "std"),
-    pooling="blurmax",
-    filter_size=3,
-    weights_file="lpips_gap_stats.safetensors",
-    description="lpips-gap-stats' terms summed as squares (as LPIPS does) instead of norms",
-    invariance=_BLUR_INVARIANCE,
-))
+def _lpips_gap_stats(name: str, formulation: str, description: str) -> Variant:
+    """A pooled-statistics variant: mean and spread per pool tap plus the CIELab colour tap, on the
+    anti-aliased trunk, with LPIPS' per-channel weights and unit term scales."""
+    return register_variant(Variant(name=name, formulation=formulation, statistics=("mean", "std"),
+                                    colour_statistics=("mean", "std"), pooling="blurmax", filter_size=3,
+                                    weights_file="lpips_gap_stats.safetensors", description=description,
+                                    invariance=_BLUR_INVARIANCE))
+
+
+_lpips_gap_stats("lpips-gap-stats", "stats",
+                 "anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a sum of per-term norms")
+_lpips_gap_stats("lpips-gap-stats-sq", "stats-sq",
+                 "lpips-gap-stats' terms summed as squares (as LPIPS does) instead of norms")
