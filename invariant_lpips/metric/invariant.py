@@ -51,6 +51,9 @@ class InvariantLPIPS(nn.Module):
         trunk: an already built :class:`VGG16Trunk` to share between metrics (must match the variant).
         padding_mode: override the convolutions' padding (``"circular"`` for exact-invariance checks).
         check_inputs: validate shapes/values on each call (set False in tight training loops).
+        backend: the trunk's execution path, ``"auto"`` (default: fused oneDNN conv + ReLU and a
+            fused blur-max when no gradient is wanted on CPU float32; equal to ``"eager"`` within
+            float rounding) or ``"eager"`` (plain layers). ``None`` keeps a given ``trunk``'s setting.
         net, version, lpips, spatial, pretrained, pnet_rand, pnet_tune, model_path, eval_mode,
             verbose: ``lpips.LPIPS``' constructor arguments, accepted so that only the import changes
             (see :func:`invariant_lpips.metric.compat.lpips_constructor_args`).
@@ -75,6 +78,7 @@ class InvariantLPIPS(nn.Module):
         trunk: Optional[VGG16Trunk] = None,
         padding_mode: Optional[str] = None,
         check_inputs: bool = True,
+        backend: Optional[str] = None,
         **lpips_kwargs,
     ):
         super().__init__()
@@ -93,6 +97,8 @@ class InvariantLPIPS(nn.Module):
         elif tuple(trunk.pooling) != tuple(v.expanded_pooling()) or not set(v.taps) <= set(trunk.taps):
             raise ValueError(f"the given trunk (pooling {trunk.pooling}, taps {trunk.taps}) does not match "
                              f"variant {v.name!r} (pooling {v.expanded_pooling()}, taps {v.taps})")
+        if backend is not None:
+            trunk.backend = backend
         self.net = trunk
         self.check_inputs = check_inputs
         self.terms = v.terms()
