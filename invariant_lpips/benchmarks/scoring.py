@@ -69,6 +69,8 @@ def _prepare(adapter: MetricAdapter, device: torch.device, compile_trunk: bool) 
         module.to(memory_format=torch.channels_last)
         net = getattr(module, "net", None)
         if compile_trunk and adapter.kind in ("ours", "baseline") and isinstance(net, torch.nn.Module):
+            if hasattr(net, "backend"):
+                net.backend = "eager"  # inductor fuses the plain layers itself
             if hasattr(net, "compile"):
                 net.compile()  # in place: keeps the trunk's attributes (taps, phase_multiplier)
             else:  # pragma: no cover - torch < 2.2

@@ -165,7 +165,11 @@ def fused_blurmax(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     buf = torch.empty((n, c, h1 + lo + hi, w1 + lo + hi), dtype=x.dtype, device=x.device, memory_format=fmt)
     # strips of rows, one image at a time: the (rows, W-1) horizontal max stays in cache for the
     # vertical max (2.3x faster than whole maps at 512x384 on a 2-core Xeon)
-    for i in range(n):
+    if x.device.type != "cpu":  # one pass over the whole batch (strips would mean many small launches)
+        mh = torch.maximum(x[..., :, :-1], x[..., :, 1:])
+        torch.maximum(mh[..., :-1, :], mh[..., 1:, :], out=buf[..., lo:lo + h1, lo:lo + w1])
+        del mh
+    for i in range(n if x.device.type == "cpu" else 0):
         for r0 in range(0, h1, _STRIP_ROWS):
             r1 = min(r0 + _STRIP_ROWS, h1)
             xs = x[i:i + 1, :, r0:r1 + 1]

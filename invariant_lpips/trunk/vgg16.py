@@ -149,6 +149,35 @@ class VGG16Trunk(nn.Module):
             self.features.to(memory_format=torch.channels_last)
         self.weights_info = info
 
+    # -- cost ------------------------------------------------------------------------------------
+    def flops(self, height: int, width: int) -> int:
+        """Floating-point operations of one forward pass on an (height, width) image.
+
+        Counts the 3x3 convolutions (``2 * H * W * C_in * C_out * 9`` each, a multiply-add being
+        two operations) and the depthwise pooling filters; ReLU, max and padding are not counted.
+        At 512x384 the 13 convolutions of VGG-16 are about 122 GFLOP (61 G multiply-adds).
+        """
+        h, w, total = height, width, 0
+        for layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                total += 2 * h * w * layer.in_channels * layer.out_channels * 9
+            elif not isinstance(layer, nn.ReLU):
+                blur = getattr(getattr(layer, "blur", None), "kernel", None)
+                if blur is not None:
+                    ch = self._channels_before(layer)
+                    total += 2 * (h // 2) * (w // 2) * ch * blur.numel()
+                h, w = (h + 1) // 2, (w + 1) // 2
+        return total
+
+    def _channels_before(self, pool: nn.Module) -> int:
+        channels = 3
+        for layer in self.features:
+            if layer is pool:
+                return channels
+            if isinstance(layer, nn.Conv2d):
+                channels = layer.out_channels
+        return channels
+
     # -- backend -------------------------------------------------------------------------------
     @property
     def backend(self) -> str:
