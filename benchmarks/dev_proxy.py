@@ -54,6 +54,10 @@ DESIGNS = {
     "norms-mean-std": dict(statistics=("mean", "std")),
     "norms-mean-std+lab": dict(statistics=("mean", "std"), colour_statistics=("mean", "std")),  # lpips-gap-stats
     "norms-all+lab": dict(statistics=("mean", "std", "local"), colour_statistics=("mean", "std", "local")),
+    # DISTS-style similarity of raw pooled statistics + squared CIELab differences (texture-blur's terms),
+    # starting from texture-blur's shipped scales (1 / mean term over the set: no human data)
+    "texture-mean-std+lab": dict(formulation="texture", statistics=("mean", "std"), colour_statistics=("mean", "std"),
+                                 weights_file="texture_blur.safetensors"),
 }
 #: the fit of every design, and of the shipped lpips-gap-stats weights (invariant-lpips calibrate, same settings)
 FIT = dict(loss="pearson", formulation="linear", weight_decay=1.0, max_steps=2000, lr=0.05, val_fraction=0.0)
@@ -61,7 +65,8 @@ FIT = dict(loss="pearson", formulation="linear", weight_decay=1.0, max_steps=200
 
 def design_variant(name: str, base: str = "lpips-gap-blur") -> Variant:
     b = get_variant(base)
-    return b.with_(name=name, formulation="stats", weights_file=b.weights_file, **DESIGNS[name])
+    fields = {"formulation": "stats", "weights_file": b.weights_file, **DESIGNS[name]}
+    return b.with_(name=name, **fields)
 
 
 def read_peer_csv(path: Path, pairs) -> np.ndarray:
@@ -96,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=4, help="folds of the k-fold by reference")
     ap.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16", "fp16"),
+                    help="autocast dtype of the trunk pass (bf16 on CPU too; fp16 on CUDA only); its own cache entries")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads for the fits (0 = torch's default)")
     args = ap.parse_args(argv)
     if args.threads:
@@ -129,7 +136,8 @@ def main(argv=None) -> int:
         key = (tuple(v.expanded_pooling()), v.filter_size, v.padding_mode, tuple(v.taps))
         if key not in features:
             t0 = time.time()
-            caches[key] = FeatureCache(v, root=args.cache, device=args.device, size=hw(size))
+            caches[key] = FeatureCache(v, root=args.cache, device=args.device, size=hw(size),
+                                       dtype={"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype])
             features[key] = caches[key].features_for_files(paths, progress=True)
             print(f"features {v.name}: {caches[key].misses} trunk passes, {caches[key].hits} cached, "
                   f"{time.time() - t0:.1f} s", file=sys.stderr)
@@ -148,7 +156,7 @@ def main(argv=None) -> int:
         feats = stats_for(v)
         tensors = variant_tensors(v, "shipped")
         X = design_matrix([feats[str(p.ref_path)] for p in pairs], [feats[str(p.dist_path)] for p in pairs], v, tensors)
-        init = torch.ones(X.shape[1], dtype=torch.float64)
+        init = initial_parameters(v, tensors)  # unit scales, or the shipped normalisation (texture)
         cfg = FitConfig(**FIT)
         entry = {"terms": v.terms(), "unit_scales": summarise(pairs, predict(X, init, "linear").numpy(), table)}
         full = fit_weights(X, human_targets(pairs, table), [p.ref_id for p in pairs], init, cfg).weights.double()

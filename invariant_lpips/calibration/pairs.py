@@ -10,6 +10,7 @@ lpips       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,) 
 paper       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``sqrt(X @ w^2 / D)``
 stats       ``sqrt(D_k + e^2) - e`` per term, (K,)       per-term scale ``a`` (K,)     ``X @ a``
 stats-sq    ``D_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
+texture     ``T_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
 ==========  ==========================================  ============================  ===================
 
 ``D_k`` uses the variant's fixed per-channel weights (:func:`invariant_lpips.features.distance.term_differences`),
@@ -25,7 +26,7 @@ import torch
 from ..features.cache import stack
 from ..features.distance import NORM_EPS, term_differences
 from ..features.pooled import COLOUR_TAP, Stats
-from ..features.variants import Variant
+from ..features.variants import SCALED_FORMULATIONS, Variant
 from ..trunk.vgg16 import TAP_CHANNELS
 from ..weights.linear import load_linear_weights, load_shipped
 
@@ -57,7 +58,7 @@ def channel_weights(variant: Variant, tensors: Dict[str, torch.Tensor]) -> Dict[
 
 def initial_parameters(variant: Variant, tensors: Dict[str, torch.Tensor]) -> torch.Tensor:
     """The parameter vector calibration starts from: per-channel weights, or per-term scales (``stats``)."""
-    if variant.formulation.startswith("stats"):
+    if variant.formulation in SCALED_FORMULATIONS:
         return torch.tensor([float(tensors.get(f"scale.{t}", torch.ones(1)).reshape(-1)[0])
                              for t in variant.terms()], dtype=torch.float64)
     return torch.cat([tensors[_tap(t)].reshape(-1) for t in variant.terms()]).double()
@@ -67,7 +68,7 @@ def parameters_to_weights(variant: Variant, params: torch.Tensor, tensors: Dict[
                           ) -> Dict[str, torch.Tensor]:
     """The fitted vector back into a weights-file dict (tap -> (C,), and ``scale.<term>`` for ``stats``)."""
     params = params.detach().float()
-    if variant.formulation.startswith("stats"):
+    if variant.formulation in SCALED_FORMULATIONS:
         out = {k: v for k, v in tensors.items() if not k.startswith("scale.")}
         out.update({f"scale.{t}": params[i:i + 1].clone() for i, t in enumerate(variant.terms())})
         return out
@@ -86,9 +87,9 @@ def design_matrix(f0: Sequence[Stats], f1: Sequence[Stats], variant: Variant,
     """``X`` for pairs (f0[i], f1[i]) of per-image statistics: (P, D) or, for ``stats``, (P, K) float64."""
     terms = variant.terms()
     s0, s1 = stack(f0, terms), stack(f1, terms)
-    if variant.formulation.startswith("stats"):
-        D = term_differences(s0, s1, terms, channel_weights(variant, tensors)).double()
-        return D if variant.formulation == "stats-sq" else torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS
+    if variant.formulation in SCALED_FORMULATIONS:
+        D = term_differences(s0, s1, terms, channel_weights(variant, tensors), variant.formulation).double()
+        return torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS if variant.formulation == "stats" else D
     return torch.cat([(s0[t].double() - s1[t].double()) ** 2 for t in terms], dim=1)
 
 

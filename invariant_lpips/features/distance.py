@@ -9,6 +9,10 @@ difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``. The formulations
                              terms ``raw.mean.<tap>``
 ``stats``                    ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
 ``stats-sq``                 ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
+``texture``                  ``d = sum_k a_k T_k`` on *raw* statistics, where for a trunk tap
+                             ``T_k = sum_c w_kc (1 - (2 s_x s_y + c0) / (s_x^2 + s_y^2 + c0)) / sum_c w_kc``
+                             (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6) and for
+                             the CIELab tap ``T_k = D_k`` (squared differences, Lab / 100)
 
 ``stats`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
 moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
@@ -26,6 +30,8 @@ from .pooled import Stats
 
 #: the ``e`` of the ``stats`` formulation
 NORM_EPS = 1e-6
+#: the ``c0`` of the ``texture`` formulation (DISTS' constant)
+TEXTURE_C = 1e-6
 
 
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
@@ -34,13 +40,19 @@ def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
 
 
-def term_differences(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor]
-                     ) -> torch.Tensor:
-    """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides)."""
+def term_differences(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor],
+                     formulation: str = "lpips") -> torch.Tensor:
+    """``D_k`` for every term (``T_k`` for ``texture``): (N, K) float32 (N broadcasts between the two sides)."""
     cols = []
     for k in terms:
-        diff = s0[k].float() - s1[k].float()
-        cols.append((channel_weights[k].to(diff.device).float() * diff * diff).sum(dim=-1))
+        a, b = s0[k].float(), s1[k].float()
+        w = channel_weights[k].to(a.device).float()
+        if formulation == "texture" and not k.startswith("lab."):
+            sim = (2 * a * b + TEXTURE_C) / (a * a + b * b + TEXTURE_C)
+            cols.append((w * (1 - sim)).sum(dim=-1) / w.sum().clamp_min(1e-12))
+        else:
+            diff = a - b
+            cols.append((w * diff * diff).sum(dim=-1))
     return torch.stack(cols, dim=-1)
 
 
@@ -53,9 +65,9 @@ def combine(D: torch.Tensor, formulation: str, term_scales: Union[torch.Tensor, 
     """
     if formulation == "lpips":
         return D.sum(-1), D
-    if formulation == "stats-sq":
+    if formulation in ("stats-sq", "texture"):
         if term_scales is None:
-            raise ValueError("the 'stats-sq' formulation needs term_scales (one a_k >= 0 per term)")
+            raise ValueError(f"the {formulation!r} formulation needs term_scales (one a_k >= 0 per term)")
         per = term_scales.to(D.device, D.dtype) * D
         return per.sum(-1), per
     if formulation == "paper":
@@ -66,11 +78,12 @@ def combine(D: torch.Tensor, formulation: str, term_scales: Union[torch.Tensor, 
             raise ValueError("the 'stats' formulation needs term_scales (one a_k >= 0 per term)")
         per = term_scales.to(D.device, D.dtype) * (torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS)
         return per.sum(-1), per
-    raise ValueError(f"formulation must be 'lpips', 'paper', 'stats' or 'stats-sq', got {formulation!r}")
+    raise ValueError(f"formulation must be 'lpips', 'paper', 'stats', 'stats-sq' or 'texture', got {formulation!r}")
 
 
 def distance(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Dict[str, torch.Tensor],
              formulation: str, term_scales: Union[torch.Tensor, None] = None, n_channels: int = 1
              ) -> Tuple[torch.Tensor, torch.Tensor]:
     """The distance between two batches of statistics: returns ((N,), per-term (N, K))."""
-    return combine(term_differences(s0, s1, terms, channel_weights), formulation, term_scales, n_channels)
+    return combine(term_differences(s0, s1, terms, channel_weights, formulation), formulation, term_scales,
+                   n_channels)

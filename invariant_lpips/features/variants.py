@@ -8,7 +8,9 @@ from ..pooling.downsample import expand_pooling_spec
 from ..trunk.vgg16 import POOL_TAPS
 from .pooled import COLOUR_TAP, LOCAL_BLOCK_PX, STATISTICS, TAP_STRIDE
 
-FORMULATIONS = ("paper", "lpips", "stats", "stats-sq")
+FORMULATIONS = ("paper", "lpips", "stats", "stats-sq", "texture")
+#: formulations with one scale per term (the per-channel weights stay fixed)
+SCALED_FORMULATIONS = ("stats", "stats-sq", "texture")
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,9 @@ class Variant:
         name: registry key.
         formulation: ``"paper"`` (raw GAP, sqrt-mean of weighted squared differences),
             ``"lpips"`` (unit-normalised GAP, weighted sum of squared differences) or ``"stats"``
-            (unit-normalised statistics, weighted sum of per-term norms; see
-            :mod:`invariant_lpips.features.distance`).
+            (unit-normalised statistics, weighted sum of per-term norms), ``"stats-sq"`` (the same
+            terms as squares) or ``"texture"`` (DISTS-style similarity of raw pooled statistics plus
+            squared CIELab differences); see :mod:`invariant_lpips.features.distance`.
         taps: trunk taps used.
         statistics: pooled statistics per tap (:data:`~invariant_lpips.features.pooled.STATISTICS`).
         colour_statistics: statistics of the CIELab colour tap (empty = no colour tap).
@@ -51,8 +54,8 @@ class Variant:
 
     @property
     def space(self) -> str:
-        """``raw`` features for the paper's formulation, LPIPS' unit-normalised ones otherwise."""
-        return "raw" if self.formulation == "paper" else "unit"
+        """``raw`` features for the paper's and the texture formulations, LPIPS' unit-normalised ones otherwise."""
+        return "raw" if self.formulation in ("paper", "texture") else "unit"
 
     def terms(self) -> List[str]:
         """The statistics keys the distance uses, in a fixed order (trunk taps, then the colour tap).
@@ -80,7 +83,8 @@ def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
     bad = [s for s in tuple(variant.statistics) + tuple(variant.colour_statistics) if s not in STATISTICS]
     if bad:
         raise ValueError(f"unknown statistics {bad}; choose from {STATISTICS}")
-    if not variant.formulation.startswith("stats") and (tuple(variant.statistics) != ("mean",) or variant.colour_statistics):
+    if variant.formulation not in SCALED_FORMULATIONS and (tuple(variant.statistics) != ("mean",)
+                                                           or variant.colour_statistics):
         raise ValueError(f"formulation {variant.formulation!r} uses the GAP mean only; use formulation 'stats' "
                          "for other statistics or the colour tap")
     if variant.name in _REGISTRY and not overwrite:
@@ -176,6 +180,12 @@ def _lpips_gap_stats(name: str, formulation: str, description: str) -> Variant:
                                     weights_file="lpips_gap_stats.safetensors", description=description,
                                     invariance=_BLUR_INVARIANCE))
 
+
+register_variant(Variant(
+    name="texture-blur", formulation="texture", statistics=("mean", "std"), colour_statistics=("mean", "std"),
+    pooling="blurmax", filter_size=3, weights_file="texture_blur.safetensors", invariance=_BLUR_INVARIANCE,
+    description="anti-aliased trunk; DISTS-style similarity of each pool tap's channel means and spreads, "
+                "plus squared CIELab mean and spread differences; 12 term scales"))
 
 _lpips_gap_stats("lpips-gap-stats", "stats",
                  "anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a sum of per-term norms")

@@ -102,6 +102,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="image pairs per metric call (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise distortions")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast precision of the metrics (default fp32; bf16 on CPU is fast only with AMX)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -156,7 +158,9 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": device,
         "metrics": names,
+        "dtype": args.dtype,
     }
+    amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     # fail fast: every metric must build before hours of work start
     for name in names:
         del_me = resolve_metric(name, device)
@@ -172,19 +176,20 @@ def run(args: argparse.Namespace) -> int:
                 _bar.set_postfix({"metric": f"{_name} {stage}"})
                 _bar.update(1)
 
-            res = evaluate_metric(
-                metric,
-                images,
-                shifts=shifts,
-                axis=args.axis,
-                protocols=protocols,
-                flip_shifts=flip_shifts,
-                flip_images=args.flip_images,
-                batch_size=args.batch_size,
-                name=str(getattr(metric, "name", None) or name),
-                seed=args.seed,
-                callback=step,
-            )
+            with torch.autocast(torch.device(device).type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                res = evaluate_metric(
+                    metric,
+                    images,
+                    shifts=shifts,
+                    axis=args.axis,
+                    protocols=protocols,
+                    flip_shifts=flip_shifts,
+                    flip_images=args.flip_images,
+                    batch_size=args.batch_size,
+                    name=str(getattr(metric, "name", None) or name),
+                    seed=args.seed,
+                    callback=step,
+                )
             res["requested_name"] = name
             results.append(res)
             del metric
