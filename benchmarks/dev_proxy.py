@@ -56,8 +56,8 @@ DESIGNS = {
     "norms-all+lab": dict(statistics=("mean", "std", "local"), colour_statistics=("mean", "std", "local")),
     # DISTS-style similarity of raw pooled statistics + squared CIELab differences (texture-blur's terms),
     # starting from texture-blur's shipped scales (1 / mean term over the set: no human data)
-    "texture-mean-std+lab": dict(formulation="texture", statistics=("mean", "std"), colour_statistics=("mean", "std"),
-                                 weights_file="texture_blur.safetensors"),
+    "texture-mean-std+lab": dict(formulation="texture", taps=("pool1", "pool2"), statistics=("mean", "std"),
+                                 colour_statistics=("mean", "std"), weights_file="texture_blur.safetensors"),
 }
 #: the fit of every design, and of the shipped lpips-gap-stats weights (invariant-lpips calibrate, same settings)
 FIT = dict(loss="pearson", formulation="linear", weight_decay=1.0, max_steps=2000, lr=0.05, val_fraction=0.0)

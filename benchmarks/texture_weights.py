@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Write ``weights/texture_blur.safetensors``: the ``texture-blur`` variant's term scales (no human data).
 
-The ``texture`` formulation adds 12 terms of different natural sizes (DISTS-style dissimilarities in
-[0, 1] at five pool taps, squared CIELab differences). Each term's scale is set to ``1 / mean(T_k)``
+The ``texture`` formulation adds terms of different natural sizes (DISTS-style dissimilarities in
+[0, 1] of the channel means and spreads at pool1 and pool2, squared CIELab differences). Each term's scale is set to ``1 / mean(T_k)``
 over the pairs of a generated KADID-layout set, so that every term contributes on average equally:
 an unsupervised normalisation (only images, no human scores), like the unit scales of
 ``lpips-gap-stats``. Channel weights are uniform. ``benchmarks/dev_proxy.py`` then evaluates the
@@ -60,11 +60,11 @@ def main(argv=None) -> int:
     weights = parameters_to_weights(get_variant(VARIANT), params, tensors)
     entry = save_linear_weights(
         args.out, weights, variant=VARIANT,
-        data=f"none learned: unit channel weights; each of the 12 term scales is 1 / mean(T_k) over the {n} pairs "
+        data=f"none learned: unit channel weights; each term scale is 1 / mean(T_k) over the {n} pairs "
              f"of {Path(args.dataset).name} (types {args.types}), images only, no human scores",
         loss="none (an unsupervised normalisation)",
         notes="scale.<term> = 1 / mean over the set's pairs of that term's dissimilarity",
-        extra={"parameters": "12 scales, one per term (raw mean and spread at pool1..pool5, CIELab mean and spread)",
+        extra={"parameters": "one scale per term",
                "command": "python benchmarks/texture_weights.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "scales": dict(zip(terms, [round(float(s), 6) for s in scales]))})
     print(json.dumps(entry, indent=1))

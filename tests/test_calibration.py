@@ -118,7 +118,34 @@ def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
         c5.features_for_files([tmp_path / "nope.png"])
 
 
-@pytest.mark.parametrize("name", ["lpips-gap", "paper", "lpips-gap-stats"])
+def test_variants_reading_fewer_pool_taps_share_cache_entries(tmp_path):
+    """texture-blur reads pool1-3 only; its entries store all five pool taps, so it shares them (and the
+    trunk passes) with lpips-gap-blur, and its own statistics equal those of a trunk stopped at pool3."""
+    imgs = smooth_images(2, 48, 64, seed=4)
+    paths = []
+    for i, im in enumerate(imgs):
+        p = tmp_path / f"im{i}.png"
+        Image.fromarray((im.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(p)
+        paths.append(p)
+    torch.manual_seed(0)
+    state = VGG16Trunk(weights=None, pooling="blurmax").features.state_dict()
+    full = FeatureCache("lpips-gap-blur", root=tmp_path / "c", trunk=VGG16Trunk(weights=dict(state), pooling="blurmax"))
+    f_full = full.features_for_files(paths)
+    tex = FeatureCache("texture-blur", root=tmp_path / "c", trunk=VGG16Trunk(weights=dict(state), pooling="blurmax"))
+    assert tex.key == full.key and tex.taps == full.taps
+    tex.features_for_files(paths)
+    assert tex.hits == 2 and tex.misses == 0
+    short = VGG16Trunk(weights={k: v for k, v in state.items() if int(k.split(".")[0]) <= 16}, pooling="blurmax",
+                       taps=("pool1", "pool2", "pool3"))
+    own = FeatureCache("texture-blur", enabled=False, trunk=short)
+    assert own.taps == ("pool1", "pool2", "pool3")
+    x = torch.stack([torch.from_numpy(np.asarray(Image.open(p), dtype=np.float32) / 255).permute(2, 0, 1) for p in paths])
+    for got, ref in zip(own.compute(x), [f_full[str(p)] for p in paths]):
+        for key in got:
+            assert torch.allclose(got[key], ref[key], rtol=1e-5, atol=1e-6), key
+
+
+@pytest.mark.parametrize("name", ["lpips-gap", "paper", "lpips-gap-stats", "texture-blur"])
 def test_cached_features_reproduce_the_metric(random_trunk, name):
     """The design matrix of cached statistics and the parameters reproduce InvariantLPIPS's distance."""
     from invariant_lpips import InvariantLPIPS
@@ -126,7 +153,7 @@ def test_cached_features_reproduce_the_metric(random_trunk, name):
     x, y = smooth_images(2, 64, 96, seed=1), smooth_images(2, 64, 96, seed=2)
     v = get_variant(name)
     torch.manual_seed(0)
-    trunk = random_trunk if v.pooling == "max" else VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps)
+    trunk = random_trunk if v.pooling == "max" else VGG16Trunk(weights=None, pooling=v.pooling)
     m = InvariantLPIPS(name, trunk=trunk)
     cache = FeatureCache(v, enabled=False, trunk=trunk)
     tensors = variant_tensors(v, "shipped")

@@ -177,3 +177,54 @@ def test_stats_variant_requires_stats_formulation():
         register_variant(Variant(name="bad-x", formulation="lpips", statistics=("mean", "std")))
     with pytest.raises(ValueError, match="unknown statistics"):
         register_variant(Variant(name="bad-y", formulation="stats", statistics=("kurtosis",)))
+
+
+# ----------------------------------------------------------------------------- the texture formulation
+
+
+def test_texture_terms_are_bounded_symmetric_and_zero_at_identity(trunk):
+    from invariant_lpips.features.distance import term_differences
+
+    x = smooth_images(2, 64, 64, seed=11)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    s0, s1 = _stats(trunk, x), _stats(trunk, y)
+    keys = [f"raw.{st}.{t}" for st in ("mean", "std") for t in POOL_TAPS]
+    w = {k: torch.rand(s0[k].shape[-1]) + 0.1 for k in keys}
+    T = term_differences(s0, s1, keys, w, "texture")
+    assert T.shape == (2, len(keys))
+    assert (T >= 0).all() and (T <= 1).all()
+    assert torch.allclose(T, term_differences(s1, s0, keys, w, "texture"))
+    assert torch.equal(term_differences(s0, s0, keys, w, "texture"), torch.zeros_like(T))
+    # the colour tap's terms stay squared differences
+    lab = ["lab.mean.lab"]
+    wl = {"lab.mean.lab": torch.ones(3)}
+    assert torch.allclose(term_differences(s0, s1, lab, wl, "texture"), term_differences(s0, s1, lab, wl, "lpips"))
+
+
+def test_texture_terms_grow_with_the_damaged_area(trunk):
+    """The texture terms compare pooled statistics through a similarity ratio, so, like DISTS' and
+    LPIPS' squared differences, they are quadratic in a small pooled difference: they grow monotonically
+    with the damaged area ``a`` but, unlike the ``stats`` norms, not linearly (measured in README)."""
+    keys = [f"raw.{st}.{t}" for st in ("mean", "std") for t in POOL_TAPS]
+    values = []
+    for a in (1 / 256, 1 / 64, 1 / 16):
+        x, y, _ = _patch_images(a)
+        s0, s1 = _stats(trunk, x), _stats(trunk, y)
+        w = {k: torch.ones(s0[k].shape[-1]) for k in keys}
+        values.append(float(distance(s0, s1, keys, w, "texture", torch.ones(len(keys)))[0]))
+    assert values[0] < values[1] < values[2], values
+
+
+def test_texture_variant_gradient_at_identity_and_shipped_scales():
+    from invariant_lpips import InvariantLPIPS
+    from invariant_lpips.weights.linear import shipped_manifest
+
+    m = InvariantLPIPS("texture-blur", trunk_weights=None)
+    entry = shipped_manifest()["texture_blur.safetensors"]
+    assert [round(float(s), 4) for s in m.scales] == [round(entry["scales"][t], 4) for t in m.terms]
+    assert all(float(w.min()) == float(w.max()) == 1.0 for w in m.lins.values())
+    x = smooth_images(1, 64, 64).requires_grad_(True)
+    d = m(x, x.detach(), normalize=True)
+    assert float(d) == 0.0
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all()

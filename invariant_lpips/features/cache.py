@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from ..data.io import file_sha256, load_image, resize
 from ..data.sizes import as_hw
-from ..trunk.vgg16 import VGG16Trunk
+from ..trunk.vgg16 import POOL_TAPS, VGG16Trunk
 from ..weights.vgg16 import cache_dir, features_sha256
 from .pooled import STATISTICS, Stats, pooled_statistics
 from .variants import Variant, get_variant
@@ -41,10 +41,11 @@ def tensor_sha256(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
-def trunk_config(variant: Variant, trunk_sha256: str, size_hw=None, dtype=None) -> dict:
-    """What the cached statistics depend on (``dtype``: the autocast dtype of the trunk pass, None = fp32)."""
+def trunk_config(variant: Variant, trunk_sha256: str, size_hw=None, dtype=None, taps=None) -> dict:
+    """What the cached statistics depend on (``dtype``: the autocast dtype of the trunk pass, None = fp32;
+    ``taps``: the stored taps, default the variant's)."""
     config = {"pooling": list(variant.expanded_pooling()), "filter_size": variant.filter_size,
-              "padding_mode": variant.padding_mode, "taps": list(variant.taps), "trunk_sha256": trunk_sha256,
+              "padding_mode": variant.padding_mode, "taps": list(taps or variant.taps), "trunk_sha256": trunk_sha256,
               "resize_hw": list(size_hw) if size_hw else None, "statistics": list(STATISTICS),
               "version": CACHE_VERSION}
     if dtype is not None:
@@ -81,11 +82,24 @@ class FeatureCache:
         self.variant = variant if isinstance(variant, Variant) else get_variant(variant)
         self.device = torch.device(device)
         v = self.variant
+        # an entry stores all five pool taps when the variant uses some of them, so variants that differ
+        # only in which pool taps they read (texture-blur reads pool1-3) share entries and trunk passes
+        stored = tuple(POOL_TAPS) if set(v.taps) <= set(POOL_TAPS) else tuple(v.taps)
+        if trunk is not None and not set(stored) <= set(trunk.taps):
+            stored = tuple(v.taps)
+        self.taps = stored
         if trunk is None:
             trunk = VGG16Trunk(weights="imagenet", pooling=v.pooling, filter_size=v.filter_size,
-                               padding_mode=v.padding_mode, taps=v.taps)
+                               padding_mode=v.padding_mode, taps=stored)
         info = trunk.weights_info
-        trunk_sha = info.sha256 if info is not None else features_sha256(trunk.features.state_dict())
+        state = trunk.features.state_dict()
+        if info is not None:
+            trunk_sha = info.sha256
+        elif len(state) == 26:
+            trunk_sha = features_sha256(state)
+        else:  # a trunk stopped before pool5 (its own taps only): hash the tensors it has
+            trunk_sha = "partial:" + hashlib.sha256("".join(k + tensor_sha256(t) for k, t in state.items()).encode()
+                                                    ).hexdigest()
         self.trunk = trunk.to(self.device)
         self.dtype = dtype
         self.size = as_hw(size)
@@ -93,7 +107,7 @@ class FeatureCache:
         # elsewhere the pass is float32 whatever ``dtype`` says
         amp = dtype if (dtype is not None and (self.device.type == "cuda" or dtype == torch.bfloat16)) else None
         self._amp = amp
-        self.config = trunk_config(v, trunk_sha, self.size, amp)
+        self.config = trunk_config(v, trunk_sha, self.size, amp, stored)
         self.key = config_key(self.config)
         self.enabled = enabled
         self.root = Path(root) if root is not None else default_cache_root()
@@ -116,7 +130,7 @@ class FeatureCache:
             x = resize(x, self.size)
         circular = self.variant.padding_mode == "circular"
         with torch.autocast(self.device.type, dtype=self._amp or torch.bfloat16, enabled=self._amp is not None):
-            stats = pooled_statistics(self.trunk, 2 * x - 1, self.variant.taps, ("raw", "unit"), STATISTICS,
+            stats = pooled_statistics(self.trunk, 2 * x - 1, self.taps, ("raw", "unit"), STATISTICS,
                                       STATISTICS, circular)
         stats = {k: v.float().cpu() for k, v in stats.items()}
         return [{k: v[i].clone() for k, v in stats.items()} for i in range(x.shape[0])]

@@ -11,6 +11,7 @@ difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``. The formulations
 ``stats-sq``                 ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
 ``texture``                  ``d = sum_k a_k T_k`` on *raw* statistics, where for a trunk tap
                              ``T_k = sum_c w_kc (1 - (2 s_x s_y + c0) / (s_x^2 + s_y^2 + c0)) / sum_c w_kc``
+                             ``= sum_c w_kc (s_x - s_y)^2 / (s_x^2 + s_y^2 + c0) / sum_c w_kc``
                              (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6) and for
                              the CIELab tap ``T_k = D_k`` (squared differences, Lab / 100)
 
@@ -48,8 +49,9 @@ def term_differences(s0: Stats, s1: Stats, terms: Sequence[str], channel_weights
         a, b = s0[k].float(), s1[k].float()
         w = channel_weights[k].to(a.device).float()
         if formulation == "texture" and not k.startswith("lab."):
-            sim = (2 * a * b + TEXTURE_C) / (a * a + b * b + TEXTURE_C)
-            cols.append((w * (1 - sim)).sum(dim=-1) / w.sum().clamp_min(1e-12))
+            diff = a - b  # 1 - (2ab + c) / (a^2 + b^2 + c), written so that it is exactly >= 0 and 0 at a = b
+            dissim = diff * diff / (a * a + b * b + TEXTURE_C)
+            cols.append((w * dissim).sum(dim=-1) / w.sum().clamp_min(1e-12))
         else:
             diff = a - b
             cols.append((w * diff * diff).sum(dim=-1))

@@ -182,10 +182,11 @@ def _lpips_gap_stats(name: str, formulation: str, description: str) -> Variant:
 
 
 register_variant(Variant(
-    name="texture-blur", formulation="texture", statistics=("mean", "std"), colour_statistics=("mean", "std"),
-    pooling="blurmax", filter_size=3, weights_file="texture_blur.safetensors", invariance=_BLUR_INVARIANCE,
-    description="anti-aliased trunk; DISTS-style similarity of each pool tap's channel means and spreads, "
-                "plus squared CIELab mean and spread differences; 12 term scales"))
+    name="texture-blur", formulation="texture", taps=("pool1", "pool2"), statistics=("mean", "std"),
+    colour_statistics=("mean", "std"), pooling="blurmax", filter_size=3, weights_file="texture_blur.safetensors",
+    invariance=_BLUR_INVARIANCE, relative_cost=0.31,
+    description="anti-aliased trunk to pool2; DISTS-style similarity of the channel means and spreads at "
+                "pool1-2, plus squared CIELab mean and spread differences; 6 term scales"))
 
 _lpips_gap_stats("lpips-gap-stats", "stats",
                  "anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a sum of per-term norms")

@@ -19,6 +19,8 @@ single image's trunk features are computed once). Statistics remove space, so th
 """
 from __future__ import annotations
 
+import contextlib
+
 import warnings
 from typing import Dict, Optional, Union
 
@@ -196,8 +198,10 @@ class InvariantLPIPS(nn.Module):
         in0, in1 = self._cast(in0), self._cast(in1)
         # the two sides go through the trunk one after the other: the peak memory is that of one
         # batch, and a broadcast side of one image is computed once
-        g0 = self.pooled_features(in0, normalize)
-        g1 = self.pooled_features(in1, normalize)
+        grad = torch.is_grad_enabled() and (in0.requires_grad or in1.requires_grad)
+        with (self.net.eager() if grad and self.net.backend != "eager" else contextlib.nullcontext()):
+            g0 = self.pooled_features(in0, normalize)
+            g1 = self.pooled_features(in1, normalize)
         n = max(in0.shape[0], in1.shape[0])
         g0 = {k: v.expand(n, -1) for k, v in g0.items()}
         g1 = {k: v.expand(n, -1) for k, v in g1.items()}

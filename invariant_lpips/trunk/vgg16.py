@@ -14,6 +14,7 @@ Taps (channels): ``relu1_2`` (64), ``pool1`` (64), ``relu2_2`` (128), ``pool2`` 
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -191,6 +192,17 @@ class VGG16Trunk(nn.Module):
         for m in self.features:
             if hasattr(m, "fused"):
                 m.fused = value != "eager"
+
+    @contextlib.contextmanager
+    def eager(self):
+        """Run the plain layers inside the block (the metric uses it for both sides of a pair when one
+        side needs gradients, so that d(x, x) is exactly 0 whichever side requires grad)."""
+        previous = self.backend
+        self.backend = "eager"
+        try:
+            yield self
+        finally:
+            self.backend = previous
 
     # -- mode pinning ------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "VGG16Trunk":  # noqa: D401 - pinned to eval
