@@ -57,11 +57,14 @@ def test_lpips_constructor_arguments(cls, kwargs, pair):
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_lpips_false_and_pretrained_false_mean_unit_weights(cls):
+    def learned(m):  # per-channel weights, and the per-term scales of the scaled formulations
+        tensors = list(m.lins.values()) + ([m.scales] if hasattr(m, "scales") else [])
+        return [t for t in tensors if not torch.equal(t, torch.ones_like(t))]
+
     for kwargs in ({"lpips": False}, {"pretrained": False}):
         m = _build(cls, **kwargs)
-        assert all(torch.equal(w, torch.ones_like(w)) for w in m.lins.values()), kwargs
-    m = _build(cls)
-    assert not all(torch.equal(w, torch.ones_like(w)) for w in m.lins.values()), "shipped weights by default"
+        assert not learned(m), kwargs
+    assert learned(_build(cls)), "shipped weights by default"
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
