@@ -107,8 +107,14 @@ def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
     torch.manual_seed(0)
     c4 = FeatureCache(v, root=root, trunk=VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps))
     assert c4.key != c1.key
-    # another resize or autocast dtype (CUDA) -> another key
+    # another resize or autocast dtype (CUDA; bfloat16 also on CPU) -> another key
     assert FeatureCache("lpips-gap", root=root, trunk=random_trunk, size=(32, 32)).key != c1.key
+    bf = FeatureCache("lpips-gap", root=root, trunk=random_trunk, dtype=torch.bfloat16)
+    assert bf.key != c1.key and bf.config["autocast"] == "bfloat16"
+    assert FeatureCache("lpips-gap", root=root, trunk=random_trunk, dtype=torch.float16).key == c1.key  # CPU: fp32
+    low = bf.compute(torch.stack([torch.from_numpy(np.asarray(Image.open(p), dtype=np.float32) / 255).permute(2, 0, 1)
+                                  for p in paths[1:]]))[0]
+    assert torch.allclose(low["unit.mean.pool3"], f1[str(paths[1])]["unit.mean.pool3"], rtol=0.05, atol=1e-3)
     # changed image content -> recomputed
     Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(paths[0])
     c5 = FeatureCache("lpips-gap", root=root, trunk=random_trunk)

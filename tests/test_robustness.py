@@ -502,3 +502,27 @@ def test_registry_adapters_get_the_reference_once():
     assert all(nx == 1 for nx, _ in seen) and sum(ny for _, ny in seen) == 2 * 5
     np.testing.assert_allclose(d, shift_sweep(mse, imgs, range(0, 5), protocol="circular"), rtol=1e-6)
     assert M._broadcasts(mse) is False
+
+
+def test_cli_dtype_autocasts_the_metrics(tmp_path, monkeypatch):
+    """--dtype bf16 runs each metric under torch.autocast (recorded in the config)."""
+    import torch
+
+    _write_images(tmp_path / "imgs")
+    seen = []
+
+    def probe(name, device):
+        def metric(x, y):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            return (x - y).pow(2).flatten(1).mean(1)
+        return metric
+
+    monkeypatch.setattr(rcli, "resolve_metric", probe)
+    out = tmp_path / "out"
+    args = _parser().parse_args(
+        ["robustness", "--images", str(tmp_path / "imgs"), "--metrics", "m", "--out", str(out), "--size", "24",
+         "--shifts", "0..2", "--protocols", "crop", "--flip-shifts", "1", "--device", "cpu", "--quiet",
+         "--no-plots", "--dtype", "bf16"])
+    assert args.func(args) == 0
+    assert seen and all(seen)
+    assert json.loads((out / "robustness.json").read_text())["config"]["dtype"] == "bf16"
