@@ -125,9 +125,9 @@ def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
 
 
 def test_variants_reading_fewer_pool_taps_share_cache_entries(tmp_path):
-    """texture-blur reads pool1-2 only; its entries store all five pool taps, so it shares them (and the
-    trunk passes) with lpips-gap-blur, and its own statistics equal those of a trunk stopped at pool2."""
-    imgs = smooth_images(2, 48, 64, seed=4)
+    """texture-blur reads pool1-2 only: it runs its own shorter trunk, but first reads entries of the same
+    trunk run to pool5 (lpips-gap-blur's), and its own statistics equal those on the shared taps."""
+    imgs = smooth_images(3, 48, 64, seed=4)
     paths = []
     for i, im in enumerate(imgs):
         p = tmp_path / f"im{i}.png"
@@ -136,19 +136,22 @@ def test_variants_reading_fewer_pool_taps_share_cache_entries(tmp_path):
     torch.manual_seed(0)
     state = VGG16Trunk(weights=None, pooling="blurmax").features.state_dict()
     full = FeatureCache("lpips-gap-blur", root=tmp_path / "c", trunk=VGG16Trunk(weights=dict(state), pooling="blurmax"))
-    f_full = full.features_for_files(paths)
-    tex = FeatureCache("texture-blur", root=tmp_path / "c", trunk=VGG16Trunk(weights=dict(state), pooling="blurmax"))
-    assert tex.key == full.key and tex.taps == full.taps
-    tex.features_for_files(paths)
-    assert tex.hits == 2 and tex.misses == 0
-    short = VGG16Trunk(weights={k: v for k, v in state.items() if int(k.split(".")[0]) <= 9}, pooling="blurmax",
-                       taps=("pool1", "pool2"))
-    own = FeatureCache("texture-blur", enabled=False, trunk=short)
-    assert own.taps == ("pool1", "pool2")
-    x = torch.stack([torch.from_numpy(np.asarray(Image.open(p), dtype=np.float32) / 255).permute(2, 0, 1) for p in paths])
-    for got, ref in zip(own.compute(x), [f_full[str(p)] for p in paths]):
-        for key in got:
-            assert torch.allclose(got[key], ref[key], rtol=1e-5, atol=1e-6), key
+    f_full = full.features_for_files(paths[:2])
+    # a partial random trunk hashes only its own tensors, so give the short cache the full trunk's key by
+    # building it from the full trunk (as a metric sharing the ImageNet trunk does through weights_info)
+    short_trunk = VGG16Trunk(weights=dict(state), pooling="blurmax", taps=("pool1", "pool2"))
+    short_trunk.weights_info = type("Info", (), {"sha256": full.config["trunk_sha256"]})()
+    tex = FeatureCache("texture-blur", root=tmp_path / "c", trunk=short_trunk)
+    assert tex.key != full.key and tex.superset_folders == [full.folder]
+    got = tex.features_for_files(paths)
+    assert tex.hits == 2 and tex.misses == 1  # two from lpips-gap-blur's entries, one computed (short trunk)
+    assert all(k.rsplit(".", 1)[1] in ("pool1", "pool2", "lab") for k in got[str(paths[0])])
+    for p in paths[:2]:
+        for key, value in got[str(p)].items():
+            assert torch.equal(value, f_full[str(p)][key]), key
+    ref = full.features_for_files(paths[2:])[str(paths[2])]
+    for key, value in got[str(paths[2])].items():
+        assert torch.allclose(value, ref[key], rtol=1e-5, atol=1e-6), key
 
 
 @pytest.mark.parametrize("name", ["lpips-gap", "paper", "lpips-gap-stats", "texture-blur"])

@@ -82,15 +82,10 @@ class FeatureCache:
         self.variant = variant if isinstance(variant, Variant) else get_variant(variant)
         self.device = torch.device(device)
         v = self.variant
-        # an entry stores all five pool taps when the variant uses some of them, so variants that differ
-        # only in which pool taps they read (texture-blur reads pool1-3) share entries and trunk passes
-        stored = tuple(POOL_TAPS) if set(v.taps) <= set(POOL_TAPS) else tuple(v.taps)
-        if trunk is not None and not set(stored) <= set(trunk.taps):
-            stored = tuple(v.taps)
-        self.taps = stored
+        self.taps = tuple(v.taps)
         if trunk is None:
             trunk = VGG16Trunk(weights="imagenet", pooling=v.pooling, filter_size=v.filter_size,
-                               padding_mode=v.padding_mode, taps=stored)
+                               padding_mode=v.padding_mode, taps=self.taps)
         info = trunk.weights_info
         state = trunk.features.state_dict()
         if info is not None:
@@ -107,11 +102,17 @@ class FeatureCache:
         # elsewhere the pass is float32 whatever ``dtype`` says
         amp = dtype if (dtype is not None and (self.device.type == "cuda" or dtype == torch.bfloat16)) else None
         self._amp = amp
-        self.config = trunk_config(v, trunk_sha, self.size, amp, stored)
+        self.config = trunk_config(v, trunk_sha, self.size, amp, self.taps)
         self.key = config_key(self.config)
         self.enabled = enabled
         self.root = Path(root) if root is not None else default_cache_root()
         self.folder = self.root / self.key
+        # a variant that reads only some pool taps (texture-blur: pool1-2) runs its own, shorter trunk, but
+        # first reads the entries of the same trunk run to pool5 when they exist (same values on its taps)
+        self.superset_folders: List[Path] = []
+        if set(self.taps) < set(POOL_TAPS):
+            full = trunk_config(v, trunk_sha, self.size, amp, POOL_TAPS)
+            self.superset_folders.append(self.root / config_key(full))
         if self.enabled:
             self.folder.mkdir(parents=True, exist_ok=True)
             cfg = self.folder / "config.json"
@@ -144,15 +145,19 @@ class FeatureCache:
             return self._memory[sha]
         if not self.enabled:
             return None
-        path = self._path(sha)
-        if not path.is_file():
-            return None
-        try:
-            out = load_file(str(path))
-        except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed
-            return None
-        self._memory[sha] = out
-        return out
+        for folder in [self.folder] + self.superset_folders:
+            path = folder / sha[:2] / f"{sha}.safetensors"
+            if not path.is_file():
+                continue
+            try:
+                out = load_file(str(path))
+            except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed
+                continue
+            if folder != self.folder:  # keep this variant's taps (and the colour tap) only
+                out = {k: t for k, t in out.items() if k.rsplit(".", 1)[1] in self.taps or k.startswith("lab.")}
+            self._memory[sha] = out
+            return out
+        return None
 
     def _store(self, sha: str, stats: Stats) -> None:
         self._memory[sha] = stats
