@@ -12,6 +12,9 @@ Two workloads, measured in one run on the same machine:
   accepts; and ``lpips-pkg[bcast,cl]``, that plus channels-last inputs (its best case). Inputs are
   contiguous NCHW tensors, as a DataLoader yields them, unless ``cl``.
 * ``single`` -- single 1080x800 pairs, ``metric(x, y)`` with N = 1.
+* ``trunk`` -- the trunk alone (conv stack and pooling, no statistics or distance) on the KADID
+  group's 1 + N images in one batch, for our metrics: its "pairs/s" are images/s, and its GFLOP/s
+  the trunk's own share of the peak.
 
 The machine's ceiling: a large matrix product (4096^3, best of 5, same threads) measures the fp32
 peak (and bf16 where it differs). Each row reports the trunk's FLOPs it ran
@@ -46,7 +49,7 @@ import sys
 import time
 from typing import Any, Dict, List
 
-WORKLOADS = ("kadid", "single")
+WORKLOADS = ("kadid", "single", "trunk")
 KADID_SIZE = (384, 512)    # H, W
 SINGLE_SIZE = (800, 1080)  # H, W
 
@@ -180,6 +183,14 @@ def worker(cfg: Dict[str, Any]) -> Dict[str, Any]:
 
         def step():
             return [call(ref, c) for c in chunks]
+    elif cfg["workload"] == "trunk":  # the conv stack and its pooling alone, on a KADID group's images
+        hw = KADID_SIZE
+        net = _trunk_of(adapter)
+        x = lpips_scale(images(1 + cfg["n_distorted"], hw) * 2 - 1)
+        pairs = trunk_images = x.shape[0]  # "pairs" here: images through the trunk
+
+        def step():
+            return [torch.stack([t.float().mean() for t in net(x).values()])]
     else:
         hw = SINGLE_SIZE
         x, y = images(1, hw), images(1, hw)
@@ -277,6 +288,8 @@ def run_config(cfg: Dict[str, Any], timeout: float) -> Dict[str, Any]:
 def _workload_label(r: Dict[str, Any]) -> str:
     if r["workload"] == "kadid":
         return f"1 ref + {r['n_distorted']} x 512x384, batch {r['batch_size']}"
+    if r["workload"] == "trunk":
+        return f"trunk only: {1 + r['n_distorted']} x 512x384 (images/s)"
     return "single 1080x800 pair"
 
 
@@ -324,7 +337,8 @@ def plan(args, variants: List[str], devices: List[str], workloads: List[str], dt
         base = {"device": dev, "warmup": 2 if cuda else 0, "threads": None, "backend": None}
         for dtype in (dtypes if cuda else ["fp32"]):
             for wl in workloads:
-                for m in variants + ["lpips-vgg"] + [p for p in peers if wl == "kadid" or p == "lpips-pkg"]:
+                ours = variants + ["lpips-vgg"]
+                for m in ours + ([] if wl == "trunk" else [p for p in peers if wl == "kadid" or p == "lpips-pkg"]):
                     configs.append(dict(base, workload=wl, metric=m, dtype=dtype, n_distorted=group,
                                         batch_size=args.batch_size or (32 if cuda else group),
                                         repeats=args.repeats or ((5 if args.quick else 10) if cuda
@@ -358,7 +372,7 @@ def main(argv=None) -> int:
                     help="also measure the default variant's trunk backends (eager, compile, jit), batch "
                          "sizes and one thread (CPU only; default on)")
     ap.add_argument("--devices", default=None, help="cpu,cuda (default: cpu, plus cuda when available)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="kadid,single")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="kadid,single,trunk")
     ap.add_argument("--dtype", default="fp32", help="CUDA autocast dtype(s), comma-separated: fp32,bf16,fp16")
     ap.add_argument("--kadid-n", type=int, default=None, help="distorted images per group (CPU 16, CUDA 125)")
     ap.add_argument("--batch-size", type=int, default=None,

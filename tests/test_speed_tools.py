@@ -44,6 +44,8 @@ def test_speed_plan_and_table():
     assert not any(m[1].startswith("lpips-pkg[") for m in metrics if m[0] == "single")
     assert {m[2] for m in metrics if m[2]} == {"eager", "compile", "jit", "auto"}
     assert ("kadid", "lpips-gap-blur", "auto", 16, 1) in metrics
+    trunk_rows = speed.plan(args, ["lpips-gap-blur"], ["cpu"], ["trunk"], ["fp32"], "lpips-gap-blur")
+    assert {c["metric"] for c in trunk_rows if c["workload"] == "trunk"} == {"lpips-gap-blur", "lpips-vgg"}
     rows = [dict(c, pairs_per_s=2.0 if c["metric"] == "lpips-gap-blur" else 1.0, ms_per_pair=1.0, torch_threads=2,
                  gflops_per_s=300.0, peak_rss_mib=1.0, rss_after_build_mib=1.0, peak_cuda_mib=None,
                  trunk_backend="auto") for c in cfgs[:4]]
@@ -55,7 +57,7 @@ def test_speed_plan_and_table():
 @pytest.mark.slow
 def test_speed_script_runs_one_quick_configuration(tmp_path):
     out = tmp_path / "speed.json"
-    cmd = [sys.executable, str(BENCH / "speed.py"), "--quick", "--kadid-n", "1", "--workloads", "kadid",
+    cmd = [sys.executable, str(BENCH / "speed.py"), "--quick", "--kadid-n", "1", "--workloads", "kadid,trunk",
            "--variants", "lpips-gap-blur", "--no-peers", "--no-options", "--json", str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
