@@ -269,8 +269,9 @@ def peak_worker(cfg: Dict[str, Any]) -> Dict[str, Any]:
     return dict(cfg, gflops_per_s=2 * n ** 3 / best / 1e9, best_s=best, torch_threads=torch.get_num_threads())
 
 
-def run_config(cfg: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(cfg)]
+def run_config(cfg: Dict[str, Any], timeout: float, flag: str = "--worker") -> Dict[str, Any]:
+    """Run one configuration (``--worker``) or one peak measurement (``--peak-worker``) in a fresh process."""
+    cmd = [sys.executable, os.path.abspath(__file__), flag, json.dumps(cfg)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -424,7 +425,7 @@ def main(argv=None) -> int:
     peaks: Dict[str, float] = {}
     for dev in devices:
         for dtype in (["fp32", "bf16"] if not dev.startswith("cuda") else sorted(set(dtypes) | {"fp32"})):
-            r = _run_peak({"device": dev, "dtype": dtype}, args.timeout)
+            r = run_config({"device": dev, "dtype": dtype}, args.timeout, flag="--peak-worker")
             if "error" not in r:
                 peaks[f"{dev} {dtype}"] = r["gflops_per_s"]
                 print(f"[peak {dev} {dtype}] {r['gflops_per_s']:.0f} GFLOP/s", flush=True)
@@ -451,18 +452,6 @@ def main(argv=None) -> int:
                    "table": table}, fh, indent=1)
     print(f"wrote {args.json} ({time.perf_counter() - t_all:.0f} s)")
     return 0
-
-
-def _run_peak(cfg: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    cmd = [sys.executable, os.path.abspath(__file__), "--peak-worker", json.dumps(cfg)]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return dict(cfg, error="timed out")
-    for line in reversed(p.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    return dict(cfg, error=(p.stderr or "no result").strip().splitlines()[-1:])
 
 
 if __name__ == "__main__":

@@ -137,8 +137,8 @@ class FeatureCache:
         return [{k: v[i].clone() for k, v in stats.items()} for i in range(x.shape[0])]
 
     # ------------------------------------------------------------------ storage
-    def _path(self, sha: str) -> Path:
-        return self.folder / sha[:2] / f"{sha}.safetensors"
+    def _path(self, sha: str, folder: Optional[Path] = None) -> Path:
+        return (folder or self.folder) / sha[:2] / f"{sha}.safetensors"
 
     def _load(self, sha: str) -> Optional[Stats]:
         if sha in self._memory:
@@ -146,7 +146,7 @@ class FeatureCache:
         if not self.enabled:
             return None
         for folder in [self.folder] + self.superset_folders:
-            path = folder / sha[:2] / f"{sha}.safetensors"
+            path = self._path(sha, folder)
             if not path.is_file():
                 continue
             try:
