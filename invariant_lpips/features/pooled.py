@@ -17,17 +17,29 @@ Statistics, each (N, C) float32:
            global mean barely moves. The low-pass before each subsampling keeps it robust to 1-px
            shifts; it needs images of at least 64 px a side to be non-zero.
 
-Keys of a statistics dict: ``"<space>.<stat>.<tap>"`` with ``space`` ``raw`` (f) or ``unit`` (u), and
-the colour tap ``"lab.<stat>.lab"`` (see :mod:`invariant_lpips.features.colour`).
+Keys of a statistics dict (*terms*): ``"<space>.<stat>.<tap>"`` with ``space`` ``raw`` (f) or ``unit`` (u),
+and the colour tap ``"lab.<stat>.lab"`` (see :mod:`invariant_lpips.features.colour`); :func:`term_key` writes
+one and :func:`term_tap` / :func:`term_parts` read one (nowhere else parses a key).
+
+A statistic is one function in :data:`STATISTIC_FUNCTIONS` (``(feat, tap, phases, circular) -> (N, ...)``).
+The built-in ones return (N, C) vectors; a statistic may return a coarse map (N, C, h, w) as well: the
+cache stores any shape, and the formulation that reads it compares it (see ``docs/architecture.md``).
+
+>>> term_key("unit", "mean", "pool3"), term_tap("unit.mean.pool3"), term_parts("lab.std.lab")
+('unit.mean.pool3', 'pool3', ('lab', 'std', 'lab'))
+>>> CHANNELS["pool3"], CHANNELS["lab"]
+(256, 3)
+>>> applies("local", "pool5"), applies("local", "pool4")
+(False, True)
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Sequence
+from typing import Callable, Dict, Iterable, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from ..trunk.vgg16 import lpips_scale
+from ..trunk.vgg16 import TAP_CHANNELS, lpips_scale
 from .colour import srgb_to_lab
 
 #: epsilon of LPIPS' channel normalisation (parity); computed in float32 so it cannot underflow
@@ -39,10 +51,33 @@ LOCAL_BLOCK_PX = 32
 #: input stride of each tap
 TAP_STRIDE = {"relu1_2": 1, "pool1": 2, "relu2_2": 2, "pool2": 4, "relu3_3": 4, "pool3": 8,
               "relu4_3": 8, "pool4": 16, "relu5_3": 16, "pool5": 32, "lab": 1}
-STATISTICS = ("mean", "std", "local")
 COLOUR_TAP = "lab"
+#: channels of every tap a term can read (the trunk's taps and the CIELab colour tap)
+CHANNELS = {**TAP_CHANNELS, COLOUR_TAP: 3}
 
 Stats = Dict[str, torch.Tensor]
+
+
+def term_key(space: str, stat: str, tap: str) -> str:
+    """The key of one term: ``"<space>.<stat>.<tap>"``."""
+    return f"{space}.{stat}.{tap}"
+
+
+def term_parts(key: str) -> Tuple[str, str, str]:
+    """``"<space>.<stat>.<tap>"`` -> (space, stat, tap)."""
+    space, stat, tap = key.split(".")
+    return space, stat, tap
+
+
+def term_tap(key: str) -> str:
+    """The tap a term reads (its channel weights are that tap's)."""
+    return term_parts(key)[2]
+
+
+def applies(stat: str, tap: str) -> bool:
+    """Whether ``stat`` is a term at ``tap``: ``local`` is left out where a cell already spans 32 px
+    (pool5), since it then equals ``std``."""
+    return not (stat == "local" and TAP_STRIDE[tap] >= LOCAL_BLOCK_PX)
 
 
 def unit_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
@@ -110,21 +145,28 @@ def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: boo
     return torch.sqrt(((f - m) ** 2).mean(dim=(2, 3)) + SPREAD_EPS)
 
 
+#: statistic name -> ``fn(feat (N * P, C, h, w), tap, phases, circular) -> (N, C) or (N, C, h', w')`` float32
+STATISTIC_FUNCTIONS: Dict[str, Callable[[torch.Tensor, str, int, bool], torch.Tensor]] = {
+    "mean": lambda feat, tap, phases, circular: global_average(feat, phases),
+    "std": lambda feat, tap, phases, circular: spatial_std(feat, phases),
+    "local": lambda feat, tap, phases, circular: local_spread(feat, TAP_STRIDE[tap], phases, circular),
+}
+#: every statistic (the feature cache stores them all)
+STATISTICS = tuple(STATISTIC_FUNCTIONS)
+
+
+def check_statistics(statistics: Iterable[str]) -> None:
+    bad = [s for s in statistics if s not in STATISTIC_FUNCTIONS]
+    if bad:
+        raise ValueError(f"unknown statistics {bad}; choose from {STATISTICS}")
+
+
 def map_statistics(feat: torch.Tensor, tap: str, space: str, statistics: Iterable[str], phases: int = 1,
                    circular: bool = False) -> Stats:
     """The requested statistics of one map, keyed ``"<space>.<stat>.<tap>"``."""
-    out: Stats = {}
-    for stat in statistics:
-        if stat == "mean":
-            v = global_average(feat, phases)
-        elif stat == "std":
-            v = spatial_std(feat, phases)
-        elif stat == "local":
-            v = local_spread(feat, TAP_STRIDE[tap], phases, circular)
-        else:
-            raise ValueError(f"unknown statistic {stat!r}; choose from {STATISTICS}")
-        out[f"{space}.{stat}.{tap}"] = v
-    return out
+    statistics = list(statistics)
+    check_statistics(statistics)
+    return {term_key(space, stat, tap): STATISTIC_FUNCTIONS[stat](feat, tap, phases, circular) for stat in statistics}
 
 
 def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Sequence[str] = ("unit",),

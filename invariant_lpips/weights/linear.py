@@ -1,10 +1,15 @@
 """The learned per-channel linear weights: safetensors files with a manifest.
 
-A weights file holds one float32 vector per tap (key = tap name, e.g. ``pool3`` -> (256,)).
+A weights file holds one float32 vector per tap (key = tap name, e.g. ``pool3`` -> (256,)), and for
+variants with per-term scales one ``scale.<term>`` scalar per term.
 Every file is described by a manifest entry ``{file, variant, data, loss, date, sha256, notes}``:
-shipped files by ``weights/manifest.json`` inside the package, user files (from
+shipped files by ``invariant_lpips/weights/shipped/manifest.json`` (which also holds each variant's
+description, invariance claim and relative cost: :func:`variant_notes`), user files (from
 ``invariant-lpips calibrate``) by a sidecar ``<file>.json``. Loading checks the sha256 of the file
 against its manifest and refuses a mismatch; safetensors cannot execute code.
+
+:func:`resolve_linear_weights` is the one place a module's or calibration's weights argument
+(shipped / ``"ones"`` / dict / file) becomes tensors.
 """
 from __future__ import annotations
 
@@ -12,14 +17,15 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from importlib import resources
+import warnings
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
-SHIPPED_PACKAGE = "invariant_lpips.weights.shipped"
 MANIFEST_NAME = "manifest.json"
+#: the shipped files: package data of ``invariant_lpips.weights.shipped``, next to this module
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 class LinearWeightsError(RuntimeError):
@@ -31,29 +37,33 @@ def _sha256_bytes(data: bytes) -> str:
 
 
 def shipped_dir() -> Path:
-    """Folder of the shipped weights: inside the installed package, or ``weights/`` of a source tree."""
-    try:
-        return Path(str(resources.files(SHIPPED_PACKAGE)))
-    except ModuleNotFoundError:  # running from a source checkout that is not installed
-        source_tree = Path(__file__).resolve().parents[2] / "weights"
-        if (source_tree / MANIFEST_NAME).is_file():
-            return source_tree
-        raise LinearWeightsError(
-            f"cannot find the shipped weights (package {SHIPPED_PACKAGE} is missing and {source_tree} has no "
-            "manifest); install the package with 'pip install .'"
-        ) from None
+    """Folder of the shipped weights (``invariant_lpips/weights/shipped``)."""
+    if not (SHIPPED_DIR / MANIFEST_NAME).is_file():
+        raise LinearWeightsError(f"cannot find the shipped weights: {SHIPPED_DIR} has no {MANIFEST_NAME} "
+                                 "(broken install? reinstall invariant-lpips)")
+    return SHIPPED_DIR
 
 
-def shipped_manifest() -> Dict[str, dict]:
+def _manifest_data() -> dict:
     path = shipped_dir() / MANIFEST_NAME
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise LinearWeightsError(f"the package's weights manifest is missing: {path} (broken install? "
                                  "reinstall invariant-lpips)") from None
     except json.JSONDecodeError as exc:
         raise LinearWeightsError(f"the weights manifest {path} is not valid JSON: {exc}") from None
-    return {entry["file"]: entry for entry in data["files"]}
+
+
+def shipped_manifest() -> Dict[str, dict]:
+    """Shipped file name -> its manifest entry."""
+    return {entry["file"]: entry for entry in _manifest_data()["files"]}
+
+
+def variant_notes(name: str) -> dict:
+    """What the manifest says about a variant: ``description``, ``invariance`` (prose) and
+    ``relative_cost`` (trunk FLOPs relative to the plain VGG-16 at 512x384); empty for a user variant."""
+    return dict(_manifest_data().get("variants", {}).get(name, {}))
 
 
 def save_linear_weights(
@@ -143,4 +153,54 @@ def load_shipped(file_name: str) -> Tuple[Dict[str, torch.Tensor], dict]:
         raise LinearWeightsError(f"no shipped weights named {file_name!r}; available: {sorted(manifest)}")
     entry = manifest[file_name]
     tensors, _ = load_linear_weights(shipped_dir() / file_name, expected_sha256=entry["sha256"])
+    return tensors, entry
+
+
+#: what a weights argument may be: None (the default file, or ones), ``"ones"``, a dict, or a file path
+WeightsArg = Union[None, str, Path, Mapping[str, torch.Tensor]]
+
+
+def resolve_linear_weights(weights: WeightsArg, channels: Mapping[str, int], default_file: Optional[str],
+                           *, variant: Optional[str] = None, fill_with_ones: Tuple[str, ...] = ()
+                           ) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """The one weight resolver: a weights argument -> (tensors, manifest entry).
+
+    Args:
+        weights: ``None`` (the shipped ``default_file``, or unit weights when there is none), ``"ones"``,
+            a dict (tap -> (C,) tensor, ``scale.<term>`` scalars), or a path to a safetensors file (its
+            manifest hash is checked; a file calibrated for another variant warns).
+        channels: tap -> channel count of every per-channel vector the caller needs.
+        default_file: the shipped file name (None: unit weights).
+        variant: the caller's variant name (for the mismatch warning and messages).
+        fill_with_ones: taps that get unit weights when the source lacks them (e.g. the colour tap).
+
+    Returns:
+        ``{key: float32 tensor}`` (per-tap vectors flattened to (C,), other keys as stored), and the entry.
+        Raises ValueError for a missing tap, a wrong channel count or a negative weight.
+    """
+    ones = {t: torch.ones(c) for t, c in channels.items()}
+    if (weights is None and default_file is None) or (isinstance(weights, str) and weights == "ones"):
+        tensors, entry = ones, {"file": None, "notes": "unit weights"}
+    elif weights is None:
+        tensors, entry = load_shipped(default_file)
+    elif isinstance(weights, Mapping):
+        tensors, entry = dict(weights), {"file": None, "notes": "weights passed as a dict"}
+    else:
+        tensors, entry = load_linear_weights(weights)
+        file_variant = entry.get("variant")
+        if variant and file_variant and file_variant != variant:
+            warnings.warn(f"weights file {weights} was calibrated for variant {file_variant!r}, "
+                          f"used here with {variant!r}", stacklevel=4)
+    tensors = {k: torch.as_tensor(t).float() for k, t in tensors.items()}
+    tensors.update({t: ones[t] for t in fill_with_ones if t in channels and t not in tensors})
+    for tap, c in channels.items():
+        if tap not in tensors:
+            raise ValueError(f"linear weights lack tap {tap!r} (have {sorted(tensors)}); "
+                             f"{('variant ' + repr(variant)) if variant else 'the metric'} needs {list(channels)}")
+        tensors[tap] = tensors[tap].reshape(-1)
+        if tensors[tap].numel() != c:
+            raise ValueError(f"linear weights for {tap!r} have {tensors[tap].numel()} values, expected {c}")
+    for key, t in tensors.items():
+        if (t < 0).any():
+            raise ValueError(f"linear weights {key!r} contain negative values; they must be >= 0")
     return tensors, entry
