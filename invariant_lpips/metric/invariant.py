@@ -42,8 +42,8 @@ class InvariantLPIPS(nn.Module):
     """Translation-robust LPIPS built on pooled statistics of a frozen VGG-16 (drop-in for ``lpips.LPIPS``).
 
     Args:
-        variant: a registered variant name (see :func:`invariant_lpips.list_variants`) or a
-            :class:`~invariant_lpips.features.variants.Variant`.
+        variant (keyword, or the first positional argument): a registered variant name (see
+            :func:`invariant_lpips.list_variants`) or a :class:`~invariant_lpips.features.variants.Variant`.
         weights: linear weights instead of the variant's shipped file: a path to a safetensors file
             written by ``invariant-lpips calibrate`` (its manifest hash is checked), a dict
             (tap -> (C,) tensor, and for ``stats`` variants ``scale.<term>`` scalars), or ``"ones"``.
@@ -56,9 +56,12 @@ class InvariantLPIPS(nn.Module):
         backend: the trunk's execution path, ``"auto"`` (default: fused oneDNN conv + ReLU and a
             fused blur-max when no gradient is wanted on CPU float32; equal to ``"eager"`` within
             float rounding) or ``"eager"`` (plain layers). ``None`` keeps a given ``trunk``'s setting.
-        net, version, lpips, spatial, pretrained, pnet_rand, pnet_tune, model_path, eval_mode,
-            verbose: ``lpips.LPIPS``' constructor arguments, accepted so that only the import changes
-            (see :func:`invariant_lpips.metric.compat.lpips_constructor_args`).
+        pretrained, net, version, lpips, spatial, pnet_rand, pnet_tune, use_dropout, model_path, eval_mode,
+            verbose: ``lpips.LPIPS``' constructor arguments, in lpips' positional order, accepted so that only
+            the import changes (see :func:`invariant_lpips.metric.compat.lpips_constructor_args`). A variant
+            name (or :class:`Variant`) as the first positional argument is the variant:
+            ``InvariantLPIPS('paper')`` is ``InvariantLPIPS(variant='paper')``. The other arguments are
+            keyword-only.
 
     Class attributes follow torchmetrics: ``higher_is_better = False``, ``is_differentiable = True``.
     The module starts in eval mode, as ``lpips.LPIPS`` does.
@@ -74,17 +77,38 @@ class InvariantLPIPS(nn.Module):
 
     def __init__(
         self,
-        variant: Union[str, Variant] = DEFAULT_VARIANT,
+        pretrained: Union[bool, str, Variant] = True,
+        net: str = "vgg",
+        version: str = "0.1",
+        lpips: bool = True,
+        spatial: bool = False,
+        pnet_rand: bool = False,
+        pnet_tune: bool = False,
+        use_dropout: bool = True,
+        model_path: Optional[str] = None,
+        eval_mode: bool = True,
+        verbose: bool = True,
+        *,
+        variant: Union[str, Variant, None] = None,
         weights: Union[str, Dict[str, torch.Tensor], None] = None,
         trunk_weights: Union[str, dict, None] = "imagenet",
         trunk: Optional[VGG16Trunk] = None,
         padding_mode: Optional[str] = None,
         check_inputs: bool = True,
         backend: Optional[str] = None,
-        **lpips_kwargs,
+        **unknown,
     ):
         super().__init__()
-        compat = lpips_constructor_args(type(self).__name__, lpips_kwargs, spatial_supported=False)
+        # positional arguments in lpips' order; a name (or Variant) first is the variant: InvariantLPIPS('paper')
+        if isinstance(pretrained, (str, Variant)):
+            if variant is not None:
+                raise TypeError(f"InvariantLPIPS({pretrained!r}, variant={variant!r}): two variants given")
+            variant, pretrained = pretrained, True
+        variant = DEFAULT_VARIANT if variant is None else variant
+        compat = lpips_constructor_args(type(self).__name__, {
+            "pretrained": pretrained, "net": net, "version": version, "lpips": lpips, "spatial": spatial,
+            "pnet_rand": pnet_rand, "pnet_tune": pnet_tune, "use_dropout": use_dropout, "model_path": model_path,
+            "eval_mode": eval_mode, "verbose": verbose, **unknown}, spatial_supported=False)
         if not compat["lpips"] and weights is None:
             weights = "ones"
         if compat["trunk_random"] and trunk is None:

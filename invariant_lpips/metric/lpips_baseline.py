@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..features.pooled import unit_normalize
+from ..features.pooled import LPIPS_EPS, unit_normalize
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
 from ..weights.linear import load_linear_weights, load_shipped
 from .compat import lpips_constructor_args
@@ -30,16 +30,23 @@ LPIPS_MIN_SIZE = 16
 class LPIPS(nn.Module):
     """Exact LPIPS-VGG v0.1 with the ``lpips`` package's interface.
 
+    The constructor takes ``lpips.LPIPS``' arguments in lpips' order (``LPIPS(True, 'vgg')`` works as there);
+    the arguments of this package are keyword-only. ``LPIPS()`` without ``net`` uses VGG-16 and warns once
+    (:class:`~invariant_lpips.metric.compat.DefaultNetWarning`): lpips' default is AlexNet.
+
     Args:
+        pretrained, net, version, lpips: as in lpips (``net='vgg'`` only; see :mod:`invariant_lpips.metric.compat`).
         spatial: return a per-pixel distance map (N, 1, H, W) instead of (N, 1, 1, 1).
         weights: linear weights (path to a safetensors file, a dict ``relu1_2..relu5_3 -> (C,)``)
             instead of the shipped LPIPS v0.1 VGG weights (BSD-2, Zhang et al.).
         trunk_weights: VGG-16 ImageNet weights, as for :class:`~invariant_lpips.InvariantLPIPS`.
         trunk: share an existing max-pool :class:`VGG16Trunk` whose taps include relu1_2..relu5_3.
-        net, version, lpips, pretrained, pnet_rand, pnet_tune, use_dropout, model_path, eval_mode,
-            verbose: ``lpips.LPIPS``' other constructor arguments (see :mod:`invariant_lpips.metric.compat`).
+        pnet_rand, pnet_tune, use_dropout, model_path, eval_mode, verbose: ``lpips.LPIPS``' other
+            constructor arguments (see :mod:`invariant_lpips.metric.compat`).
 
-    Starts in eval mode, as ``lpips.LPIPS`` does.
+    Starts in eval mode, as ``lpips.LPIPS`` does. Dtypes: the output has the module's dtype. After
+    ``.double()`` everything runs in float64; after ``.half()`` the trunk runs in float16 and the channel
+    normalisation and sums in float32 (LPIPS' eps underflows in float16), then the result is cast to float16.
     """
 
     higher_is_better = False
@@ -48,15 +55,29 @@ class LPIPS(nn.Module):
 
     def __init__(
         self,
+        pretrained: bool = True,
+        net: Optional[str] = None,
+        version: str = "0.1",
+        lpips: bool = True,
         spatial: bool = False,
+        pnet_rand: bool = False,
+        pnet_tune: bool = False,
+        use_dropout: bool = True,
+        model_path: Optional[str] = None,
+        eval_mode: bool = True,
+        verbose: bool = True,
+        *,
         weights: Union[str, Dict[str, torch.Tensor], None] = None,
         trunk_weights: Union[str, dict, None] = "imagenet",
         trunk: Optional[VGG16Trunk] = None,
         check_inputs: bool = True,
-        **lpips_kwargs,
+        **unknown,
     ):
         super().__init__()
-        compat = lpips_constructor_args(type(self).__name__, lpips_kwargs, spatial_supported=True)
+        compat = lpips_constructor_args(type(self).__name__, {
+            "pretrained": pretrained, "net": net, "version": version, "lpips": lpips, "spatial": spatial,
+            "pnet_rand": pnet_rand, "pnet_tune": pnet_tune, "use_dropout": use_dropout, "model_path": model_path,
+            "eval_mode": eval_mode, "verbose": verbose, **unknown}, spatial_supported=True)
         if compat["trunk_random"] and trunk is None:
             trunk_weights = None
         self.spatial = spatial
@@ -102,8 +123,15 @@ class LPIPS(nn.Module):
             f0, f1 = self.net(lpips_scale(in0)), self.net(lpips_scale(in1))
         maps = []
         for tap in RELU_TAPS:
-            diff = (unit_normalize(f0[tap]) - unit_normalize(f1[tap])) ** 2
-            w = self.lins[tap].float().view(1, -1, 1, 1)
+            # float32, or float64 for a float64 trunk (.double()): never less than float32 (eps underflow)
+            work = torch.promote_types(f0[tap].dtype, torch.float32)
+            if work == torch.float32:
+                u0, u1 = unit_normalize(f0[tap]), unit_normalize(f1[tap])
+            else:
+                u0, u1 = (f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + LPIPS_EPS)
+                          for f in (f0[tap].to(work), f1[tap].to(work)))
+            diff = (u0 - u1) ** 2
+            w = self.lins[tap].to(work).view(1, -1, 1, 1)
             maps.append((diff * w).sum(dim=1, keepdim=True))
         return maps
 
@@ -125,4 +153,6 @@ class LPIPS(nn.Module):
         val = res[0]
         for r in res[1:]:
             val = val + r
+        if not torch.is_autocast_enabled() and val.dtype != dtype:  # the module's dtype (.half(): float16)
+            val, res = val.to(dtype), [r.to(dtype) for r in res]
         return (val, res) if retPerLayer else val

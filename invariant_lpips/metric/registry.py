@@ -126,7 +126,7 @@ def build_module(name: str, weights=None, **kwargs) -> torch.nn.Module:
     in eval mode; ``weights`` is a linear-weights file (or dict) replacing the shipped ones."""
     spec = get_spec(name)
     if spec.kind == "baseline":
-        return LPIPS(weights=weights, **kwargs).eval()
+        return LPIPS(weights=weights, **{"net": "vgg", **kwargs}).eval()  # net given: no lpips-default warning
     if spec.kind == "ours":
         return InvariantLPIPS(_variant_name(name), weights=weights, **kwargs).eval()
     raise ValueError(f"{name!r} is a {spec.kind} metric, not an InvariantLPIPS variant or the LPIPS baseline")

@@ -1,8 +1,14 @@
-"""Input checks shared by every metric, with messages that say what is wrong and how to fix it."""
+"""Input checks shared by every metric, with messages that say what is wrong and how to fix it.
+
+Warnings are issued with :func:`warn_at_caller`, so they are reported at the user's line (not inside this
+package or PyTorch), and Python's default filter shows each once per call site.
+"""
 from __future__ import annotations
 
+import os
+import sys
 import warnings
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Type
 
 import torch
 
@@ -17,6 +23,38 @@ class NormalizeWarning(UserWarning):
 
     Silence it with ``warnings.filterwarnings("ignore", category=invariant_lpips.NormalizeWarning)``.
     """
+
+
+#: packages whose frames a warning skips to reach the user's line (their directories, when imported)
+_PASS_THROUGH_PACKAGES = ("invariant_lpips", "torch", "torchmetrics", "lightning", "pytorch_lightning")
+
+
+def _pass_through_dirs() -> Tuple[str, ...]:
+    dirs = []
+    for name in _PASS_THROUGH_PACKAGES:
+        mod = sys.modules.get(name)
+        file = getattr(mod, "__file__", None)
+        if file:
+            dirs.append(os.path.dirname(os.path.abspath(file)) + os.sep)
+    return tuple(dirs)
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in the function that calls this one) of the first frame
+    outside this package, PyTorch and torchmetrics/Lightning: the user's line, however the metric was
+    reached (``metric(x, y)``, ``metric.forward(x, y)``, ``distance(...)``, a torchmetrics wrapper)."""
+    skip = _pass_through_dirs()
+    frame = sys._getframe(1)  # the function that will call warnings.warn: stacklevel 1
+    level = 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(skip):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn_at_caller(message: str, category: Type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` reported at the user's line (see :func:`caller_stacklevel`)."""
+    warnings.warn(message, category, stacklevel=caller_stacklevel())
 
 
 def check_image_batch(
@@ -38,9 +76,13 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, 3, H, W), got {type(x).__name__}; "
                         "load images with invariant_lpips.load_image()")
+    if x.is_meta:
+        raise ValueError(f"{name} is on the 'meta' device: it has a shape {tuple(x.shape)} but no values (made "
+                         "under torch.device('meta') or by a lazy/empty initialisation). Create or load the real "
+                         "image on 'cpu' or 'cuda' (e.g. invariant_lpips.load_image(path)) and pass that")
     if x.ndim != 4:
-        hint = " Add a batch axis with x.unsqueeze(0)." if x.ndim == 3 else ""
-        raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(x.shape)} ({x.ndim} dims).{hint}")
+        raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(x.shape)} ({x.ndim} dims). "
+                         f"{_ndim_hint(x)}")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} has integer dtype {x.dtype}; convert it to float first, e.g. x.float() / 255 "
@@ -68,18 +110,53 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
         lo, hi = float(lo), float(hi)
         low, high = (0.0, 1.0) if normalize else (-1.0, 1.0)
         if lo < low - RANGE_TOLERANCE or hi > high + RANGE_TOLERANCE:
-            if normalize:
-                hint = ("values look like [0, 255]: divide by 255" if hi > 1.5 else
-                        "values look like [-1, 1]: pass normalize=False")
-            else:
-                hint = ("values look like [0, 255]: divide by 255 and pass normalize=True" if hi > 1.5 else
-                        "inputs in [0, 1] need normalize=True")
             raise ValueError(
                 f"{name} has values in [{lo:.4g}, {hi:.4g}] but normalize={normalize} expects "
-                f"[{low:g}, {high:g}]; {hint}"
+                f"[{low:g}, {high:g}]; {range_hint(x, lo, hi, normalize)}"
             )
         value_range = (lo, hi)
     return x, value_range
+
+
+def _ndim_hint(x: torch.Tensor) -> str:
+    """How to turn a tensor of the wrong number of dimensions into (N, 3, H, W)."""
+    shape = tuple(x.shape)
+    if x.ndim == 3:
+        if shape[-1] in (1, 3) and shape[0] not in (1, 3):
+            return ("It looks like one (H, W, C) image: use x.permute(2, 0, 1).unsqueeze(0) "
+                    f"-> (1, {shape[-1]}, {shape[0]}, {shape[1]}).")
+        return f"Add a batch axis with x.unsqueeze(0) -> (1, {shape[0]}, {shape[1]}, {shape[2]})."
+    if x.ndim == 2:
+        return (f"It looks like one grey (H, W) image: use x[None, None] -> (1, 1, {shape[0]}, {shape[1]}) "
+                "(grey is repeated to RGB).")
+    if x.ndim == 5:
+        merged = shape[0] * shape[1]
+        return ("It looks like a video or a stack of batches (T, N, 3, H, W) / (N, T, 3, H, W): merge the two "
+                f"leading axes with x.flatten(0, 1) -> ({merged}, {shape[2]}, {shape[3]}, {shape[4]}), and "
+                "reshape the distances back with d.view(" + f"{shape[0]}, {shape[1]}) afterwards.")
+    if x.ndim > 5:
+        return (f"Merge the leading axes into one batch axis: x.flatten(0, {x.ndim - 4}) -> "
+                f"({'*'.join(str(n) for n in shape[:-3])}, {shape[-3]}, {shape[-2]}, {shape[-1]}).")
+    return "An image batch has 4 dims: (batch, channels, height, width); load images with invariant_lpips.load_image()."
+
+
+def range_hint(x: torch.Tensor, lo: float, hi: float, normalize: bool) -> str:
+    """Advice that fits the range the values actually span: [0, 255], [0, 65535], [-1, 1] or none of these."""
+    tol = RANGE_TOLERANCE
+    with torch.no_grad():
+        whole = hi > 1 and bool(torch.equal(x, x.round()))
+    if lo >= -tol and hi <= 255 + tol and (hi > 10 or whole):
+        # 8-bit values as float: large, or whole numbers (a [0, 2] float image is neither)
+        return ("values look like [0, 255]: divide by 255" + ("" if normalize else " and pass normalize=True"))
+    if lo >= -tol and 255 < hi <= 65535 + tol:
+        return ("values look like 16-bit [0, 65535]: divide by 65535" +
+                ("" if normalize else " and pass normalize=True"))
+    if normalize and lo >= -1 - tol and hi <= 1 + tol:
+        return "values look like [-1, 1]: pass normalize=False"
+    return ("the values fit none of the ranges this metric knows ([0, 1] with normalize=True, [-1, 1] with "
+            "normalize=False, [0, 255] or [0, 65535] to divide first). If the images were standardised "
+            "((x - mean) / std, e.g. with ImageNet's mean and std), undo that first (x * std + mean gives [0, 1]); "
+            "otherwise rescale them to [0, 1], e.g. (x - x.min()) / (x.max() - x.min()), and pass normalize=True")
 
 
 def check_pair(
@@ -96,10 +173,10 @@ def check_pair(
     in1, r1 = _check_image_batch(in1, "in1", normalize=normalize, min_size=min_size, check_values=check_values)
     if not normalize and r0 is not None and r1 is not None and all(
             r[0] >= -RANGE_TOLERANCE and r[1] - r[0] >= NORMALIZE_TRAP_SPAN for r in (r0, r1)):
-        warnings.warn("both inputs lie in [0, 1] but normalize=False treats them as [-1, 1] images, which gives "
-                      "a wrong distance for [0, 1] images: pass normalize=True (or map them with 2 * x - 1). "
-                      "Silence with warnings.filterwarnings('ignore', category=invariant_lpips.NormalizeWarning).",
-                      NormalizeWarning, stacklevel=4)
+        warn_at_caller("both inputs lie in [0, 1] but normalize=False treats them as [-1, 1] images, which gives "
+                       "a wrong distance for [0, 1] images: pass normalize=True (or map them with 2 * x - 1). "
+                       "Silence with warnings.filterwarnings('ignore', category=invariant_lpips.NormalizeWarning).",
+                       NormalizeWarning)
     if in0.device != in1.device:
         raise ValueError(f"in0 is on {in0.device} but in1 is on {in1.device}; move both to the same device "
                          "(and the metric too: metric.to(device))")
@@ -117,6 +194,10 @@ def check_module_device(module: torch.nn.Module, x: torch.Tensor) -> None:
     p = next(module.parameters(), None)
     if p is None:
         p = next(module.buffers(), None)
+    if p is not None and p.is_meta:
+        raise ValueError("the metric's weights are on the 'meta' device (it was built under torch.device('meta') "
+                         "or an empty-weights context), so they hold no values; build it outside that context, "
+                         f"e.g. {type(module).__name__}().to('{x.device}')")
     if p is not None and p.device != x.device:
         raise ValueError(f"the metric is on {p.device} but the inputs are on {x.device}; call "
                          f"metric.to('{x.device}') or move the inputs")
