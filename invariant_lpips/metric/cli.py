@@ -1,6 +1,10 @@
 """``invariant-lpips score``: distance between two images, or between two folders (paired by name);
 ``invariant-lpips variants``: the metrics ``--variant`` accepts.
 
+``--variant`` takes any metric of the registry: our variants, ``lpips-vgg``, and the peers and pixel metrics
+(``lpips-pkg``, ``dists``, ``ssim``, ``psnr``, ``mse``, ...) whose package is installed; a peer whose package
+is missing is refused with the extra that provides it. Errors about an input name its file.
+
 Registration imports nothing heavy (no torch): ``invariant-lpips --help`` must start at once.
 Metrics are built through the one registry (:func:`invariant_lpips.metric.registry.build_module`).
 Whatever a first run's weight fetch prints goes to stderr, so ``--json`` output on stdout stays valid.
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional, TextIO, Tuple
@@ -28,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("ref", metavar="REF", help="reference image file, or folder of reference images")
     p.add_argument("dist", metavar="DIST", help="distorted image file, or folder of images with the same names")
     p.add_argument("--variant", default=None, metavar="NAME",
-                   help=f"InvariantLPIPS variant, or 'lpips-vgg' for the exact LPIPS-VGG baseline "
+                   help=f"InvariantLPIPS variant, 'lpips-vgg' for the exact LPIPS-VGG baseline, or another metric "
+                        f"of the registry whose package is installed (lpips-pkg, dists, ssim, psnr, mse, ...) "
                         f"(default: {_DEFAULT_HELP}); see 'invariant-lpips variants'")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="linear weights file from 'invariant-lpips calibrate' instead of the variant's shipped "
@@ -46,7 +52,9 @@ def register(sub) -> None:
 
     v = sub.add_parser("variants", help="list the InvariantLPIPS variants (the names --variant accepts)",
                        description="The registered InvariantLPIPS variants; * marks the default. 'lpips-vgg' "
-                                   "(the exact LPIPS-VGG baseline) is accepted by --variant too.")
+                                   "(the exact LPIPS-VGG baseline) and the other metrics of the registry (peers "
+                                   "when their package is installed) are accepted by --variant too; the text "
+                                   "listing ends with them.")
     v.add_argument("--json", action="store_true", help="print the table as JSON")
     v.set_defaults(func=run_variants)
 
@@ -62,12 +70,79 @@ def _variant_name(args) -> str:
     return DEFAULT_VARIANT
 
 
-def _module_on(name: str, weights, device):
-    """The metric module from the registry; anything printed while resolving weights goes to stderr."""
-    from .registry import build_module
+def _metric_spec(name: str, weights=None):
+    """The registry entry of ``--variant``, checked before anything is loaded: an unknown name lists the
+    names that work (and those an extra would add), a peer whose package is missing names the extra."""
+    import importlib.util
 
+    from . import peers
+    from .registry import get_spec, list_metrics
+
+    try:
+        spec = get_spec(name)
+    except ValueError:
+        installed = list_metrics(installed_only=True)
+        missing = [m for m in list_metrics(installed_only=False) if m not in installed]
+        more = (f"; after pip install 'invariant-lpips[peers]' also: {', '.join(missing)}" if missing else "")
+        raise ValueError(f"unknown metric {name!r} for --variant; installed: {', '.join(installed)}{more}") from None
+    if spec.kind == "peer" and importlib.util.find_spec(peers.PEER_PACKAGES[spec.name][0]) is None:
+        raise ValueError(f"metric {name!r} ({spec.description}) needs the optional package(s) {spec.package!r}, "
+                         f"which is not installed: pip install 'invariant-lpips[peers]' (or pip install "
+                         f"{spec.package})")
+    if weights is not None and spec.kind not in ("ours", "baseline"):
+        raise ValueError(f"--weights applies to InvariantLPIPS variants and lpips-vgg only, not to {name!r}")
+    return spec
+
+
+class _UnitRangeMetric:
+    """A registry adapter (inputs in [0, 1], output (N,)) called like our modules: ``m(x, y, normalize=True)``."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+
+    def __call__(self, x, y, normalize: bool = False):
+        return self.adapter(x, y) if normalize else self.adapter((x + 1) / 2, (y + 1) / 2)
+
+
+def _module_on(name: str, weights, device):
+    """The metric from the registry (our modules via ``build_module``, peers and pixel metrics via
+    ``build_metric``); anything printed while resolving weights goes to stderr."""
+    from . import registry
+
+    spec = registry.get_spec(name)
     with contextlib.redirect_stdout(sys.stderr):
-        return build_module(name, weights=weights).to(device)
+        if spec.kind in ("ours", "baseline"):
+            return registry.build_module(name, weights=weights).to(device)
+        try:
+            return _UnitRangeMetric(registry.build_metric(name, device=device, weights=weights))
+        except ImportError as exc:  # a peer importable only in part (its own undeclared dependencies)
+            raise ValueError(str(exc)) from None
+
+
+def _load_checked(path: Path, spec, device):
+    """``path`` loaded in [0, 1] and checked for the metric, errors naming the file (not in0/in1)."""
+    from ..data.io import load_image
+    from .validation import check_image_batch
+
+    x = load_image(path, device=device)
+    check_image_batch(x, str(path), normalize=True, min_size=spec.min_size)
+    return x
+
+
+def _score_pair(metric, spec, ref: Path, dist: Path, x, y) -> float:
+    """One distance; an error of the metric names the two files instead of in0/in1."""
+    import torch
+
+    if spec.kind != "ours" and x.shape[-2:] != y.shape[-2:]:
+        raise ValueError(f"{ref} is {x.shape[-1]}x{x.shape[-2]} and {dist} is {y.shape[-1]}x{y.shape[-2]} "
+                         f"(WIDTHxHEIGHT); {spec.name} compares images position by position, so the sizes must "
+                         "be equal (InvariantLPIPS variants accept different sizes)")
+    try:
+        with torch.inference_mode():
+            return float(metric(x, y, normalize=True))
+    except ValueError as exc:
+        msg = re.sub(r"\bin0\b", lambda _: str(ref), re.sub(r"\bin1\b", lambda _: str(dist), str(exc)))
+        raise ValueError(msg) from None
 
 
 def _open_out(path: Optional[str]) -> Tuple[TextIO, bool]:
@@ -91,6 +166,7 @@ def run_score(args) -> int:
     for p in (ref, dist):
         if not p.exists():
             raise FileNotFoundError(f"not found: {p}")
+    _metric_spec(_variant_name(args), args.weights)  # a bad --variant fails before anything is loaded
     if ref.is_dir() != dist.is_dir():
         raise ValueError(f"REF and DIST must both be image files or both be folders ({ref} is a "
                          f"{'folder' if ref.is_dir() else 'file'}, {dist} is a {'folder' if dist.is_dir() else 'file'})")
@@ -102,17 +178,16 @@ def run_score(args) -> int:
 def _score_files(args, ref: Path, dist: Path) -> int:
     import torch
 
-    from ..data.io import load_image
-
     name = _variant_name(args)
+    spec = _metric_spec(name, args.weights)
     fh, close = _open_out(args.out)
     try:
         device = torch.device(args.device)
         metric = _module_on(name, args.weights, device)
-        with torch.inference_mode():
-            d = float(metric(load_image(ref, device=device), load_image(dist, device=device), normalize=True))
+        d = _score_pair(metric, spec, ref, dist, _load_checked(ref, spec, device), _load_checked(dist, spec, device))
         if args.json:
-            fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d}) + "\n")
+            fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d,
+                                 "lower_is_better": spec.lower_is_better}) + "\n")
         else:
             fh.write(f"{d:.6f}\n")
         fh.flush()
@@ -145,10 +220,10 @@ def _pair_folders(ref: Path, dist: Path, skip: bool) -> Tuple[List[str], dict, d
 def _score_folders(args, ref: Path, dist: Path) -> int:
     import torch
 
-    from ..data.io import load_image
     from ..progress import progress_bar
 
     name = _variant_name(args)
+    spec = _metric_spec(name, args.weights)
     common, refs, dists, problems = _pair_folders(ref, dist, args.skip_missing)
     fh, close = _open_out(args.out)  # before the (possibly slow) metric build and any scoring
     rows: List[dict] = []
@@ -162,10 +237,9 @@ def _score_folders(args, ref: Path, dist: Path) -> int:
             fh.flush()
         for file in progress_bar(common, desc="scoring", unit="pair"):
             try:
-                x = load_image(refs[file], device=device)
-                y = load_image(dists[file], device=device)
-                with torch.inference_mode():
-                    d = float(metric(x, y, normalize=True))
+                x = _load_checked(refs[file], spec, device)
+                y = _load_checked(dists[file], spec, device)
+                d = _score_pair(metric, spec, refs[file], dists[file], x, y)
             except (ValueError, OSError) as exc:  # unreadable/corrupt/vanished image, or invalid for the metric
                 if not args.skip_missing:
                     raise ValueError(f"pair {file!r} ({refs[file]} vs {dists[file]}): {exc}. Pass --skip-missing "
@@ -224,4 +298,14 @@ def run_variants(args) -> int:
         print(f"{star} {r['name']:<22} {r['formulation']:<6} pooling={r['pooling']:<40} weights={r['weights']}")
         print(f"    {r['description']}\n    invariance: {r['invariance']}")
     print(f"  {'lpips-vgg':<22} {get_spec('lpips-vgg').description} (the baseline; --variant accepts it too)")
+    from .registry import list_metrics
+
+    installed = set(list_metrics(installed_only=True))
+    others = [m for m in list_metrics(installed_only=False) if get_spec(m).kind in ("peer", "pixel")]
+    if others:
+        print("\n  other metrics --variant accepts (for comparisons):")
+        for m in others:
+            spec = get_spec(m)
+            status = "" if m in installed else f"  [not installed: pip install 'invariant-lpips[peers]']"
+            print(f"  {m:<22} {spec.description}{status}")
     return 0

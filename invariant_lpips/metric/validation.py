@@ -96,8 +96,9 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
                          f"{tuple(x.shape)}; channels-last arrays need x.permute(0, 3, 1, 2)")
     h, w = x.shape[-2:]
     if h < min_size or w < min_size:
-        raise ValueError(f"{name} is {h}x{w} pixels; this metric needs at least {min_size}x{min_size} "
-                         "(the trunk halves the size five times). Upsample or use larger crops.")
+        why = " (its VGG-16 trunk halves the size up to five times)" if min_size >= 16 else ""
+        raise ValueError(f"{name} is {h}x{w} pixels (HxW); this metric needs at least {min_size}x{min_size}{why}. "
+                         "Upsample or use larger crops.")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (N=0)")
     value_range = None
