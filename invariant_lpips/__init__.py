@@ -21,6 +21,16 @@ _EXPORTS = {
     "InvariantLPIPS": ".metric.invariant",
     "LPIPS": ".metric.lpips_baseline",
     "NormalizeWarning": ".metric.validation",
+    "DefaultNetWarning": ".metric.compat",
+    # lpips' module-level helpers (lpips' signatures); lpips' load_image is invariant_lpips.lpips_compat.load_image
+    "im2tensor": ".metric.lpips_helpers",
+    "tensor2im": ".metric.lpips_helpers",
+    "normalize_tensor": ".metric.lpips_helpers",
+    "spatial_average": ".metric.lpips_helpers",
+    "upsample": ".metric.lpips_helpers",
+    "l2": ".metric.lpips_helpers",
+    "psnr": ".metric.lpips_helpers",
+    "dssim": ".metric.lpips_helpers",
     "distance": ".metric.functional",
     "distance_files": ".metric.functional",
     "get_metric": ".metric.functional",
@@ -48,7 +58,10 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
                                     variant_table)
     from .metric.functional import distance, distance_files, get_metric
     from .metric.invariant import InvariantLPIPS
+    from .metric.compat import DefaultNetWarning
     from .metric.lpips_baseline import LPIPS
+    from .metric.lpips_helpers import (dssim, im2tensor, l2, normalize_tensor, psnr, spatial_average, tensor2im,
+                                       upsample)
     from .metric.registry import build_metric, list_metrics
     from .metric.validation import NormalizeWarning
     from .trunk.vgg16 import VGG16Trunk
