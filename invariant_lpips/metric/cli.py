@@ -183,8 +183,8 @@ def _score_files(args, ref: Path, dist: Path) -> int:
     fh, close = _open_out(args.out)
     try:
         device = torch.device(args.device)
-        metric = _module_on(name, args.weights, device)
-        d = _score_pair(metric, spec, ref, dist, _load_checked(ref, spec, device), _load_checked(dist, spec, device))
+        x, y = _load_checked(ref, spec, device), _load_checked(dist, spec, device)  # before the (slow) build
+        d = _score_pair(_module_on(name, args.weights, device), spec, ref, dist, x, y)
         if args.json:
             fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d,
                                  "lower_is_better": spec.lower_is_better}) + "\n")
