@@ -226,3 +226,119 @@ def test_public_names_resolve_lazily():
             "    raise SystemExit('no AttributeError')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+# ----------------------------------------------------------------------------- positional arguments, lpips' order
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_positional_parameters_follow_lpips_signature(cls):
+    import inspect
+
+    lpips = pytest.importorskip("lpips")
+    theirs = [p for p in inspect.signature(lpips.LPIPS.__init__).parameters.values() if p.name != "self"]
+    ours = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    positional = [p for p in ours if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert [p.name for p in positional] == [p.name for p in theirs]
+    for mine, ref in zip(positional, theirs):
+        if mine.name != "net" and not (cls is InvariantLPIPS and mine.name == "pretrained"):
+            assert mine.default == ref.default, mine.name
+    # everything of ours comes after lpips' arguments and is keyword-only
+    assert all(p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD) for p in ours[len(positional):])
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_positional_arguments_map_like_lpips(cls, pair):
+    m = cls(True, 'vgg', '0.1', True, False, True)  # pretrained, net, version, lpips, spatial, pnet_rand
+    assert m.net.weights_info is None  # pnet_rand=True arrived as the 6th positional argument
+    assert m(*pair).shape == (2, 1, 1, 1)
+    unit = cls(True, 'vgg', '0.1', False, False, True)  # lpips=False: unit weights
+    assert all(torch.equal(t, torch.ones_like(t)) for t in unit.lins.values())
+    with pytest.raises(ValueError, match="net='vgg'"):
+        cls(True, 'alex')
+    with pytest.raises(ValueError, match="frozen"):
+        cls(True, 'vgg', '0.1', True, False, True, True)  # pnet_tune=True
+    m = cls(True, 'vgg', '0.1', True, False, True, False, True, None, False)  # eval_mode=False
+    assert m.training
+
+
+def test_lpips_spatial_positional():
+    m = LPIPS(True, 'vgg', '0.1', True, True, True)  # spatial=True
+    assert m(torch.zeros(1, 3, 32, 40), torch.zeros(1, 3, 32, 40)).shape == (1, 1, 32, 40)
+
+
+def test_invariant_lpips_first_positional_may_be_a_variant():
+    m = InvariantLPIPS("paper", pnet_rand=True)
+    assert m.variant.name == "paper"
+    assert InvariantLPIPS(variant="paper", pnet_rand=True).variant.name == "paper"
+    with pytest.raises(TypeError, match="two variants"):
+        InvariantLPIPS("paper", variant="paper", pnet_rand=True)
+
+
+def test_lpips_string_first_argument_is_explained():
+    with pytest.raises(TypeError, match=r"pretrained.*net='vgg'"):
+        LPIPS('vgg', pnet_rand=True)
+
+
+def test_net_vgg16_alias_accepted():
+    assert _build(LPIPS, net="vgg16") is not None
+
+
+# ----------------------------------------------------------------------------- lpips' default net
+def test_lpips_without_net_warns_once_at_the_callers_line(monkeypatch):
+    import warnings
+
+    from invariant_lpips.metric import compat
+
+    monkeypatch.setattr(compat, "_default_net_warned", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LPIPS(pnet_rand=True)
+        LPIPS(pnet_rand=True)
+    hits = [w for w in caught if issubclass(w.category, invariant_lpips.DefaultNetWarning)]
+    assert len(hits) == 1, "one warning per process"
+    assert hits[0].filename == __file__, hits[0].filename
+    assert "alex" in str(hits[0].message) and "net='vgg'" in str(hits[0].message)
+
+    monkeypatch.setattr(compat, "_default_net_warned", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LPIPS(pnet_rand=True, net="vgg")
+        LPIPS(True, "vgg", pnet_rand=True)
+        InvariantLPIPS(pnet_rand=True)  # InvariantLPIPS has no lpips default to differ from
+        from invariant_lpips.metric.registry import build_module
+
+        build_module("lpips-vgg", pnet_rand=True)  # the registry (score --variant lpips-vgg) says net='vgg'
+    assert not [w for w in caught if issubclass(w.category, invariant_lpips.DefaultNetWarning)]
+
+
+# ----------------------------------------------------------------------------- dtypes
+def test_lpips_double_and_half_return_the_module_dtype(pair):
+    m = _build(LPIPS, net="vgg")
+    x, y = pair
+    d32 = m(x, y)
+    m64 = _build(LPIPS, net="vgg")
+    m64.load_state_dict(m.state_dict())
+    m64 = m64.double()
+    d64 = m64(x, y)
+    assert d64.dtype == torch.float64 and torch.allclose(d64.float(), d32, rtol=1e-4)
+    assert m64(x.double(), y.double()).dtype == torch.float64
+    assert _build(LPIPS, net="vgg", spatial=True).double()(x, y).dtype == torch.float64
+    m16 = _build(LPIPS, net="vgg")
+    m16.load_state_dict(m.state_dict())
+    d16 = m16.half()(x, y)
+    assert d16.dtype == torch.float16 and torch.isfinite(d16).all()
+    total, layers = m16(x, y, retPerLayer=True)
+    assert total.dtype == torch.float16 and all(t.dtype == torch.float16 for t in layers)
+
+
+def test_invariant_lpips_double_and_half_as_documented(pair):
+    """README: the trunk runs in the module's dtype; the pooled statistics and the distance are float32."""
+    m = _build(InvariantLPIPS, net="vgg")
+    x, y = pair
+    d32 = m(x, y)
+    m.double()
+    assert m.net.features[0].weight.dtype == torch.float64
+    d64 = m(x, y)
+    assert d64.dtype == torch.float32 and torch.allclose(d64, d32, rtol=1e-3)
+    m.half()
+    d16 = m(x, y)
+    assert d16.dtype == torch.float32 and torch.isfinite(d16).all()
