@@ -33,7 +33,7 @@ _EXPORTS = {
     "dssim": ".metric.lpips_helpers",
     "distance": ".metric.functional",
     "distance_files": ".metric.functional",
-    "get_metric": ".metric.functional",
+    "get_metric": ".metric.registry",
     "build_metric": ".metric.registry",
     "list_metrics": ".metric.registry",
     "load_image": ".data.io",
@@ -56,12 +56,12 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .data.io import load_image
     from .features.variants import (DEFAULT_VARIANT, Variant, get_variant, list_variants, register_variant,
                                     variant_table)
-    from .metric.functional import distance, distance_files, get_metric
+    from .metric.functional import distance, distance_files
     from .metric.invariant import InvariantLPIPS
     from .metric.compat import DefaultNetWarning
     from .metric.lpips_baseline import LPIPS
     from .metric.lpips_helpers import (dssim, im2tensor, l2, normalize_tensor, psnr, spatial_average, tensor2im,
                                        upsample)
-    from .metric.registry import build_metric, list_metrics
+    from .metric.registry import build_metric, get_metric, list_metrics
     from .metric.validation import NormalizeWarning
     from .trunk.vgg16 import VGG16Trunk

@@ -41,9 +41,10 @@ except ImportError as _exc:  # pragma: no cover - exercised in a test by hiding 
 import torch
 from torch import Tensor
 
+from .metric.functional import check_reduction, reduce_distances
+
 __all__ = ["InvariantLPIPSMetric", "LPIPSMetric"]
 
-_REDUCTIONS = ("mean", "sum", "none")
 #: keyword arguments consumed by ``torchmetrics.Metric`` itself; every other one goes to the module
 METRIC_KWARGS = ("compute_on_cpu", "dist_sync_on_step", "process_group", "dist_sync_fn",
                  "distributed_available_fn", "sync_on_compute", "compute_with_cache")
@@ -67,10 +68,7 @@ class _PerceptualMetric(Metric):
     def __init__(self, net: torch.nn.Module, reduction: Optional[str], normalize: bool,
                  metric_kwargs: Dict[str, Any]):
         super().__init__(**metric_kwargs)
-        if reduction is None:  # torchmetrics accepts None for "none"
-            reduction = "none"
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        reduction = check_reduction(reduction)  # torchmetrics accepts None for "none"
         if not isinstance(normalize, bool):
             raise ValueError(f"normalize must be a bool (True: inputs in [0, 1]; False: in [-1, 1]), "
                              f"got {normalize!r}")
@@ -96,9 +94,7 @@ class _PerceptualMetric(Metric):
         """The reduced distance: mean or sum over every scored image, or all scores (``"none"``)."""
         if self.reduction == "none":
             return dim_zero_cat(self.scores)
-        if self.reduction == "sum":
-            return self.sum_scores
-        return self.sum_scores / self.total
+        return reduce_distances(self.sum_scores, self.reduction, count=self.total)
 
     def plot(self, val=None, ax=None):  # pragma: no cover - needs matplotlib
         return self._plot(val, ax)

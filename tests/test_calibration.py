@@ -77,7 +77,7 @@ def test_fit_rejects_bad_shapes():
 def random_trunk():
     torch.manual_seed(0)
     v = get_variant("lpips-gap")
-    return VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps)
+    return v.trunk.build(None)
 
 
 def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
@@ -105,7 +105,7 @@ def test_feature_cache_hits_and_invalidation(tmp_path, random_trunk):
     # other pooling -> another key
     v = get_variant("lpips-gap-blur")
     torch.manual_seed(0)
-    c4 = FeatureCache(v, root=root, trunk=VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps))
+    c4 = FeatureCache(v, root=root, trunk=v.trunk.build(None))
     assert c4.key != c1.key
     # another resize or autocast dtype (CUDA; bfloat16 also on CPU) -> another key
     assert FeatureCache("lpips-gap", root=root, trunk=random_trunk, size=(32, 32)).key != c1.key
@@ -162,7 +162,7 @@ def test_cached_features_reproduce_the_metric(random_trunk, name):
     x, y = smooth_images(2, 64, 96, seed=1), smooth_images(2, 64, 96, seed=2)
     v = get_variant(name)
     torch.manual_seed(0)
-    trunk = random_trunk if v.pooling == "max" else VGG16Trunk(weights=None, pooling=v.pooling)
+    trunk = random_trunk if v.trunk.pooling[0] == "max" else VGG16Trunk(weights=None, pooling=v.trunk.pooling)
     m = InvariantLPIPS(name, trunk=trunk)
     cache = FeatureCache(v, enabled=False, trunk=trunk)
     tensors = variant_tensors(v, "shipped")
@@ -221,7 +221,7 @@ def test_calibrate_stats_variant_fits_one_scale_per_term(tmp_path):
     _write_kadid(tmp_path / "kadid", n_refs=3, types=(1,), levels=(1, 3, 5))
     v = get_variant("lpips-gap-stats")
     torch.manual_seed(0)
-    trunk = VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps)
+    trunk = v.trunk.build(None)
     out = calibrate(load_dataset("kadid10k", tmp_path / "kadid"), v, "pearson", cache_root=tmp_path / "c",
                     trunk=trunk, progress=False, test_fraction=0.0, config=FitConfig(max_steps=60))
     scales = {k: t for k, t in out["weights"].items() if k.startswith("scale.")}

@@ -91,10 +91,10 @@ def test_feature_cache_on_cuda_matches_cpu(tmp_path):
         paths.append(p)
     v = get_variant("lpips-gap-blur")
     torch.manual_seed(0)
-    state = VGG16Trunk(weights=None, pooling=v.pooling, taps=v.taps).features.state_dict()
+    state = v.trunk.build(None).features.state_dict()
     out = {}
     for dev in ("cpu", "cuda"):
-        trunk = VGG16Trunk(weights={k: t.clone() for k, t in state.items()}, pooling=v.pooling, taps=v.taps)
+        trunk = v.trunk.build({k: t.clone() for k, t in state.items()})
         cache = FeatureCache(v, root=tmp_path / f"cache_{dev}", device=torch.device(dev), trunk=trunk.to(dev))
         out[dev] = cache.features_for_files(paths)
     for path, stats in out["cpu"].items():

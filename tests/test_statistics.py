@@ -9,12 +9,22 @@ import torch
 
 from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
 from invariant_lpips.features.colour import srgb_to_lab
-from invariant_lpips.features.distance import combine, distance
+from invariant_lpips.features.formulations import get_formulation
 from invariant_lpips.features.pooled import STATISTICS, pooled_statistics
 from invariant_lpips.features.variants import Variant
 from invariant_lpips.trunk.vgg16 import POOL_TAPS, VGG16Trunk
 
 from helpers import smooth_images
+
+
+def distance(s0, s1, keys, w, formulation, scales=None):
+    """A formulation's distance on per-term channel weights ``w`` (term -> (C,))."""
+    f = get_formulation(formulation)
+    return f.combine(f.term_differences(s0, s1, keys, w), scales)
+
+
+def term_differences(s0, s1, keys, w, formulation):
+    return get_formulation(formulation).term_differences(s0, s1, keys, w)
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +151,14 @@ def test_stats_distance_finite_gradient_at_identity(trunk):
 
 def test_combine_formulations():
     D = torch.tensor([[4.0, 9.0]])
-    assert torch.allclose(combine(D, "lpips")[0], torch.tensor([13.0]))
-    assert torch.allclose(combine(D, "paper", n_channels=13)[0], torch.tensor([1.0]))
-    d, per = combine(D, "stats", torch.tensor([1.0, 2.0]))
+    assert torch.allclose(get_formulation("lpips").combine(D)[0], torch.tensor([13.0]))
+    assert torch.allclose(get_formulation("paper").combine(D, n_channels=13)[0], torch.tensor([1.0]))
+    d, per = get_formulation("stats").combine(D, torch.tensor([1.0, 2.0]))
     assert torch.allclose(d, torch.tensor([8.0]), atol=1e-5) and torch.allclose(per.sum(-1), d)
     with pytest.raises(ValueError, match="term_scales"):
-        combine(D, "stats")
+        get_formulation("stats").combine(D)
     with pytest.raises(ValueError, match="formulation"):
-        combine(D, "nope")
+        get_formulation("nope")
 
 
 def test_calibration_recovers_known_low_dimensional_weights():
@@ -177,14 +187,14 @@ def test_stats_variant_requires_stats_formulation():
         register_variant(Variant(name="bad-x", formulation="lpips", statistics=("mean", "std")))
     with pytest.raises(ValueError, match="unknown statistics"):
         register_variant(Variant(name="bad-y", formulation="stats", statistics=("kurtosis",)))
+    with pytest.raises(ValueError, match="formulation must be one of"):
+        Variant(name="bad-z", formulation="nope")
 
 
 # ----------------------------------------------------------------------------- the texture formulation
 
 
 def test_texture_terms_are_bounded_symmetric_and_zero_at_identity(trunk):
-    from invariant_lpips.features.distance import term_differences
-
     x = smooth_images(2, 64, 64, seed=11)
     y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
     s0, s1 = _stats(trunk, x), _stats(trunk, y)

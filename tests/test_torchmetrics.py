@@ -93,7 +93,7 @@ def test_arguments_checked_and_split():
     m = InvariantLPIPSMetric(variant="paper", trunk_weights=None, dist_sync_on_step=True, compute_on_cpu=True,
                              padding_mode="circular", pnet_rand=True)
     assert m.dist_sync_on_step and m.compute_on_cpu  # torchmetrics options went to Metric
-    assert m.net.variant.name == "paper" and m.net.variant.padding_mode == "circular"  # the rest to the module
+    assert m.net.variant.name == "paper" and m.net.variant.trunk.padding_mode == "circular"  # the rest to the module
     assert m.variant == "paper" and LPIPSMetric(pnet_rand=True).variant == "lpips-vgg"
 
 

@@ -6,6 +6,8 @@ Every distance is a function of a per-pair matrix ``phi`` built from cached pool
 * ``linear`` (LPIPS-style per-channel weights, or per-term scales of a ``stats`` variant): ``d = phi @ w``
 * ``paper``: ``d = sqrt(phi @ w^2 / C)``
 
+(the variant's formulation predicts: :meth:`invariant_lpips.features.formulations.Formulation.predict`)
+
 so calibration never touches the trunk: it runs in seconds on a CPU. Weights are kept
 non-negative by a softplus parametrisation, pulled towards their initial values by ``weight_decay``
 (an L2 penalty on ``w - w_init``, relative to ``mean(w_init^2)``), trained full-batch with Adam and
@@ -14,19 +16,21 @@ early-stopped on a validation split of *references* (never of pairs).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from ..data.stats import srcc
+from ..features.formulations import LINEAR, Formulation, get_formulation
 from .losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
 
 
 @dataclass
 class FitConfig:
     loss: str = "pearson"            # pearson | rank | 2afc
-    formulation: str = "linear"      # linear | paper (see calibration.pairs.fit_formulation)
+    #: a Formulation, a formulation name, or "linear" (``X @ w``); see calibration.pairs.fit_formulation
+    formulation: Union[str, Formulation] = LINEAR
     lr: float = 0.02
     max_steps: int = 2000
     weight_decay: float = 1e-3
@@ -48,13 +52,9 @@ def _inverse_softplus(w: torch.Tensor) -> torch.Tensor:
     return torch.where(w > 20, w, torch.log(torch.expm1(w)))
 
 
-def predict(phi: torch.Tensor, w: torch.Tensor, formulation: str) -> torch.Tensor:
-    """The distance of every pair from its design row ``phi`` and the parameters ``w``."""
-    if formulation in ("linear", "lpips", "stats"):
-        return phi @ w
-    if formulation == "paper":
-        return torch.sqrt(phi @ (w * w) / phi.shape[1] + 1e-20)
-    raise ValueError(f"formulation must be 'linear' or 'paper', got {formulation!r}")
+def predict(phi: torch.Tensor, w: torch.Tensor, formulation: Union[str, Formulation]) -> torch.Tensor:
+    """The distance of every pair from its design row ``phi`` and the parameters ``w`` (the formulation's)."""
+    return get_formulation(formulation).predict(phi, w)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,9 +24,10 @@ from safetensors.torch import load_file, save_file
 
 from ..data.io import file_sha256, load_image, resize
 from ..data.sizes import as_hw
+from ..trunk.config import TrunkConfig
 from ..trunk.vgg16 import POOL_TAPS, VGG16Trunk
 from ..weights.vgg16 import cache_dir, features_sha256
-from .pooled import STATISTICS, Stats, pooled_statistics
+from .pooled import COLOUR_TAP, STATISTICS, Stats, pooled_statistics, term_tap
 from .variants import Variant, get_variant
 
 #: bump when the stored statistics change (old entries are then a different folder)
@@ -41,13 +42,11 @@ def tensor_sha256(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
-def trunk_config(variant: Variant, trunk_sha256: str, size_hw=None, dtype=None, taps=None) -> dict:
-    """What the cached statistics depend on (``dtype``: the autocast dtype of the trunk pass, None = fp32;
-    ``taps``: the stored taps, default the variant's)."""
-    config = {"pooling": list(variant.expanded_pooling()), "filter_size": variant.filter_size,
-              "padding_mode": variant.padding_mode, "taps": list(taps or variant.taps), "trunk_sha256": trunk_sha256,
-              "resize_hw": list(size_hw) if size_hw else None, "statistics": list(STATISTICS),
-              "version": CACHE_VERSION}
+def cache_config(trunk: TrunkConfig, trunk_sha256: str, size_hw=None, dtype=None) -> dict:
+    """What the cached statistics depend on: the trunk's configuration, its weights' hash, the resize,
+    the statistics and ``dtype`` (the autocast dtype of the trunk pass, None = fp32)."""
+    config = {**trunk.to_dict(), "trunk_sha256": trunk_sha256, "resize_hw": list(size_hw) if size_hw else None,
+              "statistics": list(STATISTICS), "version": CACHE_VERSION}
     if dtype is not None:
         config["autocast"] = str(dtype).replace("torch.", "")
     return config
@@ -79,13 +78,11 @@ class FeatureCache:
     def __init__(self, variant: Union[str, Variant], root: Union[str, Path, None] = None,
                  device: Union[str, torch.device] = "cpu", trunk: Optional[VGG16Trunk] = None,
                  enabled: bool = True, dtype=None, size=None):
-        self.variant = variant if isinstance(variant, Variant) else get_variant(variant)
+        self.variant = get_variant(variant)
         self.device = torch.device(device)
-        v = self.variant
-        self.taps = tuple(v.taps)
-        if trunk is None:
-            trunk = VGG16Trunk(weights="imagenet", pooling=v.pooling, filter_size=v.filter_size,
-                               padding_mode=v.padding_mode, taps=self.taps)
+        config = self.variant.trunk
+        self.taps = config.taps
+        trunk = config.check(trunk, f"variant {self.variant.name!r}") if trunk is not None else config.build("imagenet")
         info = trunk.weights_info
         state = trunk.features.state_dict()
         if info is not None:
@@ -102,7 +99,7 @@ class FeatureCache:
         # elsewhere the pass is float32 whatever ``dtype`` says
         amp = dtype if (dtype is not None and (self.device.type == "cuda" or dtype == torch.bfloat16)) else None
         self._amp = amp
-        self.config = trunk_config(v, trunk_sha, self.size, amp, self.taps)
+        self.config = cache_config(config, trunk_sha, self.size, amp)
         self.key = config_key(self.config)
         self.enabled = enabled
         self.root = Path(root) if root is not None else default_cache_root()
@@ -111,7 +108,7 @@ class FeatureCache:
         # first reads the entries of the same trunk run to pool5 when they exist (same values on its taps)
         self.superset_folders: List[Path] = []
         if set(self.taps) < set(POOL_TAPS):
-            full = trunk_config(v, trunk_sha, self.size, amp, POOL_TAPS)
+            full = cache_config(config.with_(taps=POOL_TAPS), trunk_sha, self.size, amp)
             self.superset_folders.append(self.root / config_key(full))
         if self.enabled:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -129,7 +126,7 @@ class FeatureCache:
         x = x.to(self.device, non_blocking=True)
         if self.size is not None:
             x = resize(x, self.size)
-        circular = self.variant.padding_mode == "circular"
+        circular = self.variant.trunk.circular
         with torch.autocast(self.device.type, dtype=self._amp or torch.bfloat16, enabled=self._amp is not None):
             stats = pooled_statistics(self.trunk, 2 * x - 1, self.taps, ("raw", "unit"), STATISTICS,
                                       STATISTICS, circular)
@@ -154,7 +151,7 @@ class FeatureCache:
             except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed
                 continue
             if folder != self.folder:  # keep this variant's taps (and the colour tap) only
-                out = {k: t for k, t in out.items() if k.rsplit(".", 1)[1] in self.taps or k.startswith("lab.")}
+                out = {k: t for k, t in out.items() if term_tap(k) in self.taps + (COLOUR_TAP,)}
             self._memory[sha] = out
             return out
         return None

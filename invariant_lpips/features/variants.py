@@ -1,16 +1,30 @@
-"""The variant registry: name -> trunk pooling, taps, statistics, formulation, weights file, invariance claim."""
+"""The variant registry: a name -> what it configures (trunk, statistics, formulation, weights).
+
+A :class:`Variant` holds a :class:`~invariant_lpips.trunk.config.TrunkConfig` (weights, pooling, filter
+size, padding, taps), the pooled statistics it reads, a
+:class:`~invariant_lpips.features.formulations.Formulation` and its shipped weights file. Prose (what a
+variant is, what it is invariant to) and benchmark figures (relative cost) live in the weights manifest
+(:func:`~invariant_lpips.weights.linear.variant_notes`) and the README, not here.
+
+>>> v = get_variant("texture-blur")
+>>> v.formulation, v.trunk.taps, v.terms()[:2], v.channels()
+(<formulation 'texture'>, ('pool1', 'pool2'), ['raw.mean.pool1', 'raw.mean.pool2'], {'pool1': 64, 'pool2': 128, 'lab': 3})
+>>> v.with_(name="texture-circular", padding_mode="circular").trunk.padding_mode
+'circular'
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, fields, replace
+from typing import Dict, List, Optional, Tuple, Union
 
-from ..pooling.downsample import expand_pooling_spec
-from ..trunk.vgg16 import POOL_TAPS
-from .pooled import COLOUR_TAP, LOCAL_BLOCK_PX, STATISTICS, TAP_STRIDE
+import torch
 
-FORMULATIONS = ("paper", "lpips", "stats", "stats-sq", "texture")
-#: formulations with one scale per term (the per-channel weights stay fixed)
-SCALED_FORMULATIONS = ("stats", "stats-sq", "texture")
+from ..trunk.config import TrunkConfig
+from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
+from .formulations import Formulation, get_formulation
+from .pooled import CHANNELS, COLOUR_TAP
+
+_TRUNK_FIELDS = {f.name for f in fields(TrunkConfig)}
 
 
 @dataclass(frozen=True)
@@ -19,54 +33,51 @@ class Variant:
 
     Attributes:
         name: registry key.
-        formulation: ``"paper"`` (raw GAP, sqrt-mean of weighted squared differences),
-            ``"lpips"`` (unit-normalised GAP, weighted sum of squared differences) or ``"stats"``
-            (unit-normalised statistics, weighted sum of per-term norms), ``"stats-sq"`` (the same
-            terms as squares) or ``"texture"`` (DISTS-style similarity of raw pooled statistics plus
-            squared CIELab differences); see :mod:`invariant_lpips.features.distance`.
-        taps: trunk taps used.
-        statistics: pooled statistics per tap (:data:`~invariant_lpips.features.pooled.STATISTICS`).
+        formulation: a :class:`~invariant_lpips.features.formulations.Formulation` (or its registered name).
+        trunk: the trunk's configuration (pooling, filter size, padding, taps, weights).
+        statistics: pooled statistics per trunk tap (:data:`~invariant_lpips.features.pooled.STATISTICS`).
         colour_statistics: statistics of the CIELab colour tap (empty = no colour tap).
-        pooling: down-sampler per stage (one name for all five, or five names).
-        filter_size: binomial filter size for the anti-aliasing pools.
-        padding_mode: padding of the 3x3 convolutions.
         weights_file: shipped linear weights (None = unit weights).
-        invariance: which shifts it is exactly / approximately invariant to (measured figures in README).
-        description: one line for tables.
-        relative_cost: trunk FLOPs relative to the plain VGG-16 (analytic, for a 512x384 input).
     """
 
     name: str
-    formulation: str
-    taps: Tuple[str, ...] = POOL_TAPS
+    formulation: Union[str, Formulation]
+    trunk: TrunkConfig = TrunkConfig()
     statistics: Tuple[str, ...] = ("mean",)
     colour_statistics: Tuple[str, ...] = ()
-    pooling: Union[str, Tuple[str, ...]] = "max"
-    filter_size: int = 3
-    padding_mode: str = "zeros"
     weights_file: Optional[str] = None
-    invariance: str = ""
-    description: str = ""
-    relative_cost: float = 1.0
 
-    def expanded_pooling(self) -> List[str]:
-        return list(expand_pooling_spec(self.pooling))
+    def __post_init__(self):
+        object.__setattr__(self, "formulation", get_formulation(self.formulation))
+        object.__setattr__(self, "statistics", tuple(self.statistics))
+        object.__setattr__(self, "colour_statistics", tuple(self.colour_statistics))
+        self.formulation.check(self.statistics, self.colour_statistics)
 
     @property
-    def space(self) -> str:
-        """``raw`` features for the paper's and the texture formulations, LPIPS' unit-normalised ones otherwise."""
-        return "raw" if self.formulation in ("paper", "texture") else "unit"
+    def taps(self) -> Tuple[str, ...]:
+        """The trunk taps the statistics are read at (the trunk's)."""
+        return self.trunk.taps
 
     def terms(self) -> List[str]:
-        """The statistics keys the distance uses, in a fixed order (trunk taps, then the colour tap).
+        """The statistics keys the distance uses, in a fixed order (see the formulation)."""
+        return self.formulation.terms(self.trunk.taps, self.statistics, self.colour_statistics)
 
-        ``local`` is left out at taps whose cells already span 32 px (pool5), where it equals ``std``.
-        """
-        out = [f"{self.space}.{stat}.{tap}" for stat in self.statistics for tap in self.taps
-               if not (stat == "local" and TAP_STRIDE[tap] >= LOCAL_BLOCK_PX)]
-        return out + [f"{COLOUR_TAP}.{stat}.{COLOUR_TAP}" for stat in self.colour_statistics]
+    def channels(self) -> Dict[str, int]:
+        """tap -> channels of every per-channel weight vector (the trunk taps, then the colour tap)."""
+        taps = list(self.trunk.taps) + ([COLOUR_TAP] if self.colour_statistics else [])
+        return {t: CHANNELS[t] for t in taps}
+
+    def weights(self, weights: WeightsArg = None) -> Tuple[Dict[str, torch.Tensor], dict]:
+        """The linear weights (tensors, manifest entry): ``None`` the shipped file (or ones), ``"ones"``,
+        a dict or a file (:func:`~invariant_lpips.weights.linear.resolve_linear_weights`)."""
+        return resolve_linear_weights(weights, self.channels(), self.weights_file, variant=self.name,
+                                      fill_with_ones=(COLOUR_TAP,))
 
     def with_(self, **changes) -> "Variant":
+        """A copy with ``changes``; trunk fields (``pooling``, ``padding_mode``, ...) go to the trunk."""
+        trunk = {k: changes.pop(k) for k in list(changes) if k in _TRUNK_FIELDS}
+        if trunk:
+            changes["trunk"] = self.trunk.with_(**trunk)
         return replace(self, **changes)
 
 
@@ -79,23 +90,16 @@ DEFAULT_VARIANT = "texture-blur"
 
 def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
     """Add a variant to the registry (``overwrite=True`` to replace one)."""
-    if variant.formulation not in FORMULATIONS:
-        raise ValueError(f"formulation must be one of {FORMULATIONS}, got {variant.formulation!r}")
-    bad = [s for s in tuple(variant.statistics) + tuple(variant.colour_statistics) if s not in STATISTICS]
-    if bad:
-        raise ValueError(f"unknown statistics {bad}; choose from {STATISTICS}")
-    if variant.formulation not in SCALED_FORMULATIONS and (tuple(variant.statistics) != ("mean",)
-                                                           or variant.colour_statistics):
-        raise ValueError(f"formulation {variant.formulation!r} uses the GAP mean only; use formulation 'stats' "
-                         "for other statistics or the colour tap")
     if variant.name in _REGISTRY and not overwrite:
         raise ValueError(f"variant {variant.name!r} is already registered (pass overwrite=True)")
-    expand_pooling_spec(variant.pooling)
     _REGISTRY[variant.name] = variant
     return variant
 
 
-def get_variant(name: str) -> Variant:
+def get_variant(name: Union[str, Variant]) -> Variant:
+    """A registered variant by name (a :class:`Variant` is returned as it is)."""
+    if isinstance(name, Variant):
+        return name
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -108,88 +112,34 @@ def list_variants() -> List[str]:
 
 
 def variant_table() -> List[dict]:
-    """One dict per variant (name, formulation, pooling, taps, weights, invariance, description)."""
-    return [
-        {"name": v.name, "formulation": v.formulation, "pooling": "/".join(v.expanded_pooling()),
-         "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}" if v.colour_statistics else ""),
-         "taps": ",".join(v.taps), "weights": v.weights_file or "ones", "invariance": v.invariance,
-         "description": v.description, "relative_cost": v.relative_cost}
-        for v in _REGISTRY.values()
-    ]
+    """One dict per variant (name, formulation, pooling, statistics, taps, weights, and the manifest's
+    invariance, description and relative cost)."""
+    rows = []
+    for v in _REGISTRY.values():
+        notes = variant_notes(v.name)
+        rows.append({"name": v.name, "formulation": v.formulation.name, "pooling": "/".join(v.trunk.pooling),
+                     "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}"
+                                                             if v.colour_statistics else ""),
+                     "taps": ",".join(v.trunk.taps), "weights": v.weights_file or "ones",
+                     "invariance": notes.get("invariance", ""), "description": notes.get("description", ""),
+                     "relative_cost": notes.get("relative_cost", 1.0)})
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
 # built-in variants
 # ---------------------------------------------------------------------------------------------
-register_variant(Variant(
-    name="paper",
-    formulation="paper",
-    pooling="max",
-    weights_file="paper_ones.safetensors",
-    description="the paper's metric: GAP of the 5 max-pool outputs, sqrt-mean weighted distance",
-    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
-               "approximately, with a periodic ripple of period 32 px (aliasing)",
-))
-register_variant(Variant(
-    name="paper-blur",
-    formulation="paper",
-    pooling="blurmax",
-    filter_size=3,
-    weights_file="paper_ones.safetensors",
-    description="the paper's formulation with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)",
-    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
-               "approximately, ripple strongly reduced by the low-pass before each subsampling",
-))
-register_variant(Variant(
-    name="lpips-gap",
-    formulation="lpips",
-    pooling="max",
-    weights_file="lpips_gap_max.safetensors",
-    description="LPIPS-style: unit-normalised features, GAP of the 5 max-pool outputs",
-    invariance="circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
-               "approximately (periodic ripple)",
-))
-_BLUR_INVARIANCE = ("circular shifts by multiples of 32 px exactly (with circular padding); other shifts "
-                    "approximately: the low-pass before each subsampling removes most of the periodic ripple")
-
-
-def _lpips_gap(name: str, pooling: str, description: str, invariance: str = _BLUR_INVARIANCE,
-               filter_size: int = 3) -> Variant:
-    """An LPIPS-style GAP variant on the shared LPIPS-v0.1-derived weights."""
-    return register_variant(Variant(name=name, formulation="lpips", pooling=pooling, filter_size=filter_size,
-                                    weights_file="lpips_gap_max.safetensors", description=description,
-                                    invariance=invariance))
-
-
-_lpips_gap("lpips-gap-blur", "blurmax",
-           "LPIPS-style GAP with anti-aliased pools (max at stride 1, binomial-3 blur, subsample)")
-_lpips_gap("lpips-gap-blur5", "blurmax",
-           "LPIPS-style GAP with anti-aliased pools (binomial-5 blur: stronger low-pass)", filter_size=5)
-_lpips_gap("lpips-gap-l2", "l2", "LPIPS-style GAP with DISTS' L2/Hanning pooling instead of max pooling",
-           _BLUR_INVARIANCE.replace("the low-pass before each subsampling", "the Hanning window"))
-_lpips_gap("lpips-gap-aps", "aps",
-           "LPIPS-style GAP with adaptive polyphase sampling (blur-3, keep the max-norm phase)",
-           "every integer circular shift exactly (with circular padding: the pooled vector is "
-           "identical); crop shifts approximately")
-
-
-def _lpips_gap_stats(name: str, formulation: str, description: str) -> Variant:
-    """A pooled-statistics variant: mean and spread per pool tap plus the CIELab colour tap, on the
-    anti-aliased trunk, with LPIPS' per-channel weights and unit term scales."""
-    return register_variant(Variant(name=name, formulation=formulation, statistics=("mean", "std"),
-                                    colour_statistics=("mean", "std"), pooling="blurmax", filter_size=3,
-                                    weights_file="lpips_gap_stats.safetensors", description=description,
-                                    invariance=_BLUR_INVARIANCE))
-
-
-register_variant(Variant(
-    name="texture-blur", formulation="texture", taps=("pool1", "pool2"), statistics=("mean", "std"),
-    colour_statistics=("mean", "std"), pooling="blurmax", filter_size=3, weights_file="texture_blur.safetensors",
-    invariance=_BLUR_INVARIANCE, relative_cost=0.31,
-    description="anti-aliased trunk to pool2; DISTS-style similarity of the channel means and spreads at "
-                "pool1-2, plus squared CIELab mean and spread differences; 6 term scales"))
-
-_lpips_gap_stats("lpips-gap-stats", "stats",
-                 "anti-aliased GAP plus spatial spread per tap and a CIELab colour tap; a sum of per-term norms")
-_lpips_gap_stats("lpips-gap-stats-sq", "stats-sq",
-                 "lpips-gap-stats' terms summed as squares (as LPIPS does) instead of norms")
+_MAX, _BLUR = TrunkConfig(pooling="max"), TrunkConfig(pooling="blurmax", filter_size=3)
+register_variant(Variant("paper", "paper", _MAX, weights_file="paper_ones.safetensors"))
+register_variant(Variant("paper-blur", "paper", _BLUR, weights_file="paper_ones.safetensors"))
+for _name, _trunk in [("lpips-gap", _MAX), ("lpips-gap-blur", _BLUR),
+                      ("lpips-gap-blur5", TrunkConfig(pooling="blurmax", filter_size=5)),
+                      ("lpips-gap-l2", TrunkConfig(pooling="l2")), ("lpips-gap-aps", TrunkConfig(pooling="aps"))]:
+    # LPIPS-style GAP variants on the shared LPIPS-v0.1-derived weights
+    register_variant(Variant(_name, "lpips", _trunk, weights_file="lpips_gap_max.safetensors"))
+register_variant(Variant("texture-blur", "texture", _BLUR.with_(taps=("pool1", "pool2")), ("mean", "std"),
+                         ("mean", "std"), weights_file="texture_blur.safetensors"))
+for _name, _formulation in [("lpips-gap-stats", "stats"), ("lpips-gap-stats-sq", "stats-sq")]:
+    # mean and spread per pool tap plus the CIELab colour tap, with LPIPS' per-channel weights
+    register_variant(Variant(_name, _formulation, _BLUR, ("mean", "std"), ("mean", "std"),
+                             weights_file="lpips_gap_stats.safetensors"))

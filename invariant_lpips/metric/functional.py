@@ -1,26 +1,58 @@
 """Functional forms: ``distance(x, y, variant=...)`` and file-level ``distance_files``.
 
-Both get their metric from the one registry (:func:`invariant_lpips.metric.registry.shared_module`: built
-once per variant and device, then kept).
+Both score with a module built by the one registry (:func:`invariant_lpips.metric.registry.build_module`)
+and kept *privately* per (variant, device): it is never handed out, so casting or moving a module got
+elsewhere (``get_metric()``, ``InvariantLPIPS()``) cannot change what :func:`distance` computes.
+:func:`~invariant_lpips.metric.registry.get_metric` returns a new module each call.
+
+>>> import torch
+>>> reduce_distances(torch.tensor([1.0, 3.0]), "mean"), reduce_distances(torch.tensor([1.0, 3.0]), "sum")
+(tensor(2.), tensor(4.))
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import torch
 
 from ..data.io import load_image
 from ..features.variants import DEFAULT_VARIANT
-from .registry import shared_module
+from .registry import build_module, get_metric  # noqa: F401 - get_metric: the public name's old home
 
-#: the kept metric module of a variant (``"lpips-vgg"`` for the LPIPS baseline); an alias of the registry's
-get_metric = shared_module
+#: ``"none"`` -> per image (N,), ``"mean"`` / ``"sum"`` -> a scalar
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_reduction(reduction: Optional[str]) -> str:
+    """A valid reduction name (``None`` is ``"none"``, as torchmetrics allows)."""
+    reduction = "none" if reduction is None else reduction
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def reduce_distances(d: torch.Tensor, reduction: Optional[str], count: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The one reduction switch: ``d`` as it is (``"none"``), its sum, or its mean (the sum over ``count``
+    when given: torchmetrics' accumulated sum and count)."""
+    reduction = check_reduction(reduction)
+    if reduction == "none":
+        return d
+    total = d.sum()
+    if reduction == "sum":
+        return total
+    return total / (d.numel() if count is None else count)
+
+
+@functools.lru_cache(maxsize=8)
+def _private_module(variant: str, device: str) -> torch.nn.Module:
+    return build_module(variant, device=device)
 
 
 def distance(x: torch.Tensor, y: torch.Tensor, variant: str = DEFAULT_VARIANT, normalize: bool = False,
              reduction: str = "none") -> torch.Tensor:
-    """Perceptual distance between two image batches (the metric is built once and kept).
+    """Perceptual distance between two image batches (the metric is built once per variant and device).
 
     Args:
         x, y: (N, 3, H, W) images in [-1, 1], or [0, 1] with ``normalize=True`` (the same default as
@@ -28,14 +60,9 @@ def distance(x: torch.Tensor, y: torch.Tensor, variant: str = DEFAULT_VARIANT, n
         variant: an InvariantLPIPS variant name, or ``"lpips-vgg"`` for the LPIPS baseline.
         reduction: ``"none"`` -> (N,), ``"mean"`` or ``"sum"`` -> scalar.
     """
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    d = shared_module(variant, x.device)(x, y, normalize=normalize).flatten()
-    if reduction == "mean":
-        return d.mean()
-    if reduction == "sum":
-        return d.sum()
-    return d
+    check_reduction(reduction)
+    d = _private_module(variant, str(x.device))(x, y, normalize=normalize).flatten()
+    return reduce_distances(d, reduction)
 
 
 def distance_files(ref: Union[str, Path], dist: Union[str, Path], variant: str = DEFAULT_VARIANT,

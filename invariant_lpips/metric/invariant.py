@@ -2,16 +2,8 @@
 
 A thin ``nn.Module`` over the feature layer (:mod:`invariant_lpips.features`): image -> LPIPS scaling ->
 frozen VGG-16 trunk (pooling policy of the variant) -> taps -> pooled statistics
-(:mod:`~invariant_lpips.features.pooled`) -> the weighted distance
-(:mod:`~invariant_lpips.features.distance`). Formulations:
-
-``paper`` (Alabau-Bosque et al., 2026)
-    ``g = concat_l GAP(f_l)`` (1472 channels for the five pool taps), ``d = sqrt(mean_c (w_c (g_c(x) - g_c(y)))^2)``.
-``lpips`` (LPIPS-style)
-    ``u = f / (||f||_2 + eps)`` per position, ``g_l = GAP(u_l)``, ``d = sum_l sum_c w_lc (g_lc(x) - g_lc(y))^2``.
-``stats``
-    several statistics of ``u`` per tap (mean, spread, soft-local spread) and of the CIELab colour tap,
-    ``d = sum_k a_k ||sqrt(w_k) (s_k(x) - s_k(y))||_2``: norms grow linearly with the area of a local damage.
+(:mod:`~invariant_lpips.features.pooled`) -> the variant's formulation
+(:mod:`~invariant_lpips.features.formulations`: every formula is there).
 
 Shapes: ``in0`` (N0, 3, H0, W0), ``in1`` (N1, 3, H1, W1) with N0 == N1 or one of them 1 (broadcast; the
 single image's trunk features are computed once). Statistics remove space, so the two sides may have
@@ -21,21 +13,16 @@ from __future__ import annotations
 
 import contextlib
 
-import warnings
 from typing import Dict, Optional, Union
 
 import torch
 import torch.nn as nn
 
-from ..features.distance import distance
-from ..features.pooled import COLOUR_TAP, Stats, pooled_statistics
+from ..features.pooled import Stats, pooled_statistics
 from ..features.variants import DEFAULT_VARIANT, Variant, get_variant
-from ..trunk.vgg16 import MIN_INPUT_SIZE, TAP_CHANNELS, VGG16Trunk
-from ..weights.linear import load_linear_weights, load_shipped
+from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
 from .compat import lpips_constructor_args
 from .validation import check_module_device, check_pair
-
-_CHANNELS = {**TAP_CHANNELS, COLOUR_TAP: 3}
 
 
 class InvariantLPIPS(nn.Module):
@@ -113,70 +100,26 @@ class InvariantLPIPS(nn.Module):
             weights = "ones"
         if compat["trunk_random"] and trunk is None:
             trunk_weights = None
-        self.variant = variant if isinstance(variant, Variant) else get_variant(variant)
-        v = self.variant
-        if padding_mode is not None and padding_mode != v.padding_mode:
+        self.variant = v = get_variant(variant)
+        if padding_mode is not None and padding_mode != v.trunk.padding_mode:
             self.variant = v = v.with_(padding_mode=padding_mode)
-        if trunk is None:
-            trunk = VGG16Trunk(weights=trunk_weights, pooling=v.pooling, filter_size=v.filter_size,
-                               padding_mode=v.padding_mode, taps=v.taps)
-        elif tuple(trunk.pooling) != tuple(v.expanded_pooling()) or not set(v.taps) <= set(trunk.taps):
-            raise ValueError(f"the given trunk (pooling {trunk.pooling}, taps {trunk.taps}) does not match "
-                             f"variant {v.name!r} (pooling {v.expanded_pooling()}, taps {v.taps})")
+        self.formulation = v.formulation
+        trunk = v.trunk.check(trunk, f"variant {v.name!r}") if trunk is not None else v.trunk.build(trunk_weights)
         if backend is not None:
             trunk.backend = backend
         self.net = trunk
         self.check_inputs = check_inputs
         self.terms = v.terms()
-        self.weights_entry: dict = {}
-        tensors = self._resolve_linear(weights)
-        channel_taps = list(v.taps) + ([COLOUR_TAP] if v.colour_statistics else [])
+        tensors, self.weights_entry = v.weights(weights)
         self.lins = nn.ParameterDict({
-            tap: nn.Parameter(tensors[tap].float().reshape(-1).clone(), requires_grad=False) for tap in channel_taps
+            tap: nn.Parameter(tensors[tap].clone(), requires_grad=False) for tap in v.channels()
         })
-        scales = [float(tensors.get(f"scale.{t}", torch.ones(1)).reshape(-1)[0]) for t in self.terms]
-        self.scales = nn.Parameter(torch.tensor(scales), requires_grad=False)
+        self.scales = nn.Parameter(torch.tensor(self.formulation.term_scales(self.terms, tensors)), requires_grad=False)
         self.train(not compat["eval_mode"])
 
-    # ------------------------------------------------------------------ weights
-    def _resolve_linear(self, weights) -> Dict[str, torch.Tensor]:
-        v = self.variant
-        needed = list(v.taps) + ([COLOUR_TAP] if v.colour_statistics else [])
-        ones = {t: torch.ones(_CHANNELS[t]) for t in needed}
-        if weights is None and v.weights_file is None or (isinstance(weights, str) and weights == "ones"):
-            tensors, self.weights_entry = ones, {"file": None, "notes": "unit weights"}
-        elif weights is None:
-            tensors, self.weights_entry = load_shipped(v.weights_file)
-        elif isinstance(weights, dict):
-            tensors = {k: torch.as_tensor(t) for k, t in weights.items()}
-            self.weights_entry = {"file": None, "notes": "weights passed as a dict"}
-        else:
-            tensors, self.weights_entry = load_linear_weights(weights)
-            file_variant = self.weights_entry.get("variant")
-            if file_variant and file_variant != v.name:
-                warnings.warn(f"weights file {weights} was calibrated for variant {file_variant!r}, "
-                              f"used here with {v.name!r}", stacklevel=3)
-        if COLOUR_TAP in needed and COLOUR_TAP not in tensors:
-            tensors = {**tensors, COLOUR_TAP: ones[COLOUR_TAP]}
-        for tap in needed:
-            if tap not in tensors:
-                raise ValueError(f"linear weights lack tap {tap!r} (have {sorted(tensors)}); variant "
-                                 f"{v.name!r} needs {needed}")
-            if tensors[tap].numel() != _CHANNELS[tap]:
-                raise ValueError(f"linear weights for {tap!r} have {tensors[tap].numel()} values, "
-                                 f"expected {_CHANNELS[tap]}")
-        for key, t in tensors.items():
-            if (torch.as_tensor(t) < 0).any():
-                raise ValueError(f"linear weights {key!r} contain negative values; they must be >= 0")
-        return tensors
-
     def channel_weights(self) -> Dict[str, torch.Tensor]:
-        """Per-term channel weights ``w_k`` of the distance (the paper squares its weights)."""
-        out = {}
-        for term in self.terms:
-            w = self.lins[term.rsplit(".", 1)[1]].float()
-            out[term] = w * w if self.variant.formulation == "paper" else w
-        return out
+        """Per-term channel weights ``w_k`` of the distance (the formulation's view of ``lins``)."""
+        return self.formulation.channel_weights(self.terms, self.lins)
 
     def train(self, mode: bool = True) -> "InvariantLPIPS":
         """Sets the module's flag only; the frozen trunk stays in eval mode (outputs never change)."""
@@ -190,15 +133,14 @@ class InvariantLPIPS(nn.Module):
         if normalize:
             x = 2 * x - 1
         v = self.variant
-        stats = pooled_statistics(self.net, x, v.taps, (v.space,), v.statistics, v.colour_statistics,
-                                  circular=v.padding_mode == "circular")
+        stats = pooled_statistics(self.net, x, v.taps, (self.formulation.space,), v.statistics, v.colour_statistics,
+                                  circular=v.trunk.circular)
         return {k: stats[k] for k in self.terms}
 
     def distance_from_pooled(self, g0: Stats, g1: Stats, retPerLayer: bool = False):
-        """Distance between pooled statistics (see the module docstring). Returns (N,) [+ per-term list]."""
-        n_channels = sum(_CHANNELS[t.rsplit(".", 1)[1]] for t in self.terms)
-        total, per = distance(g0, g1, self.terms, self.channel_weights(), self.variant.formulation,
-                              self.scales, n_channels)
+        """Distance between pooled statistics, (N, C) per term, N broadcasting between the two sides
+        (the variant's formulation). Returns (N,) [+ per-term list]."""
+        total, per = self.formulation.distance(g0, g1, self.terms, self.lins, self.scales)
         return (total, list(per.unbind(-1))) if retPerLayer else total
 
     # ------------------------------------------------------------------ forward
@@ -226,14 +168,11 @@ class InvariantLPIPS(nn.Module):
         with (self.net.eager() if grad and self.net.backend != "eager" else contextlib.nullcontext()):
             g0 = self.pooled_features(in0, normalize)
             g1 = self.pooled_features(in1, normalize)
-        n = max(in0.shape[0], in1.shape[0])
-        g0 = {k: v.expand(n, -1) for k, v in g0.items()}
-        g1 = {k: v.expand(n, -1) for k, v in g1.items()}
-        out = self.distance_from_pooled(g0, g1, retPerLayer)
+        out = self.distance_from_pooled(g0, g1, retPerLayer)  # a batch of one broadcasts against N
         if retPerLayer:
             total, terms = out
-            return total.view(n, 1, 1, 1), [t.view(n, 1, 1, 1) for t in terms]
-        return out.view(n, 1, 1, 1)
+            return total.view(-1, 1, 1, 1), [t.view(-1, 1, 1, 1) for t in terms]
+        return out.view(-1, 1, 1, 1)
 
     def _cast(self, x: torch.Tensor) -> torch.Tensor:
         """Inputs follow the trunk's dtype (under autocast, autocast decides), so a half-precision
@@ -242,4 +181,4 @@ class InvariantLPIPS(nn.Module):
         return x if x.dtype == dtype or torch.is_autocast_enabled() else x.to(dtype)
 
     def extra_repr(self) -> str:
-        return f"variant={self.variant.name!r}, formulation={self.variant.formulation!r}"
+        return f"variant={self.variant.name!r}, formulation={self.formulation.name!r}"

@@ -19,8 +19,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..features.pooled import LPIPS_EPS, unit_normalize
+from ..trunk.config import TrunkConfig
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
-from ..weights.linear import load_linear_weights, load_shipped
+from ..weights.linear import resolve_linear_weights
 from .compat import lpips_constructor_args
 from .validation import check_module_device, check_pair
 
@@ -83,26 +84,14 @@ class LPIPS(nn.Module):
         self.spatial = spatial
         self.check_inputs = check_inputs
         if trunk is None:
-            trunk = VGG16Trunk(weights=trunk_weights, pooling="max", taps=RELU_TAPS)
+            trunk = TrunkConfig(pooling="max", taps=RELU_TAPS).build(trunk_weights)
         elif not set(RELU_TAPS) <= set(trunk.taps) or any(p != "max" for p in trunk.pooling[:4]):
             raise ValueError("LPIPS needs a max-pool trunk tapping relu1_2..relu5_3")
         self.net = trunk
-        if weights is None and not compat["lpips"]:
-            tensors = {t: torch.ones(TAP_CHANNELS[t]) for t in RELU_TAPS}
-            self.weights_entry = {"file": None, "notes": "unit weights (lpips=False or pretrained=False)"}
-        elif weights is None:
-            tensors, self.weights_entry = load_shipped("lpips_vgg_v0.1.safetensors")
-        elif isinstance(weights, dict):
-            tensors, self.weights_entry = weights, {"notes": "weights passed as a dict"}
-        else:
-            tensors, self.weights_entry = load_linear_weights(weights)
-        self.lins = nn.ParameterDict({
-            tap: nn.Parameter(torch.as_tensor(tensors[tap]).float().reshape(-1).clone(), requires_grad=False)
-            for tap in RELU_TAPS
-        })
-        for tap in RELU_TAPS:
-            if self.lins[tap].numel() != TAP_CHANNELS[tap]:
-                raise ValueError(f"LPIPS linear weights for {tap} need {TAP_CHANNELS[tap]} values")
+        tensors, self.weights_entry = resolve_linear_weights(  # lpips=False / pretrained=False: unit weights
+            "ones" if weights is None and not compat["lpips"] else weights,
+            {t: TAP_CHANNELS[t] for t in RELU_TAPS}, "lpips_vgg_v0.1.safetensors")
+        self.lins = nn.ParameterDict({tap: nn.Parameter(tensors[tap].clone(), requires_grad=False) for tap in RELU_TAPS})
         self.train(not compat["eval_mode"])
 
     def train(self, mode: bool = True) -> "LPIPS":

@@ -1,5 +1,15 @@
 """The one metric registry: every metric any command, study or ``distance()`` can use.
 
+There is one way to build each kind of metric:
+
+* our modules: :class:`~invariant_lpips.InvariantLPIPS` and :class:`~invariant_lpips.LPIPS` (or, by name,
+  :func:`build_module` / :func:`get_metric`, which construct exactly those classes). They follow lpips'
+  input convention, the package's one public convention: (N, 3, H, W) in [-1, 1], or in [0, 1] with
+  ``normalize=True``; output (N, 1, 1, 1). :func:`~invariant_lpips.distance` follows it too;
+* every metric by name, ours and peers alike, for the studies (benchmarks, robustness):
+  :func:`build_metric` wraps the module or the peer's function in a :class:`MetricAdapter`, the
+  studies' common interface: inputs already in [0, 1] (as images load), output (N,).
+
 Each entry (:class:`MetricSpec`) names a metric and says how it is called:
 
 * ``lower_is_better``: True for distances (every metric here but PSNR);
@@ -16,11 +26,12 @@ name (also as ``invariant:<name>``). :func:`build_metric` returns a :class:`Metr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Union
 
 import torch
 
-from ..features.variants import get_variant, list_variants
+from ..features.variants import DEFAULT_VARIANT, get_variant, list_variants
+from ..weights.linear import variant_notes
 from . import peers
 from .invariant import InvariantLPIPS
 from .lpips_baseline import LPIPS
@@ -100,9 +111,9 @@ def get_spec(name: str) -> MetricSpec:
         return _STATIC[name]
     variant = _variant_name(name)
     if variant is not None:
-        v = get_variant(variant)
-        return MetricSpec(name, "ours", input_range="-1,1", cost=v.relative_cost, broadcasts=True,
-                          description=v.description)
+        notes = variant_notes(get_variant(variant).name)
+        return MetricSpec(name, "ours", input_range="-1,1", cost=notes.get("relative_cost", 1.0), broadcasts=True,
+                          description=notes.get("description", ""))
     raise ValueError(f"unknown metric {name!r}; available: {', '.join(list_metrics(installed_only=False))}")
 
 
@@ -121,26 +132,24 @@ def list_metrics(installed_only: bool = True) -> List[str]:
     return names
 
 
-def build_module(name: str, weights=None, **kwargs) -> torch.nn.Module:
-    """The nn.Module behind one of *our* metrics (an InvariantLPIPS variant or the LPIPS baseline),
-    in eval mode; ``weights`` is a linear-weights file (or dict) replacing the shipped ones."""
+def build_module(name: Optional[str] = None, weights=None, device: Union[str, torch.device] = "cpu",
+                 **kwargs) -> torch.nn.Module:
+    """A new nn.Module of one of *our* metrics, in eval mode on ``device``: ``InvariantLPIPS(name)`` for a
+    variant (the default variant when ``name`` is None), ``LPIPS()`` for ``"lpips-vgg"``; ``weights`` is a
+    linear-weights file (or dict) replacing the shipped ones; ``kwargs`` go to the class."""
+    name = DEFAULT_VARIANT if name is None else name
     spec = get_spec(name)
     if spec.kind == "baseline":
-        return LPIPS(weights=weights, **{"net": "vgg", **kwargs}).eval()  # net given: no lpips-default warning
+        return LPIPS(weights=weights, **{"net": "vgg", **kwargs}).eval().to(device)
     if spec.kind == "ours":
-        return InvariantLPIPS(_variant_name(name), weights=weights, **kwargs).eval()
+        return InvariantLPIPS(variant=_variant_name(name), weights=weights, **kwargs).eval().to(device)
     raise ValueError(f"{name!r} is a {spec.kind} metric, not an InvariantLPIPS variant or the LPIPS baseline")
 
 
-_SHARED: Dict[Tuple[str, str], torch.nn.Module] = {}
-
-
-def shared_module(name: str = "lpips-gap-blur", device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
-    """:func:`build_module` built once per (name, device) and kept (the functional API uses it)."""
-    key = (name, str(device))
-    if key not in _SHARED:
-        _SHARED[key] = build_module(name).to(device)
-    return _SHARED[key]
+def get_metric(name: Optional[str] = None, device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
+    """A new module of metric ``name`` (default: the current default variant, the same as
+    ``InvariantLPIPS()``) on ``device``. Each call builds a new one, yours to cast or move: keep it."""
+    return build_module(name, device=device)
 
 
 def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=None) -> MetricAdapter:
@@ -148,7 +157,7 @@ def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=No
     device = torch.device(device)
     spec = get_spec(name)
     if spec.kind in ("ours", "baseline"):
-        m = build_module(name, weights=weights).to(device)
+        m = build_module(name, weights=weights, device=device)
         return MetricAdapter(spec, lambda x, y: m(x, y, normalize=True), m)
     if weights is not None:
         raise ValueError(f"--weights applies to our metrics only, not to {name!r}")

@@ -1,0 +1,306 @@
+"""Formulations: how a distance is computed from pooled statistics. The one home of every formula.
+
+A :class:`Formulation` is one object that knows
+
+* what it reads: the feature space (``raw`` f, or LPIPS' unit-normalised ``unit``), which statistics it
+  accepts, and the *terms* (statistics keys, :func:`~invariant_lpips.features.pooled.term_key`) of a
+  trunk's taps (:meth:`Formulation.terms`);
+* its weight layout: per-channel weights per tap (``lins``) and one scale per term (``scale.<term>``);
+  what calibration learns (:attr:`Formulation.learns`), the starting parameters and how they go back
+  into a weights file;
+* the per-term distance ``D_k`` (:meth:`Formulation.term_difference`) and how terms combine
+  (:meth:`Formulation.combine`);
+* calibration's design matrix and prediction (:meth:`Formulation.design_matrix`, :meth:`Formulation.predict`),
+  built from the same two methods, so a fitted distance is the metric's distance.
+
+The metric (:class:`~invariant_lpips.InvariantLPIPS`), the cache-based scorers and calibration all call
+it; nothing else writes a formula or compares a formulation's name.
+
+A *term* ``k`` is one (space, statistic, tap) key, e.g. ``unit.mean.pool3``, with non-negative per-channel
+weights ``w_k`` (C_k,). Its weighted squared difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``.
+The built-in formulations:
+
+``lpips`` (LPIPS-style GAP)  ``d = sum_k D_k``                      terms ``unit.mean.<tap>``
+``paper`` (Alabau-Bosque)    ``d = sqrt( sum_k D_k / C )``,  w_k = (per-channel weight)^2,  C = sum_k C_k;
+                             terms ``raw.mean.<tap>``
+``stats``                    ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
+``stats-sq``                 ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
+``texture``                  ``d = sum_k a_k T_k`` on *raw* statistics, where for a trunk tap
+                             ``T_k = sum_c w_kc (1 - (2 s_x s_y + c0) / (s_x^2 + s_y^2 + c0)) / sum_c w_kc``
+                             ``= sum_c w_kc (s_x - s_y)^2 / (s_x^2 + s_y^2 + c0) / sum_c w_kc``
+                             (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6) and for
+                             the CIELab tap ``T_k = D_k`` (squared differences, Lab / 100)
+
+``stats`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
+moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
+which compares before pooling). The ``e`` keeps the gradient finite at d(x, x) = 0.
+
+Calibration fits a model linear in its parameters given a per-pair design row ``X``:
+
+==========  ==========================================  ============================  ===================
+formulation  X (per pair)                                parameters                    distance
+==========  ==========================================  ============================  ===================
+lpips       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``X @ w``
+paper       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``sqrt(X @ w^2 / D)``
+stats       ``sqrt(D_k + e^2) - e`` per term, (K,)       per-term scale ``a`` (K,)     ``X @ a``
+stats-sq    ``D_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
+texture     ``T_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
+==========  ==========================================  ============================  ===================
+
+Shapes: statistics dicts of (N, C_k) tensors (N broadcasts between the two sides: one side may hold 1);
+:meth:`Formulation.distance` returns (N,) and the per-term (N, K) contributions.
+
+>>> D = torch.tensor([[4.0, 9.0]])                       # D_k of one pair, two terms
+>>> get_formulation("lpips").combine(D)[0]
+tensor([13.])
+>>> get_formulation("paper").combine(D, n_channels=13)[0]
+tensor([1.])
+>>> get_formulation("stats-sq").combine(D, torch.tensor([1.0, 2.0]))
+(tensor([22.]), tensor([[ 4., 18.]]))
+>>> get_formulation("paper").terms(("pool1", "pool2"), ("mean",), ())
+['raw.mean.pool1', 'raw.mean.pool2']
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .pooled import CHANNELS, COLOUR_TAP, Stats, applies, check_statistics, term_key, term_tap
+
+#: the ``e`` of the ``stats`` formulation
+NORM_EPS = 1e-6
+#: the ``c0`` of the ``texture`` formulation (DISTS' constant)
+TEXTURE_C = 1e-6
+#: the key of a term's scale in a weights file
+SCALE_PREFIX = "scale."
+
+Weights = Mapping[str, torch.Tensor]
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """sqrt with a zero (not NaN/Inf) gradient at 0, so d(x, x) = 0 is differentiable."""
+    positive = x > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x))
+
+
+class Formulation:
+    """Base class: weighted squared differences per term, one scale per term, summed.
+
+    Subclasses override what differs: :attr:`space`, :attr:`learns`, :attr:`mean_only`,
+    :meth:`term_difference` (e.g. a map-valued statistic), :meth:`transform` (per-term values before
+    the scales), :meth:`combine`, :meth:`effective_weights`.
+    """
+
+    #: registry key
+    name: str = ""
+    #: feature space of the trunk terms: ``raw`` (f) or ``unit`` (LPIPS' unit-normalised u)
+    space: str = "unit"
+    #: what calibration learns: ``"channels"`` (per-channel weights) or ``"scales"`` (one per term)
+    learns: str = "scales"
+    #: reads the GAP mean of the trunk taps only (no other statistic, no colour tap)
+    mean_only: bool = False
+
+    def __repr__(self) -> str:
+        return f"<formulation {self.name!r}>"
+
+    # ------------------------------------------------------------------ what it reads
+    def check(self, statistics: Sequence[str], colour_statistics: Sequence[str]) -> None:
+        """Raise a ValueError for statistics this formulation cannot read."""
+        check_statistics(tuple(statistics) + tuple(colour_statistics))
+        if self.mean_only and (tuple(statistics) != ("mean",) or tuple(colour_statistics)):
+            raise ValueError(f"formulation {self.name!r} uses the GAP mean only; use formulation 'stats' "
+                             "for other statistics or the colour tap")
+
+    def terms(self, taps: Sequence[str], statistics: Sequence[str], colour_statistics: Sequence[str] = ()
+              ) -> List[str]:
+        """The statistics keys the distance uses, in a fixed order (statistic-major over the trunk taps,
+        then the colour tap)."""
+        out = [term_key(self.space, stat, tap) for stat in statistics for tap in taps if applies(stat, tap)]
+        return out + [term_key(COLOUR_TAP, stat, COLOUR_TAP) for stat in colour_statistics]
+
+    # ------------------------------------------------------------------ weight layout
+    def effective_weights(self, w: torch.Tensor) -> torch.Tensor:
+        """A tap's stored per-channel weights -> the ``w_k`` of ``D_k`` (the paper squares them)."""
+        return w
+
+    def channel_weights(self, terms: Sequence[str], lins: Weights) -> Dict[str, torch.Tensor]:
+        """Per-term channel weights ``w_k`` from per-tap weights ``lins`` (tap -> (C,))."""
+        return {t: self.effective_weights(lins[term_tap(t)].float()) for t in terms}
+
+    def term_scales(self, terms: Sequence[str], tensors: Weights) -> List[float]:
+        """The ``a_k`` of a weights dict (``scale.<term>``; 1 where absent)."""
+        return [float(tensors.get(SCALE_PREFIX + t, torch.ones(1)).reshape(-1)[0]) for t in terms]
+
+    # ------------------------------------------------------------------ the distance
+    def term_difference(self, key: str, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``D_k`` of one term: statistics (N, C) float32, weights (C,) -> (N,)."""
+        diff = a - b
+        return (w * diff * diff).sum(dim=-1)
+
+    def term_differences(self, s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Weights
+                         ) -> torch.Tensor:
+        """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides)."""
+        cols = []
+        for k in terms:
+            a, b = s0[k].float(), s1[k].float()
+            cols.append(self.term_difference(k, a, b, channel_weights[k].to(a.device).float()))
+        return torch.stack(cols, dim=-1)
+
+    def transform(self, D: torch.Tensor) -> torch.Tensor:
+        """Per-term values before the scales (identity: squared differences)."""
+        return D
+
+    def _weigh(self, values: torch.Tensor, scales: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        if scales is None:
+            raise ValueError(f"the {self.name!r} formulation needs term_scales (one a_k >= 0 per term)")
+        per = scales.to(values.device, values.dtype) * values
+        return per.sum(-1), per
+
+    def combine(self, D: torch.Tensor, term_scales: Optional[torch.Tensor] = None, n_channels: int = 1
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per-term ``D`` (..., K) -> (distance (...), per-term contributions (..., K))."""
+        return self._weigh(self.transform(D), term_scales)
+
+    def distance(self, s0: Stats, s1: Stats, terms: Sequence[str], lins: Weights,
+                 term_scales: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The distance between two batches of statistics: ((N,), per-term (N, K)).
+
+        ``lins``: per-tap channel weights (tap -> (C,)); ``term_scales``: (K,) ``a_k``.
+        """
+        n_channels = sum(CHANNELS[term_tap(t)] for t in terms)
+        D = self.term_differences(s0, s1, terms, self.channel_weights(terms, lins))
+        return self.combine(D, term_scales, n_channels)
+
+    # ------------------------------------------------------------------ calibration
+    def initial_parameters(self, terms: Sequence[str], tensors: Weights) -> torch.Tensor:
+        """The parameter vector calibration starts from (float64): here one scale per term."""
+        return torch.tensor(self.term_scales(terms, tensors), dtype=torch.float64)
+
+    def parameters_to_weights(self, terms: Sequence[str], params: torch.Tensor, tensors: Weights
+                              ) -> Dict[str, torch.Tensor]:
+        """The fitted vector back into a weights-file dict (tap -> (C,), ``scale.<term>`` -> (1,))."""
+        params = params.detach().float()
+        out = {k: v for k, v in tensors.items() if not k.startswith(SCALE_PREFIX)}
+        out.update({SCALE_PREFIX + t: params[i:i + 1].clone() for i, t in enumerate(terms)})
+        return out
+
+    def design_matrix(self, s0: Stats, s1: Stats, terms: Sequence[str], tensors: Weights) -> torch.Tensor:
+        """``X`` (P, K) float64 for P pairs of statistics: the per-term values the scales multiply."""
+        D = self.term_differences(s0, s1, terms, self.channel_weights(terms, tensors))
+        return self.transform(D.double())
+
+    def predict(self, X: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """The distance of every pair from its design row and the parameters: (P,)."""
+        return self._weigh(X, params)[0]
+
+
+class ChannelFormulation(Formulation):
+    """GAP means with learned per-channel weights (``lpips``, ``paper``): ``d`` from ``sum_k D_k``."""
+
+    learns = "channels"
+    mean_only = True
+
+    def combine(self, D, term_scales=None, n_channels=1):
+        return D.sum(-1), D
+
+    def initial_parameters(self, terms, tensors):
+        return torch.cat([tensors[term_tap(t)].reshape(-1) for t in terms]).double()
+
+    def parameters_to_weights(self, terms, params, tensors):
+        params = params.detach().float()
+        out, i = {}, 0
+        for term in terms:
+            c = CHANNELS[term_tap(term)]
+            out[term_tap(term)] = params[i:i + c].clone()
+            i += c
+        if i != params.numel():
+            raise ValueError(f"{params.numel()} parameters for terms {list(terms)}, which need {i}")
+        return out
+
+    def design_matrix(self, s0, s1, terms, tensors):
+        """``X`` (P, D) float64: per-channel squared differences, the weights not applied."""
+        return torch.cat([(s0[t].double() - s1[t].double()) ** 2 for t in terms], dim=1)
+
+    def predict(self, X, params):
+        # one "term" holding every channel: D = X @ w_eff, then the formulation's own combine
+        D = (X @ self.effective_weights(params)).unsqueeze(-1)
+        return self.combine(D, n_channels=X.shape[1])[0]
+
+
+class LPIPSFormulation(ChannelFormulation):
+    name = "lpips"
+    space = "unit"
+
+
+class PaperFormulation(ChannelFormulation):
+    name = "paper"
+    space = "raw"
+
+    def effective_weights(self, w):
+        return w * w
+
+    def combine(self, D, term_scales=None, n_channels=1):
+        per = D / n_channels
+        return safe_sqrt(per.sum(-1)), per
+
+
+class StatsFormulation(Formulation):
+    name = "stats"
+
+    def transform(self, D):
+        return torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS
+
+
+class StatsSquaredFormulation(Formulation):
+    name = "stats-sq"
+
+
+class TextureFormulation(Formulation):
+    name = "texture"
+    space = "raw"
+
+    def term_difference(self, key, a, b, w):
+        if term_tap(key) == COLOUR_TAP:
+            return super().term_difference(key, a, b, w)
+        diff = a - b  # 1 - (2ab + c) / (a^2 + b^2 + c), written so that it is exactly >= 0 and 0 at a = b
+        dissim = diff * diff / (a * a + b * b + TEXTURE_C)
+        return (w * dissim).sum(dim=-1) / w.sum().clamp_min(1e-12)
+
+
+_REGISTRY: Dict[str, Formulation] = {}
+
+
+def register_formulation(formulation: Formulation, overwrite: bool = False) -> Formulation:
+    """Add a formulation instance to the registry under its ``name``."""
+    if not formulation.name:
+        raise ValueError("a formulation needs a name")
+    if formulation.name in _REGISTRY and not overwrite:
+        raise ValueError(f"formulation {formulation.name!r} is already registered (pass overwrite=True)")
+    _REGISTRY[formulation.name] = formulation
+    return formulation
+
+
+for _f in (PaperFormulation(), LPIPSFormulation(), StatsFormulation(), StatsSquaredFormulation(),
+           TextureFormulation()):
+    register_formulation(_f)
+
+#: calibration's name for a model linear in its parameters, ``X @ w`` (any formulation but ``paper``)
+LINEAR = "linear"
+
+
+def get_formulation(formulation: Union[str, Formulation]) -> Formulation:
+    """A registered formulation by name (or the instance itself). ``"linear"`` is calibration's plain
+    ``X @ w`` (the ``lpips`` formulation's prediction)."""
+    if isinstance(formulation, Formulation):
+        return formulation
+    name = "lpips" if formulation == LINEAR else formulation
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"formulation must be one of {tuple(_REGISTRY)} (or {LINEAR!r} in calibration), "
+                         f"got {formulation!r}") from None
+
+
+def list_formulations() -> List[str]:
+    return list(_REGISTRY)
