@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     caches, features = {}, {}
 
     def stats_for(v: Variant):
-        key = (tuple(v.expanded_pooling()), v.filter_size, v.padding_mode, tuple(v.taps))
+        key = v.trunk  # a TrunkConfig: equal configurations share a cache
         if key not in features:
             t0 = time.time()
             caches[key] = FeatureCache(v, root=args.cache, device=args.device, size=hw(size),

@@ -3,6 +3,10 @@
 * Studies (calibration, benchmarks, robustness, classifier) import the core, never each other.
 * No import cycle between the package's subpackages (module-level imports).
 * One metric factory: metrics are built only in ``metric/registry.py``.
+* One home per formulation: a formulation is compared (``x.formulation == ...``, ``formulation in ...``)
+  only in ``features/formulations.py``; everyone else calls the Formulation object.
+* One owner of a trunk's configuration: ``VGG16Trunk(...)`` is constructed only in ``trunk/`` (by
+  ``TrunkConfig.build``).
 * No module over 700 lines.
 """
 from __future__ import annotations
@@ -145,6 +149,48 @@ def test_one_metric_factory():
             if isinstance(node, ast.FunctionDef) and node.name in FACTORY_NAMES:
                 found.append(f"{path.relative_to(PKG_DIR.parent)}:{node.lineno} {node.name}")
     assert [f for f in found if "metric/registry.py" not in f] == [], found
+
+
+FORMULATION_HOME = Path("invariant_lpips/features/formulations.py")
+
+
+def _mentions_formulation(node: ast.AST) -> bool:
+    return any((isinstance(n, ast.Name) and "formulation" in n.id.lower())
+               or (isinstance(n, ast.Attribute) and "formulation" in n.attr.lower()) for n in ast.walk(node))
+
+
+def formulation_comparisons(source: str) -> List[int]:
+    """Lines comparing a formulation (``==``, ``!=``, ``in``, ``is`` with anything named *formulation*)."""
+    return [node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Compare)
+            and any(_mentions_formulation(op) for op in [node.left] + node.comparators)]
+
+
+def trunk_constructions(source: str) -> List[int]:
+    """Lines calling ``VGG16Trunk(...)`` (by name or as an attribute)."""
+    return [node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+            and ((isinstance(node.func, ast.Name) and node.func.id == "VGG16Trunk")
+                 or (isinstance(node.func, ast.Attribute) and node.func.attr == "VGG16Trunk"))]
+
+
+def test_formulations_are_compared_only_in_their_module():
+    bad = [f"{p.relative_to(PKG_DIR.parent)}:{line}" for p in _modules()
+           if p.relative_to(PKG_DIR.parent) != FORMULATION_HOME for line in formulation_comparisons(p.read_text())]
+    assert not bad, ("a formulation is switched on outside features/formulations.py (give the Formulation a "
+                     "method instead):\n" + "\n".join(bad))
+
+
+def test_trunks_are_built_only_by_trunk_config():
+    bad = [f"{p.relative_to(PKG_DIR.parent)}:{line}" for p in _modules() if _owner(p) != "trunk"
+           for line in trunk_constructions(p.read_text())]
+    assert not bad, "VGG16Trunk(...) outside trunk/: build it with TrunkConfig(...).build(weights):\n" + "\n".join(bad)
+
+
+def test_the_owner_checks_catch_violations():
+    assert formulation_comparisons("if v.formulation == 'paper':\n    pass\n") == [1]
+    assert formulation_comparisons("x = formulation in ('stats', 'texture')\n") == [1]
+    assert formulation_comparisons("ok = self.formulation.name\nif name == 'paper':\n    pass\n") == []
+    assert trunk_constructions("t = VGG16Trunk(weights=None, pooling='max')\nu = vgg16.VGG16Trunk()\n") == [1, 2]
+    assert trunk_constructions("t = TrunkConfig(pooling='max').build(None)\n") == []
 
 
 def test_no_module_over_700_lines():

@@ -37,7 +37,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..features.pooled import global_average
-from ..trunk import POOL_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
+from ..trunk import POOL_TAPS, TAP_CHANNELS, TrunkConfig, VGG16Trunk, lpips_scale
 
 __all__ = [
     "HEADS",
@@ -223,7 +223,7 @@ def build_classifier(head: str, num_classes: int, weights: Union[str, dict, None
     """
     h = ClassifierHead(head, num_classes, input_size=input_size, l2=l2)
     if trunk is None:
-        trunk = VGG16Trunk(weights=weights, pooling=pooling, padding_mode=padding_mode, taps=POOL_TAPS)
+        trunk = TrunkConfig(pooling=pooling, padding_mode=padding_mode, taps=POOL_TAPS).build(weights)
     return VGG16Classifier(trunk, h, classes=classes)
 
 

@@ -57,7 +57,7 @@ from torch import Tensor
 from ..data.io import IMAGE_EXTENSIONS, file_sha256, load_image
 from ..features.pooled import global_average
 from ..progress import progress_bar
-from ..trunk import POOL_TAPS, VGG16Trunk
+from ..trunk import POOL_TAPS, TrunkConfig, VGG16Trunk
 from ..weights.vgg16 import features_sha256
 from .models import (
     ClassifierHead,
@@ -507,8 +507,8 @@ def load_classifier(path: Union[str, Path], weights: Union[str, dict, None] = "f
             weights = tmeta.get("weights", "imagenet")
             if weights in ("random", "state_dict"):
                 raise ValueError(f"{path} was trained on a {weights} trunk; pass trunk= or weights= explicitly")
-        trunk = VGG16Trunk(weights=weights, pooling=tmeta.get("pooling", "max"),
-                           padding_mode=tmeta.get("padding_mode", "zeros"), taps=POOL_TAPS)
+        trunk = TrunkConfig(pooling=tmeta.get("pooling", "max"), padding_mode=tmeta.get("padding_mode", "zeros"),
+                            taps=POOL_TAPS).build(weights)
     head = ClassifierHead(meta["head"], meta["num_classes"], input_size=tuple(meta["input_size"]), l2=meta.get("l2"))
     head.load_state_dict(load_file(str(path)))
     model = VGG16Classifier(trunk, head, classes=meta.get("classes"))
@@ -562,7 +562,7 @@ def train_heads(data: Union[str, Path], heads: Sequence[str] = ("multigap",), ou
     if not val_samples:
         raise ValueError("the validation split is empty: give --val-data or more images per class")
     if trunk is None:
-        trunk = VGG16Trunk(weights=weights, pooling=pooling, padding_mode=padding_mode, taps=POOL_TAPS)
+        trunk = TrunkConfig(pooling=pooling, padding_mode=padding_mode, taps=POOL_TAPS).build(weights)
     trunk = trunk.to(device)
     pool5_size(cfg.size)
     out = Path(out) if out is not None else None
