@@ -37,7 +37,7 @@ import torch
 
 from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
 from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, initial_parameters, variant_tensors
-from invariant_lpips.calibration.type_level import (evaluate_distances, human_targets, kfold_type_level,
+from invariant_lpips.calibration.type_folds import (evaluate_distances, human_targets, kfold_type_level,
                                                     leave_one_type_out, leave_one_type_out_fixed)
 from invariant_lpips.data.generated import read_generated_set
 from invariant_lpips.data.sizes import hw, parse_size

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..data.stats import srcc
+from ..data.correlation import srcc
 
 __all__ = ["RAID_DISTORTIONS", "level_index_oracle", "raid_analysis", "raid_markdown", "plot_raid_curves",
            "ORACLE_NAME"]

@@ -3,7 +3,7 @@
 Distances are oriented so that a positive correlation means agreement with humans (a metric where
 lower is better, a human score where higher is better, or either flipped). :func:`compute_statistics`
 gives SRCC, KRCC and PLCC (after the 5-parameter logistic) with bootstrap CIs over reference images
-and a per-distortion-type breakdown, all from :mod:`invariant_lpips.data.stats`;
+and a per-distortion-type breakdown, all from :mod:`invariant_lpips.data.correlation`;
 :func:`summarize` assembles ``summary.json``; :func:`write_summary_markdown` renders ``summary.md``.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from ..data import stats as S
+from ..data import correlation as S
 from ..distortions import DISTORTION_TYPES
 from .raid import raid_markdown
 
@@ -33,7 +33,7 @@ def compute_statistics(
 ) -> Dict[str, Any]:
     """SRCC / KRCC / PLCC (after the 5-parameter logistic) oriented so that positive = agreement.
 
-    Uses :mod:`invariant_lpips.data.stats`: ``correlations`` for the point estimates,
+    Uses :mod:`invariant_lpips.data.correlation`: ``correlations`` for the point estimates,
     ``bootstrap_ci`` (resampling reference images, ``bootstrap`` resamples; 0 = none) for 95% CIs
     and ``per_group_correlations`` for the per-distortion-type breakdown.
     """

@@ -148,7 +148,7 @@ def run_benchmark(
         dataset.validate()  # missing files -> FileNotFoundError naming them
     if getattr(dataset, "record_type", None) is TripletRecord:
         raise ValueError(f"run_benchmark scores (reference, distorted) pair datasets; {dataset.name} holds 2AFC "
-                         "triplets (use invariant_lpips.data.stats.two_afc_score on d(ref, p0), d(ref, p1))")
+                         "triplets (use invariant_lpips.data.correlation.two_afc_score on d(ref, p0), d(ref, p1))")
     records = list(dataset.records)
     if not records:
         raise ValueError(f"{dataset.name}: the dataset has no records")

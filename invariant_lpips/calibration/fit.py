@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..data.stats import srcc
+from ..data.correlation import srcc
 from ..features.formulations import LINEAR, Formulation, get_formulation
 from .losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
 

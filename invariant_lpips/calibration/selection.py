@@ -31,7 +31,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy.optimize import nnls
 
-from ..data.stats import krcc, plcc, srcc
+from ..data.correlation import krcc, plcc, srcc
 
 
 class Cells:

@@ -8,7 +8,7 @@ with a manifest, usable as ``InvariantLPIPS(variant=V, weights=FILE)``.
 
 Supported inputs: MOS/DMOS datasets (KADID-10k, TID2008/2013, CSIQ, RAID) from
 :func:`invariant_lpips.data.datasets.load_dataset`, BAPPS 2AFC (loss ``2afc``), and generated sets
-paired with a type-level table (the KADID dev proxy, see :mod:`.type_level`).
+paired with a type-level table (the KADID dev proxy, see :mod:`.type_folds`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import TripletRecord, kfold_by_reference
-from ..data.stats import correlations, two_afc_score
+from ..data.correlation import correlations, two_afc_score
 from ..features.cache import FeatureCache
 from ..features.variants import Variant, get_variant
 from .fit import FitConfig, fit_weights, predict

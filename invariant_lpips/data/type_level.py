@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 import numpy as np
 
 from .records import _parse_float, _read_table, _read_text, _sniff_delimiter
-from .stats import krcc, plcc, srcc
+from .correlation import krcc, plcc, srcc
 
 Key = Tuple[int, int]
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
@@ -143,7 +143,7 @@ def mean_distance_per_cell(distances: Any) -> Dict[Key, Tuple[float, int]]:
 
 
 def _corr(x: Sequence[float], y: Sequence[float]) -> Dict[str, float]:
-    """SRCC, KRCC, PLCC from :mod:`invariant_lpips.data.stats` (NaN below 3 points)."""
+    """SRCC, KRCC, PLCC from :mod:`invariant_lpips.data.correlation` (NaN below 3 points)."""
     if len(x) < 3:
         nan = float("nan")
         return {"srcc": nan, "krcc": nan, "plcc": nan}

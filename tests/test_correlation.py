@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from invariant_lpips.data import stats as S
+from invariant_lpips.data import correlation as S
 
 
 @pytest.fixture
