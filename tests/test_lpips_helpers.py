@@ -68,7 +68,9 @@ def test_im2tensor_accepts_the_packages_load_image_tensor():
     via_ours = invariant_lpips.im2tensor(invariant_lpips.load_image(EXAMPLE))
     via_compat = compat.im2tensor(compat.load_image(EXAMPLE))
     assert torch.equal(via_compat, reference)
-    assert torch.allclose(via_ours, reference, atol=1e-6)
+    assert torch.equal(via_ours, reference)  # 8-bit values: exactly lpips' tensor
+    resized = invariant_lpips.load_image(EXAMPLE, size=(50, 70))  # not on the 8-bit grid: scaled as is
+    assert torch.allclose(invariant_lpips.im2tensor(resized), resized * 2 - 1, atol=1e-6)
 
 
 def test_compat_load_image_is_lpips_hwc_uint8(tmp_path):

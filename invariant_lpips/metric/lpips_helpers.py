@@ -4,7 +4,8 @@
 ``im2tensor(image, imtype, cent, factor)``  (H, W, C) array in [0, 255] -> (1, C, H, W) float32 tensor
                                        ``image / factor - cent`` ([-1, 1] with the defaults). Also accepts the
                                        (1, 3, H, W) [0, 1] tensor of :func:`invariant_lpips.load_image` (it is
-                                       scaled by 255 first), so ``im2tensor(load_image(p))`` gives lpips' result
+                                       scaled by 255 first, and an 8-bit image's values rounded back to whole
+                                       numbers), so ``im2tensor(load_image(p))`` gives lpips' result exactly,
                                        whichever ``load_image`` is used.
 ``tensor2im(image_tensor, imtype, cent, factor)``  the first image of a (N, C, H, W) tensor in [-1, 1] ->
                                        (H, W, C) array ``(x + cent) * factor`` cast to ``imtype`` (truncating, as
@@ -38,8 +39,11 @@ __all__ = ["im2tensor", "tensor2im", "normalize_tensor", "spatial_average", "ups
 def _hwc_array(image, name: str) -> np.ndarray:
     if isinstance(image, torch.Tensor):
         if image.ndim == 4 and image.shape[0] == 1 and image.is_floating_point():
-            # invariant_lpips.load_image's (1, C, H, W) tensor in [0, 1] -> lpips' (H, W, C) in [0, 255]
-            return image[0].detach().cpu().double().numpy().transpose(1, 2, 0) * 255.0
+            # invariant_lpips.load_image's (1, C, H, W) tensor in [0, 1] -> lpips' (H, W, C) in [0, 255]; an
+            # 8-bit file's values are snapped back onto whole numbers, so the result equals lpips' exactly
+            arr = image[0].detach().cpu().double().numpy().transpose(1, 2, 0) * 255.0
+            whole = np.rint(arr)
+            return whole if np.abs(arr - whole).max(initial=0.0) < 1e-3 else arr
         image = image.detach().cpu().numpy()
     arr = np.asarray(image)
     if arr.ndim == 2:
