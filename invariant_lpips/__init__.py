@@ -4,9 +4,13 @@ Implements Alabau-Bosque et al. (2026), "Parameter-Efficient Architectural Modif
 Translation-Invariant CNNs" (arXiv 2604.27870): Global Average Pooling of a frozen VGG-16 with
 learned per-channel weights, plus anti-aliased pooling that removes the residual periodic aliasing.
 
->>> import invariant_lpips
->>> metric = invariant_lpips.InvariantLPIPS()            # doctest: +SKIP
->>> d = metric(img0, img1, normalize=True)               # doctest: +SKIP
+>>> import torch, invariant_lpips
+>>> metric = invariant_lpips.InvariantLPIPS(trunk_weights=None)   # random trunk here; the real one by default
+>>> img0 = torch.rand(1, 3, 64, 64)
+>>> metric(img0, img0.flip(-1), normalize=True).shape             # [0, 1] images -> (N, 1, 1, 1)
+torch.Size([1, 1, 1, 1])
+>>> invariant_lpips.get_metric is invariant_lpips.metric.registry.get_metric
+True
 
 The public names are imported lazily (PEP 562, :mod:`invariant_lpips._lazy`), so ``import invariant_lpips`` and the command line's
 ``--help`` / ``--version`` do not import torch; the first use of a name imports its module.

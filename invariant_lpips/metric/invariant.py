@@ -53,9 +53,16 @@ class InvariantLPIPS(nn.Module):
     Class attributes follow torchmetrics: ``higher_is_better = False``, ``is_differentiable = True``.
     The module starts in eval mode, as ``lpips.LPIPS`` does.
 
-    Example:
-        >>> metric = InvariantLPIPS()                      # doctest: +SKIP
-        >>> d = metric(x, y, normalize=True)               # x, y in [0, 1], (N,3,H,W) -> (N,1,1,1)
+    Example (a random trunk, so that it runs anywhere; leave out ``trunk_weights=None`` for the real metric):
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> metric = InvariantLPIPS(trunk_weights=None)     # the default variant
+        >>> metric.variant.name, metric.formulation.name, metric.terms[:2]
+        ('texture-blur', 'texture', ['raw.mean.pool1', 'raw.mean.pool2'])
+        >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 48, 80)
+        >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts; sizes may differ
+        >>> d.shape, bool((d > 0).all()), float(metric(x, x, normalize=True).abs().max())
+        (torch.Size([2, 1, 1, 1]), True, 0.0)
     """
 
     higher_is_better = False
