@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write ``weights/texture_blur.safetensors``: the ``texture-blur`` variant's term scales (no human data).
+"""Write ``invariant_lpips/weights/shipped/texture_blur.safetensors``: the ``texture-blur`` variant's term scales (no human data).
 
 The ``texture`` formulation adds terms of different natural sizes (DISTS-style dissimilarities in
 [0, 1] of the channel means and spreads at pool1 and pool2, squared CIELab differences). Each term's scale is set to ``1 / mean(T_k)``
@@ -11,7 +11,7 @@ better when the evaluated type is held out (they did not; see README, "Accuracy"
 
 Example (the shipped file; pooled statistics come from the feature cache)::
 
-    python benchmarks/texture_weights.py --dataset data/kodak_dev --out weights/texture_blur.safetensors
+    python benchmarks/texture_weights.py --dataset data/kodak_dev --out invariant_lpips/weights/shipped/texture_blur.safetensors
 """
 from __future__ import annotations
 
