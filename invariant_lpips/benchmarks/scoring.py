@@ -188,7 +188,7 @@ class PooledScorer:
     def __call__(self, ref: Dict[str, torch.Tensor], dists: Sequence[Dict[str, torch.Tensor]]) -> np.ndarray:
         n = len(dists)
         g1 = {k: v.to(self.device) for k, v in stack(dists, self.terms).items()}
-        g0 = {k: ref[k].to(self.device).reshape(1, -1).expand(n, -1) for k in self.terms}
+        g0 = {k: ref[k].to(self.device).unsqueeze(0) for k in self.terms}  # a batch of one: the formulation broadcasts
         return _as_numpy(self.module.distance_from_pooled(g0, g1), self.name, n)
 
 
