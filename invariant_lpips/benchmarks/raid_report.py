@@ -1,0 +1,220 @@
+"""RAID evaluation command: score metrics on RAID's stimuli (incrementally) and write the tables.
+
+``python -m invariant_lpips.benchmarks.raid_report --stimuli DIR --human DIR --metrics a,b --out DIR``
+(``benchmarks/raid_table.py`` runs it with the README's settings). ``--stimuli`` is a real RAID image
+folder or the reconstruction written by ``invariant-lpips make-dataset raid-kodak``; ``--human`` holds
+``responses.csv`` and ``answers.csv``. Writes ``OUT/scores/<metric>.csv`` (cached distances: a rerun
+scores only the metrics and curves that are missing), ``OUT/summary.json``, ``OUT/summary.md``,
+``OUT/manifest.json`` and ``OUT/raid_curves.png`` (matplotlib, optional).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, read_raid_curves, read_raid_trials, raid_images_dir
+from ..metric.registry import get_spec
+from .manifest import cpu_model, dist_version
+from .persistence import atomic_write_json, atomic_write_text
+from .raid_eval import (LEVEL_INDEX, MLDS_CEILING, Pair, needed_pairs, raid_figures, score_metric,
+                        stimuli_fingerprint)
+
+__all__ = ["run_raid_evaluation", "raid_tables_markdown", "plot_mean_curves", "dataset_label", "main"]
+
+RECONSTRUCTED_LABEL = "RAID reconstructed from Kodak24"
+PAPER_SRCC = 0.95  # the paper's reported RAID Spearman correlation (pooled)
+
+
+def dataset_label(images_dir: Union[str, Path]) -> str:
+    """``RAID reconstructed from Kodak24`` when the folder holds our ``params.json``, else ``RAID``."""
+    p = Path(images_dir) / "params.json"
+    try:
+        return RECONSTRUCTED_LABEL if "recipe_version" in json.loads(p.read_text()) else "RAID"
+    except (OSError, ValueError):
+        return "RAID"
+
+
+def _f(v: Any, nd: int = 3) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def raid_tables_markdown(fig: Mapping[str, Any], label: str, machine: str = "") -> List[str]:
+    """The curve-level table and the two trial-level tables (all trials; no level-1 image)."""
+    rows = fig["rows"]
+    kinds = list(RAID_KIND_ORDER)
+    L = [f"## {label}: metrics against RAID's human data", ""]
+    if machine:
+        L += [f"Machine: {machine}.", ""]
+    L += [f"Curve level: SRCC of d(level 1, level L) against the MLDS Response, pooled over the "
+          f"{next(iter(rows.values()))['curve']['n_pooled']} distorted rows, per distortion, and the mean of the "
+          "per-curve SRCCs (10 levels each). Baselines: the level index, MSE, and the MLDS curves themselves "
+          f"(SRCC 1 by construction). The paper reports {PAPER_SRCC:.2f} (pooled).", "",
+          "| metric | pooled SRCC | " + " | ".join(kinds) + " | mean per-curve SRCC |",
+          "| --- | ---: |" + " ---: |" * (len(kinds) + 1)]
+    for name, r in rows.items():
+        c = r["curve"]
+        tag = " (baseline)" if r.get("baseline") and name not in (LEVEL_INDEX, MLDS_CEILING) else ""
+        L.append(f"| {name}{tag} | {_f(c['pooled'])} | " + " | ".join(_f(c['per_distortion'].get(k)) for k in kinds)
+                 + f" | {_f(c['per_curve_mean'])} |")
+    for key, title in (("all", f"all {fig['n_trials']:,} trials"),
+                       ("no_level_1", f"the {fig['n_trials_no_level_1']:,} trials with no level-1 image")):
+        L += ["", f"Trial level, {title}: % of trials in which the metric orders the two pairs as the observer "
+              "did (a tie counts 1/2; ties in brackets when any). The MLDS ceiling is in-sample: the curves were "
+              "fitted to these trials.", "",
+              "| metric | overall | " + " | ".join(kinds) + " |", "| --- | ---: |" + " ---: |" * len(kinds)]
+        for name, r in rows.items():
+            t = r["trial"][key]
+            ov = t["overall"]
+            ties = f" ({ov['ties']:,} ties)" if ov["ties"] else ""
+            L.append(f"| {name} | {_f(ov['agreement'], 1)}{ties} | "
+                     + " | ".join(_f(t['per_distortion'][k]['agreement'], 1) for k in kinds if k in t['per_distortion'])
+                     + " |")
+    L.append("")
+    return L
+
+
+def _mean_curves(curves: Sequence[RaidCurvePoint], value) -> Dict[str, np.ndarray]:
+    """{kind: mean over images of the per-curve min-max normalised values at levels 1..10}."""
+    by: Dict[tuple, Dict[int, float]] = {}
+    for c in curves:
+        by.setdefault((c.image, c.kind), {})[c.level] = value(c)
+    acc: Dict[str, List[np.ndarray]] = {}
+    for (_i, k), d in by.items():
+        arr = np.array([d[lv] for lv in sorted(d)], dtype=np.float64)
+        span = arr.max() - arr.min()
+        acc.setdefault(k, []).append((arr - arr.min()) / span if span > 0 else np.zeros_like(arr))
+    return {k: np.mean(np.stack(v), 0) for k, v in acc.items()}
+
+
+def plot_mean_curves(curves: Sequence[RaidCurvePoint], distances: Mapping[str, Mapping[Pair, float]],
+                     path: Union[str, Path], lower_is_better: Optional[Mapping[str, bool]] = None,
+                     title: str = "") -> Path:
+    """One panel per distortion: the human MLDS curve (Curve_Value) and each metric's d(level 1, level L),
+    both normalised to [0, 1] per (image, distortion) curve and averaged over the images."""
+    import matplotlib  # optional dependency (extras "plots" / "test")
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # optional dependency (after choosing the Agg backend)
+
+    lib = dict(lower_is_better or {})
+    human = _mean_curves(curves, lambda c: c.curve_value)
+    kinds = [k for k in RAID_KIND_ORDER if k in human]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.8 * len(kinds), 3.6), squeeze=False)
+    levels = np.arange(1, 11)
+    for name, vals in distances.items():
+        s = 1.0 if lib.get(name, True) else -1.0
+        mc = _mean_curves(curves, lambda c, v=vals, s=s: 0.0 if c.level == 1 else s * v[(c.image, c.kind, 1, c.level)])
+        for ax, k in zip(axes[0], kinds):
+            ax.plot(levels[:len(mc[k])], mc[k], marker=".", linewidth=1.2, label=name)
+    for ax, k in zip(axes[0], kinds):
+        ax.plot(levels[:len(human[k])], human[k], color="black", linewidth=2.5, marker="o", label="human (MLDS)")
+        ax.set_title(k)
+        ax.set_xlabel("level")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("d(level 1, level L), normalised per curve")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import os
+
+    return f"{cpu_model()}, {os.cpu_count()} cores, CPU, torch threads {torch.get_num_threads()}"
+
+
+def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path], answers: Union[str, Path],
+                        metrics: Sequence[str], out_dir: Union[str, Path], device: str = "cpu",
+                        cache_root: Union[str, Path, None] = None, resume: bool = True, report: bool = True,
+                        plot: bool = True, progress: bool = True, chunk: int = 4) -> Dict[str, Any]:
+    """Score ``metrics`` (missing pairs only) and, with ``report``, write the summary, tables and plot.
+    Returns the summary dict."""
+    images_dir = raid_images_dir(images_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    curves = read_raid_curves(responses)
+    trials = read_raid_trials(answers)
+    pairs = needed_pairs(curves, trials)
+    fp = stimuli_fingerprint(images_dir, pairs)
+    dev = torch.device(device)
+    distances = {}
+    for name in metrics:
+        distances[name] = score_metric(name, images_dir, pairs, out / "scores", device=dev, cache_root=cache_root,
+                                       chunk=chunk, resume=resume, progress=progress, fingerprint=fp)
+    lib = {n: get_spec(n).lower_is_better for n in metrics}
+    label = dataset_label(images_dir)
+    fig = raid_figures(curves, trials, distances, lower_is_better=lib)
+    machine = _machine(dev)
+    summary = {"dataset": label, "images_dir": str(images_dir), "stimuli_sha256": fp, "n_pairs": len(pairs),
+               "metrics": list(metrics), "machine": machine, "paper_srcc": PAPER_SRCC, **fig}
+    if not report:
+        return summary
+    params = Path(images_dir) / "params.json"
+    manifest = {"dataset": label, "stimuli_sha256": fp,
+                "params_json_sha256": hashlib.sha256(params.read_bytes()).hexdigest() if params.is_file() else None,
+                "responses_sha256": hashlib.sha256(Path(responses).read_bytes()).hexdigest(),
+                "answers_sha256": hashlib.sha256(Path(answers).read_bytes()).hexdigest(),
+                "machine": machine, "python": platform.python_version(), "torch": torch.__version__,
+                "invariant_lpips": dist_version("invariant-lpips"),
+                "peers": {p: dist_version(p) for p in ("lpips", "DISTS_pytorch", "stlpips-pytorch")},
+                "metrics": {n: json.loads((out / "scores" / (n.replace(":", "_") + ".json")).read_text())
+                            for n in metrics if (out / "scores" / (n.replace(":", "_") + ".json")).is_file()}}
+    atomic_write_json(out / "manifest.json", manifest)
+    if plot:
+        try:
+            summary["plot"] = str(plot_mean_curves(curves, distances, out / "raid_curves.png", lib,
+                                                   title=f"{label}: mean curves vs human MLDS"))
+        except ImportError as exc:
+            summary["plot_error"] = f"no plot: {exc}"
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "summary.md", "\n".join(raid_tables_markdown(fig, label, machine)) + "\n")
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m invariant_lpips.benchmarks.raid_report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stimuli", required=True, help="RAID image folder ({rot|trans|scale|gn}_img_XX_level_YY.png)")
+    p.add_argument("--human", default=None, help="folder with responses.csv and answers.csv")
+    p.add_argument("--responses", default=None, help="responses.csv (default HUMAN/responses.csv)")
+    p.add_argument("--answers", default=None, help="answers.csv (default HUMAN/answers.csv)")
+    p.add_argument("--metrics", required=True, help="comma-separated registry names")
+    p.add_argument("--out", required=True, help="output folder (scores/ inside is the cache)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cache", default=None, help="feature cache folder of our variants (default: the package's)")
+    p.add_argument("--no-resume", action="store_true", help="discard these metrics' cached scores")
+    p.add_argument("--score-only", action="store_true", help="score, write no report")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    if a.human is None and (a.responses is None or a.answers is None):
+        p.error("give --human DIR or both --responses and --answers")
+    responses = a.responses or str(Path(a.human) / "responses.csv")
+    answers = a.answers or str(Path(a.human) / "answers.csv")
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    s = run_raid_evaluation(a.stimuli, responses, answers, metrics, a.out, device=a.device, cache_root=a.cache,
+                            resume=not a.no_resume, report=not a.score_only, plot=not a.no_plot,
+                            progress=not a.no_progress)
+    if not a.score_only:
+        print("\n".join(raid_tables_markdown(s, s["dataset"], s["machine"])))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
