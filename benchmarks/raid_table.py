@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--seed", type=int, default=0, help="noise seed of the reconstruction (default 0)")
     ap.add_argument("--score-only", action="store_true", help="score and cache, no report (parallel runs)")
+    ap.add_argument("--report-only", action="store_true", help="tables from the cached scores, score nothing")
+    ap.add_argument("--interleave", action="store_true",
+                    help="score image by image across the metrics (an interrupted run leaves them on the same images)")
     ap.add_argument("--no-resume", action="store_true", help="rescore these metrics")
     args = ap.parse_args(argv)
 
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from invariant_lpips.benchmarks.raid_report import raid_tables_markdown, run_raid_evaluation
+    from invariant_lpips.benchmarks.raid_report import run_raid_evaluation
     from invariant_lpips.distortions.raid_kodak import write_raid_kodak
 
     stimuli = Path(args.stimuli)
@@ -56,9 +59,10 @@ def main(argv=None) -> int:
     human = Path(args.human)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     s = run_raid_evaluation(stimuli, human / "responses.csv", human / "answers.csv", metrics, args.out,
-                            device=args.device, resume=not args.no_resume, report=not args.score_only)
+                            device=args.device, resume=not args.no_resume, report=not args.score_only,
+                            score=not args.report_only, interleave=args.interleave)
     if not args.score_only:
-        print("\n".join(raid_tables_markdown(s, s["dataset"], s["machine"])))
+        print("\n".join(s["markdown"]))
     return 0
 
 

@@ -204,7 +204,24 @@ def read_pair_scores(path: Union[str, Path]) -> Dict[Pair, float]:
     return out
 
 
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left unfinished by an interrupted write (it would merge with the next row)."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+
+
 def _append(path: Path, rows: List[Tuple[Pair, float]]) -> None:
+    if path.is_file():
+        _drop_torn_tail(path)
     new = not path.is_file() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
         w = csv.writer(f)

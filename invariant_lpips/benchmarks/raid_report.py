@@ -139,12 +139,25 @@ def _machine(device: torch.device) -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores, CPU, torch threads {torch.get_num_threads()}"
 
 
+def _complete_images(vals: Mapping[Pair, float], pairs: Sequence[Pair]) -> set:
+    """Images all of whose needed pairs are scored."""
+    imgs = {p[0] for p in pairs}
+    return {i for i in imgs if all(p in vals for p in pairs if p[0] == i)}
+
+
 def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path], answers: Union[str, Path],
                         metrics: Sequence[str], out_dir: Union[str, Path], device: str = "cpu",
                         cache_root: Union[str, Path, None] = None, resume: bool = True, report: bool = True,
-                        plot: bool = True, progress: bool = True, chunk: int = 4) -> Dict[str, Any]:
+                        plot: bool = True, progress: bool = True, chunk: int = 4, score: bool = True,
+                        interleave: bool = False) -> Dict[str, Any]:
     """Score ``metrics`` (missing pairs only) and, with ``report``, write the summary, tables and plot.
-    Returns the summary dict."""
+
+    ``score=False`` reports from the cached scores only. ``interleave`` scores image by image across
+    the metrics (so that an interrupted run leaves every metric on the same images). Metrics whose
+    scores are incomplete are left out of the main tables; all metrics are then also reported on the
+    images that every one of them has complete (``subset``). Returns the summary dict."""
+    from .raid_eval import read_pair_scores
+
     images_dir = raid_images_dir(images_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -153,16 +166,43 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     pairs = needed_pairs(curves, trials)
     fp = stimuli_fingerprint(images_dir, pairs)
     dev = torch.device(device)
-    distances = {}
+    if score:
+        from ..metric.registry import build_metric
+
+        groups = ([[p for p in pairs if p[0] == i] for i in sorted({p[0] for p in pairs})] if interleave
+                  else [pairs])
+        adapters = {n: build_metric(n, dev) for n in metrics}
+        first = True
+        for g in groups:
+            for name in metrics:
+                score_metric(adapters[name], images_dir, g, out / "scores", device=dev, cache_root=cache_root,
+                             chunk=chunk, resume=resume or not first, progress=progress, fingerprint=fp)
+            first = False
+    distances: Dict[str, Dict[Pair, float]] = {}
     for name in metrics:
-        distances[name] = score_metric(name, images_dir, pairs, out / "scores", device=dev, cache_root=cache_root,
-                                       chunk=chunk, resume=resume, progress=progress, fingerprint=fp)
+        path = out / "scores" / (name.replace(":", "_").replace("/", "_") + ".csv")
+        distances[name] = read_pair_scores(path)
+    complete = {n for n, v in distances.items() if all(p in v for p in pairs)}
     lib = {n: get_spec(n).lower_is_better for n in metrics}
     label = dataset_label(images_dir)
-    fig = raid_figures(curves, trials, distances, lower_is_better=lib)
+    fig = raid_figures(curves, trials, {n: distances[n] for n in metrics if n in complete}, lower_is_better=lib)
     machine = _machine(dev)
     summary = {"dataset": label, "images_dir": str(images_dir), "stimuli_sha256": fp, "n_pairs": len(pairs),
-               "metrics": list(metrics), "machine": machine, "paper_srcc": PAPER_SRCC, **fig}
+               "metrics": list(metrics), "complete": [n for n in metrics if n in complete],
+               "incomplete": {n: sorted(_complete_images(distances[n], pairs)) for n in metrics if n not in complete},
+               "machine": machine, "paper_srcc": PAPER_SRCC, **fig}
+    md = raid_tables_markdown(fig, label, machine)
+    if summary["incomplete"]:
+        common = set.intersection(*[_complete_images(distances[n], pairs) for n in metrics])
+        md += [f"Not fully scored yet (images complete): " + "; ".join(
+            f"{n}: {len(v)}/24" for n, v in summary["incomplete"].items()), ""]
+        if common:
+            sub_c = [c for c in curves if c.image in common]
+            sub_t = [t for t in trials if t.image in common]
+            sub = raid_figures(sub_c, sub_t, distances, lower_is_better=lib)
+            summary["subset"] = {"images": sorted(common), **sub}
+            md += raid_tables_markdown(sub, f"{label}, only the {len(common)} images scored by every metric "
+                                       f"({', '.join(map(str, sorted(common)))})", "")
     if not report:
         return summary
     params = Path(images_dir) / "params.json"
@@ -178,12 +218,14 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     atomic_write_json(out / "manifest.json", manifest)
     if plot:
         try:
-            summary["plot"] = str(plot_mean_curves(curves, distances, out / "raid_curves.png", lib,
+            shown = {n: distances[n] for n in metrics if n in complete}
+            summary["plot"] = str(plot_mean_curves(curves, shown, out / "raid_curves.png", lib,
                                                    title=f"{label}: mean curves vs human MLDS"))
         except ImportError as exc:
             summary["plot_error"] = f"no plot: {exc}"
+    summary["markdown"] = md
     atomic_write_json(out / "summary.json", summary)
-    atomic_write_text(out / "summary.md", "\n".join(raid_tables_markdown(fig, label, machine)) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(md) + "\n")
     return summary
 
 
@@ -200,6 +242,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--cache", default=None, help="feature cache folder of our variants (default: the package's)")
     p.add_argument("--no-resume", action="store_true", help="discard these metrics' cached scores")
     p.add_argument("--score-only", action="store_true", help="score, write no report")
+    p.add_argument("--report-only", action="store_true", help="report the cached scores, score nothing")
+    p.add_argument("--interleave", action="store_true", help="score image by image across the metrics")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
@@ -210,9 +254,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
     s = run_raid_evaluation(a.stimuli, responses, answers, metrics, a.out, device=a.device, cache_root=a.cache,
                             resume=not a.no_resume, report=not a.score_only, plot=not a.no_plot,
-                            progress=not a.no_progress)
+                            progress=not a.no_progress, score=not a.report_only, interleave=a.interleave)
     if not a.score_only:
-        print("\n".join(raid_tables_markdown(s, s["dataset"], s["machine"])))
+        print("\n".join(s["markdown"]))
     return 0
 
 

@@ -1,0 +1,240 @@
+"""RAID evaluation on a tiny synthetic RAID folder: trial agreement and curve SRCCs against values
+worked out by hand (ties included), the score cache, and the trunk memo."""
+from __future__ import annotations
+
+import collections
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from invariant_lpips.benchmarks import raid_eval as re_
+from invariant_lpips.benchmarks.raid_report import run_raid_evaluation
+from invariant_lpips.data.raid import read_raid_curves, read_raid_trials
+
+# grey value offset of each stimulus (image, kind) -> levels 1..4; mse(a, b) = ((v_a - v_b) / 255)^2
+OFFSETS = {(1, "rot"): [0, 10, 20, 30], (1, "gn"): [0, 30, 20, 40],
+           (2, "rot"): [0, 5, 40, 10], (2, "gn"): [0, 10, 20, 30]}
+RESPONSES = {(1, "rot"): [0, 1, 2, 3], (1, "gn"): [0, 1, 2, 3], (2, "rot"): [0, 1, 2, 3], (2, "gn"): [0, 2, 2, 3]}
+# (transformation, image, l11, l12, l21, l22, answer)
+TRIALS = [("rotation", 1, 1, 2, 3, 4, 1),        # mse tie (10 vs 10)
+          ("rotation", 1, 1, 3, 2, 3, 1),        # 20 > 10, answer 1: agree
+          ("gaussian_noise", 1, 1, 2, 1, 3, 2),  # 30 > 20, answer 2: disagree
+          ("rotation", 2, 2, 3, 1, 4, 1),        # 35 > 10, answer 1: agree
+          ("gaussian_noise", 2, 2, 3, 3, 4, 2),  # tie, no level 1
+          ("gaussian_noise", 2, 4, 2, 1, 2, 2),  # 20 > 10, answer 2: disagree
+          ("rotation", 1, 2, 4, 3, 4, 1)]        # 20 > 10, answer 1: agree, no level 1
+
+
+def write_tiny_raid(root):
+    img_dir = root / "images"
+    img_dir.mkdir(parents=True)
+    with open(root / "responses.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Reference", "Distorted", "Curve_Value", "Sigmas", "Response", "Estimated_MOS"])
+        for (image, kind), offs in OFFSETS.items():
+            for lv, off in enumerate(offs, 1):
+                name = f"{kind}_img_{image:02d}_level_{lv:02d}.png"
+                Image.fromarray(np.full((8, 8, 3), 100 + off, np.uint8)).save(img_dir / name)
+                resp = RESPONSES[(image, kind)][lv - 1]
+                w.writerow([f"img_{image:02d}.png", name, resp / 4, 4, resp, 5.4 - 0.5 * resp])
+    with open(root / "answers.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["gender", "age_group", "transformation", "image_id_01", "distortion_level_11",
+                    "distortion_level_12", "distortion_level_21", "distortion_level_22", "reaction_time_ms", "answer"])
+        for t in TRIALS:
+            w.writerow(["man", "21-30", *t[:6], 1000, t[6]])
+    return root
+
+
+def rank_pearson(x, y):
+    """Spearman by hand: Pearson correlation of average ranks."""
+    def ranks(v):
+        v = list(v)
+        order = sorted(range(len(v)), key=lambda i: v[i])
+        r = [0.0] * len(v)
+        i = 0
+        while i < len(v):
+            j = i
+            while j + 1 < len(v) and v[order[j + 1]] == v[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2 + 1
+            i = j + 1
+        return r
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    return cov / math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    return write_tiny_raid(tmp_path / "raid")
+
+
+def test_readers_and_needed_pairs(tiny):
+    curves = read_raid_curves(tiny / "responses.csv")
+    trials = read_raid_trials(tiny / "answers.csv")
+    assert len(curves) == 16 and len(trials) == 7
+    assert trials[2].kind == "gn" and trials[2].answer == 2 and trials[4].has_level_1 is False
+    pairs = re_.needed_pairs(curves, trials)
+    assert (1, "rot", 1, 4) in pairs and (2, "gn", 2, 4) in pairs and all(p[2] < p[3] for p in pairs)
+    assert len(pairs) == len(set(pairs))
+
+
+def exact_distances(curves, trials):
+    """d(a, b) = (v_a - v_b)^2 in grey levels, exact integers (mse up to the factor 255^2)."""
+    return {p: float((OFFSETS[(p[0], p[1])][p[3] - 1] - OFFSETS[(p[0], p[1])][p[2] - 1]) ** 2)
+            for p in re_.needed_pairs(curves, trials)}
+
+
+def test_pipeline_scores_mse_on_the_pairs(tiny, tmp_path):
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"],
+                            tmp_path / "out", plot=False, progress=False)
+    curves = read_raid_curves(tiny / "responses.csv")
+    trials = read_raid_trials(tiny / "answers.csv")
+    got = re_.read_pair_scores(tmp_path / "out" / "scores" / "mse.csv")
+    exact = exact_distances(curves, trials)
+    assert set(got) == set(exact)
+    for p, v in exact.items():
+        assert got[p] == pytest.approx(v / 255 ** 2, rel=1e-5)
+    # the curve figures only see d(1, L), computed from the same level-1 image: the same as exact
+    ref = re_.raid_figures(curves, trials, {"mse": exact})["rows"]["mse"]["curve"]
+    for k in ("pooled", "per_curve_mean"):
+        assert s["rows"]["mse"]["curve"][k] == pytest.approx(ref[k])
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "| mse (baseline) |" in md and "level index" in md and "MLDS ceiling" in md
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["dataset"] == "RAID"
+
+
+def test_agreement_and_srcc_equal_hand_computed_values(tiny):
+    curves = read_raid_curves(tiny / "responses.csv")
+    trials = read_raid_trials(tiny / "answers.csv")
+    rows = re_.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]
+    mse = rows["mse"]
+    # trials: 0.5 + 1 + 0 + 1 + 0.5 + 0 + 1 = 4 of 7; rot 3.5 / 4, gn 0.5 / 3; no level 1: (0.5 + 1) / 2
+    assert mse["trial"]["all"]["overall"]["agreement"] == pytest.approx(100 * 4 / 7)
+    assert mse["trial"]["all"]["overall"]["ties"] == 2
+    assert mse["trial"]["all"]["per_distortion"]["rot"]["agreement"] == pytest.approx(87.5)
+    assert mse["trial"]["all"]["per_distortion"]["gn"]["agreement"] == pytest.approx(100 * 0.5 / 3)
+    assert mse["trial"]["no_level_1"]["overall"]["agreement"] == pytest.approx(75.0)
+    assert mse["trial"]["no_level_1"]["per_distortion"]["gn"]["agreement"] == pytest.approx(50.0)
+    # level index |la - lb|: 0.5 + 1 + 1 + 0 + 0.5 + 0 + 1 = 4 of 7 (2 ties)
+    li = rows[re_.LEVEL_INDEX]["trial"]["all"]["overall"]
+    assert li["agreement"] == pytest.approx(100 * 4 / 7) and li["ties"] == 2
+    # MLDS ceiling |psi_a - psi_b| (psi = Response / 4): 0.5 + 1 + 1 + 0 + 1 + 1 + 1 = 5.5 of 7
+    assert rows[re_.MLDS_CEILING]["trial"]["all"]["overall"]["agreement"] == pytest.approx(100 * 5.5 / 7)
+    # per-curve SRCC (levels 1..4): 1, 0.8, 0.8 and, with the tied responses of (2, gn), sqrt(0.9)
+    c = mse["curve"]
+    assert c["per_curve_mean"] == pytest.approx((1 + 0.8 + 0.8 + math.sqrt(0.9)) / 4)
+    assert c["per_curve_mean_per_distortion"]["gn"] == pytest.approx((0.8 + math.sqrt(0.9)) / 2)
+    # pooled over levels >= 2 (12 rows), per distortion (6 rows), by hand
+    d = {k: [((o - v[0]) / 255) ** 2 for o in v[1:]] for k, v in OFFSETS.items()}
+    r = {k: v[1:] for k, v in RESPONSES.items()}
+    keys = list(OFFSETS)
+    assert c["n_pooled"] == 12
+    assert c["pooled"] == pytest.approx(rank_pearson(sum((d[k] for k in keys), []), sum((r[k] for k in keys), [])))
+    gn = [k for k in keys if k[1] == "gn"]
+    assert c["per_distortion"]["gn"] == pytest.approx(rank_pearson(sum((d[k] for k in gn), []),
+                                                                  sum((r[k] for k in gn), [])))
+    # the level index ties on the curve (every curve: levels 2..4) -> average ranks
+    assert rows[re_.LEVEL_INDEX]["curve"]["pooled"] == pytest.approx(
+        rank_pearson([1, 2, 3] * 4, sum((r[k] for k in keys), [])))
+    assert rows[re_.MLDS_CEILING]["curve"]["pooled"] == pytest.approx(1.0)
+
+
+def test_similarity_is_negated(tiny, tmp_path):
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse", "psnr"],
+                            tmp_path / "out", plot=False, progress=False) if _has_piq() else None
+    if s is None:
+        pytest.skip("piq not installed")
+    a, b = s["rows"]["mse"], s["rows"]["psnr"]
+    assert b["trial"]["all"]["overall"]["agreement"] == pytest.approx(a["trial"]["all"]["overall"]["agreement"])
+    assert b["curve"]["pooled"] == pytest.approx(a["curve"]["pooled"])
+
+
+def _has_piq() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("piq") is not None
+
+
+def test_scores_are_cached_per_metric_and_tied_to_the_stimuli(tiny, tmp_path):
+    out = tmp_path / "out"
+    run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                        plot=False, progress=False)
+    mse_csv = out / "scores" / "mse.csv"
+    before = (mse_csv.read_bytes(), mse_csv.stat().st_mtime_ns)
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse", "l1"], out,
+                            plot=False, progress=False, interleave=True)
+    assert (mse_csv.read_bytes(), mse_csv.stat().st_mtime_ns) == before  # only l1 was scored
+    assert (out / "scores" / "l1.csv").is_file() and s["complete"] == ["mse", "l1"]
+    # a torn last line is dropped, then the missing pair is scored again
+    text = mse_csv.read_text().splitlines()
+    mse_csv.write_text("\n".join(text[:-1]) + "\n" + text[-1][:5])
+    s2 = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                             plot=False, progress=False)
+    assert s2["rows"]["mse"]["trial"] == s["rows"]["mse"]["trial"]
+    assert len(mse_csv.read_text().splitlines()) == len(text)
+    # report-only with an incomplete metric: main tables leave it out, the subset table has it
+    lines = mse_csv.read_text().splitlines()
+    mse_csv.write_text("\n".join(lines[:-1]) + "\n")
+    s3 = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse", "l1"], out,
+                             plot=False, progress=False, score=False)
+    assert "mse" not in s3["rows"] and s3["incomplete"] == {"mse": [1]} and s3["subset"]["images"] == [1]
+    assert "mse" in s3["subset"]["rows"]
+    # other stimuli under the same scores: refused unless resume=False
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tiny / "images" / "rot_img_01_level_02.png")
+    with pytest.raises(RuntimeError, match="other stimuli"):
+        run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                            plot=False, progress=False)
+    run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                        plot=False, progress=False, resume=False)
+
+
+Out = collections.namedtuple("Out", "a b")
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.kind = kind
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += x.shape[0]
+        a, b = self.conv(x), self.conv(x).mean((2, 3))
+        if self.kind == "dict":
+            return {"a": a, "b": b}
+        if self.kind == "namedtuple":
+            return Out(a, b)
+        return [a, b]
+
+
+@pytest.mark.parametrize("kind", ["dict", "namedtuple", "list"])
+def test_trunk_memo_equals_the_plain_forward_and_runs_each_image_once(kind):
+    torch.manual_seed(0)
+    net = _Net(kind).eval()
+    x = torch.rand(3, 3, 10, 10)
+    batch = torch.cat([x, x[[2, 0]], x])
+    with torch.inference_mode():
+        plain = net(batch)
+        memo = re_.TrunkMemo(net, "forward", capacity=2, sub_batch=2).install()
+        net.calls = 0
+        got = net(batch)
+        assert net.calls == 3  # 3 distinct images, each once
+        net(torch.rand(1, 3, 10, 10))  # a new image: the capacity-2 memo keeps it and image 2 only
+        again = net(x[:1])
+        memo.remove()
+    assert net.calls == 3 + 1 + 1
+    flat = (lambda o: list(o.values()) if isinstance(o, dict) else list(o))
+    for p, g in zip(flat(plain), flat(got)):
+        torch.testing.assert_close(p, g)  # batch composition may change the last float bits
+    assert type(got) is type(plain) and flat(again)[0].shape[0] == 1
+    assert "forward" not in vars(net)  # the instance patch is gone
