@@ -219,3 +219,31 @@ def test_weights_argument(tmp_path, images):
         InvariantLPIPS("paper", weights={k: -v for k, v in w.items()}, trunk_weights=None)
     with pytest.raises(ValueError, match="lack tap"):
         InvariantLPIPS("paper", weights={"pool1": w["pool1"]}, trunk_weights=None)
+
+
+def test_get_metric_builds_the_default_and_distance_keeps_its_own(monkeypatch):
+    """``get_metric()`` is ``InvariantLPIPS()`` (the current default), new each call; casting it (or any
+    module got elsewhere) does not change what ``il.distance`` computes (random trunks: fast)."""
+    from invariant_lpips.metric import functional, registry
+
+    real = registry.build_module
+
+    def random_trunk(name=None, weights=None, device="cpu", **kwargs):
+        return real(name, weights, device, trunk_weights=None, **kwargs)
+
+    monkeypatch.setattr(registry, "build_module", random_trunk)
+    monkeypatch.setattr(functional, "build_module", random_trunk)
+    functional._private_module.cache_clear()
+    try:
+        m = il.get_metric()
+        assert type(m) is InvariantLPIPS and m.variant.name == il.DEFAULT_VARIANT
+        assert il.get_metric() is not m
+        x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+        before = il.distance(x, y, normalize=True)
+        m.half()
+        il.get_metric().double()
+        after = il.distance(x, y, normalize=True)
+        assert after.dtype == torch.float32 and torch.equal(before, after)
+        assert il.distance(x, y, normalize=True, reduction="sum") == before.sum()
+    finally:
+        functional._private_module.cache_clear()
