@@ -201,8 +201,8 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
             sub_t = [t for t in trials if t.image in common]
             sub = raid_figures(sub_c, sub_t, distances, lower_is_better=lib)
             summary["subset"] = {"images": sorted(common), **sub}
-            md += raid_tables_markdown(sub, f"{label}, only the {len(common)} images scored by every metric "
-                                       f"({', '.join(map(str, sorted(common)))})", "")
+            md += raid_tables_markdown(sub, f"{label}, only the images every metric has scored "
+                                       f"({len(common)} of 24: {', '.join(map(str, sorted(common)))})", "")
     if not report:
         return summary
     params = Path(images_dir) / "params.json"
