@@ -134,6 +134,16 @@ def load_refs(folder, limit=0):
     return [load_image(p) for p in paths], [Path(p).name for p in paths]
 
 
+def previous(args, what, config):
+    """Metrics already measured with the same settings (a run adds to them; ``--fresh`` starts over)."""
+    path = Path(args.out) / f"{what}.json"
+    if args.fresh or not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    same = all(old.get(k) == v for k, v in config.items())
+    return old.get("metrics", {}) if same else {}
+
+
 def _distances(metric, ref, others):
     with torch.no_grad():
         return metric(ref, torch.cat(others)).tolist()
@@ -149,7 +159,8 @@ def arrangement(args):
         dist[i] = [(x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1), jpeg(x, 30), x.flip(-1),
                    block_shuffle(x, 16, i), block_shuffle(x, 32, i), block_shuffle(x, 64, i),
                    crops[(i + 1) % len(crops)]]
-    out = {"crop": args.crop, "images": names, "kinds": kinds, "metrics": {}}
+    out = {"crop": args.crop, "images": names, "kinds": kinds}
+    out["metrics"] = previous(args, "arrangement", out)
     for name in metric_names(args.metrics):
         m = build_metric(name)
         t0 = time.time()
@@ -199,7 +210,8 @@ def displacement(args):
     size = args.crop
     margin = max(SHIFTS)
     g = torch.Generator().manual_seed(0)
-    out = {"crop": size, "shifts": SHIFTS, "rotations": ROTATIONS, "images": names, "metrics": {}}
+    out = {"crop": size, "shifts": list(SHIFTS), "rotations": list(ROTATIONS), "images": names}
+    out["metrics"] = previous(args, "displacement", out)
     human = raid_curves(args.raid) if args.raid else {}
     if human:
         out["human"] = {"trans": [human[("trans", L)] for L in range(2, 11)],
@@ -256,7 +268,8 @@ def starts(x, g):
 def loss(args):
     refs, names = load_refs(args.refs, args.limit or 3)
     crops = [centre_crop(r, args.crop) for r in refs]
-    out = {"crop": args.crop, "steps": args.steps, "lr": args.lr, "images": names, "metrics": {}}
+    out = {"crop": args.crop, "steps": args.steps, "lr": args.lr, "images": names}
+    out["metrics"] = previous(args, "loss", out)
     for name in metric_names(args.metrics):
         m = build_metric(name)
         for p in m.parameters():
@@ -321,6 +334,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use the first N references (0 = all; loss: 3)")
     ap.add_argument("--steps", type=int, default=200, help="loss: optimiser steps")
     ap.add_argument("--lr", type=float, default=0.01, help="loss: Adam learning rate")
+    ap.add_argument("--fresh", action="store_true", help="forget metrics measured before with the same settings")
     args = ap.parse_args(argv)
     args.crop = args.crop or (128 if args.what == "loss" else 256)
     return {"arrangement": arrangement, "displacement": displacement, "loss": loss}[args.what](args)

@@ -21,8 +21,8 @@ The nested protocol, for every dev type ``t``:
    cells; ``fit`` designs by an inner leave-one-type-out (fit on 11 types, SRCC over the 60 cells,
    averaged over the 12 inner folds), so that fitting is not rewarded for memorising;
 2. choose the best design, refit / renormalise it on the 12 types;
-3. map its cell distances to the human scale by a linear fit on the 60 training cells, and predict the
-   5 cells of type ``t``.
+3. map its cell distances to the human scale by a monotone (isotonic) fit on the 60 training cells, and
+   predict the 5 cells of type ``t`` by interpolation.
 
 The 65 held-out predictions are pooled and correlated with the human means: the *nested SRCC*. Peers go
 through step 3 with the same maps, so the comparison is like for like. The design that the same
@@ -40,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from invariant_lpips.calibration.selection import Cells, cell_srcc, criterion, design_distances, nested_selection
+from invariant_lpips.calibration.selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
+                                                   nested_selection)
 from invariant_lpips.data.type_level import read_type_level_table
 
 TAPS = ("pool1", "pool2", "pool3", "pool4", "pool5")
@@ -76,6 +77,40 @@ def design_pool():
     return pool
 
 
+#: targets on the synthetic probes (benchmarks/structure_study.py probe), no human score involved:
+#: a 1-px shift costs at most 2% of faint noise (median over crops); a mirror and a 64-px block shuffle
+#: cost at least 2x faint noise (sigma 0.03) and more than JPEG q30, on every crop
+TARGETS = {"shift_over_noise": 0.02, "arrangement_over_noise": 2.0}
+
+
+class Probe:
+    def __init__(self, path):
+        z = np.load(path)
+        self.names = [str(n) for n in z["names"]]
+        self.X = z["X"].astype(np.float64)
+        self.kind = np.array([str(k) for k in z["kind"]])
+        self.image = z["image"].astype(int)
+
+    def distances(self, names, coef):
+        d = self.X[:, [self.names.index(n) for n in names]] @ coef
+        return {k: d[self.kind == k] for k in sorted(set(self.kind))}
+
+    def figures(self, names, coef):
+        d = self.distances(names, coef)
+        out = {"shift1_over_noise0.02": float(np.median(d["shift1"] / d["noise0.02"])),
+               "shift2_over_noise0.02": float(np.median(d["shift2"] / d["noise0.02"])),
+               "shift4_over_noise0.02": float(np.median(d["shift4"] / d["noise0.02"]))}
+        for k in ("mirror", "shuffle64", "shuffle32"):
+            out[f"{k}_over_noise0.03_min"] = float(np.min(d[k] / d["noise0.03"]))
+            out[f"{k}_over_jpeg30_min"] = float(np.min(d[k] / d["jpeg30"]))
+        return out
+
+    def admissible(self, fig):
+        return (fig["shift1_over_noise0.02"] <= TARGETS["shift_over_noise"]
+                and all(fig[f"{k}_over_noise0.03_min"] >= TARGETS["arrangement_over_noise"]
+                        and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
+
+
 def read_peer(path, names):
     with open(path, newline="") as fh:
         d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
@@ -90,6 +125,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default="lpips-vgg,dists")
     ap.add_argument("--out", required=True)
     ap.add_argument("--weighting", default="norm,fit", help="weightings in the pool")
+    ap.add_argument("--no-constraints", action="store_true",
+                    help="choose among every design, not only those meeting the probe targets (probe.npz)")
     args = ap.parse_args(argv)
     table = read_type_level_table(args.table)
     z = np.load(Path(args.store) / "terms.npz")
@@ -104,7 +141,17 @@ def main(argv=None) -> int:
     all_types = cells.types
     insample = {d["name"]: criterion(cells, d, all_types) for d in pool}
     plain = {d["name"]: cell_srcc(cells, design_distances(cells, d, all_types), all_types) for d in pool}
-    res = nested_selection(cells, pool, peers)
+    probe = None if args.no_constraints else Probe(Path(args.store) / "probe.npz")
+
+    def admissible(design, train):
+        return probe.admissible(probe.figures(*design_coefficients(cells, design, train)))
+
+    res = nested_selection(cells, pool, peers, admissible=None if probe is None else admissible)
+    if probe is not None:
+        ok_all = {d["name"]: admissible(d, all_types) for d in pool}
+        insample = {k: (v if ok_all[k] else -np.inf) for k, v in insample.items()}
+        res["admissible_on_all_types"] = int(sum(ok_all.values()))
+        res["probe_figures"] = {d["name"]: probe.figures(*design_coefficients(cells, d, all_types)) for d in pool}
     chosen_all = max(insample, key=insample.get)
     res.update({"pool_size": len(pool), "chosen_on_all_types": chosen_all,
                 "chosen_on_all_types_plain_srcc": plain[chosen_all],

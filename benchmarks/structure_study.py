@@ -28,7 +28,8 @@ from invariant_lpips.data.io import load_image
 from invariant_lpips.features.colour import srgb_to_lab
 from invariant_lpips.features.pooled import TAP_STRIDE, map_statistics
 from invariant_lpips.features.structure import COMPARISONS, compare_maps, coarse_map, pyramid_down
-from invariant_lpips.trunk.vgg16 import POOL_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
+from invariant_lpips.trunk.config import TrunkConfig
+from invariant_lpips.trunk.vgg16 import POOL_TAPS, TAP_CHANNELS, lpips_scale
 
 DEV_TYPES = (1, 3, 4, 6, 8, 9, 11, 13, 16, 18, 20, 22, 24)
 BASE_CELL = {"pool1": 16, "pool2": 16, "pool3": 16, "pool4": 16, "pool5": 32}
@@ -66,7 +67,7 @@ def extract(args):
         arrays[f"{stat}_lab"] = np.lib.format.open_memmap(p, mode=mode(p), dtype=np.float32, shape=(n, 3))
     done_path = store / "done.npy"
     done = np.load(done_path) if done_path.exists() else np.zeros(n, bool)
-    trunk = VGG16Trunk(weights="imagenet", pooling="blurmax", filter_size=3, taps=POOL_TAPS)
+    trunk = TrunkConfig(pooling="blurmax", filter_size=3, taps=POOL_TAPS).build()
     todo = [i for i in range(n) if not done[i]]
     t0 = time.time()
     for start in range(0, len(todo), args.batch):
@@ -97,13 +98,12 @@ def extract(args):
 
 
 def load_store(store):
+    """(image paths, arrays, done mask) of an extraction (possibly still running)."""
     store = Path(store)
     paths = json.loads((store / "images.json").read_text())
     done = np.load(store / "done.npy")
-    if not done.all():
-        raise SystemExit(f"{store}: {int((~done).sum())} images not extracted yet; run 'extract' first")
     arrays = {p.stem: np.load(p, mmap_mode="r") for p in store.glob("*.npy") if p.stem != "done"}
-    return paths, arrays
+    return paths, arrays, done
 
 
 def texture_term(a, b, c0=1e-6):
@@ -112,59 +112,127 @@ def texture_term(a, b, c0=1e-6):
     return (d * d / (a * a + b * b + c0)).mean(-1)
 
 
-def terms(args):
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    pairs, _ = image_list(args.dataset)
-    paths, arrays = load_store(args.store)
-    index = {p: i for i, p in enumerate(paths)}
-    ri = np.array([index[str(p.ref_path)] for p in pairs])
-    di = np.array([index[str(p.dist_path)] for p in pairs])
+def pair_columns(stats0, maps0, stats1, maps1):
+    """Every term column for pairs: ``stats*`` ``{"<stat>_<tap>": (N, C)}``, ``maps*`` ``{tap: (N, C, h, w)}``
+    at :data:`BASE_CELL` (N broadcasts). Returns ``{column: (N,) array}``."""
     cols = {}
     for tap in POOL_TAPS + ("lab",):
         for stat in ("mean", "std"):
-            a = torch.from_numpy(np.asarray(arrays[f"{stat}_{tap}"]))
+            a, b = stats0[f"{stat}_{tap}"], stats1[f"{stat}_{tap}"]
             if tap == "lab":
-                a = a / 100.0
-                cols[f"tex.{stat}.lab"] = ((a[ri] - a[di]) ** 2).sum(-1).numpy()
+                cols[f"tex.{stat}.lab"] = (((a - b) / 100.0) ** 2).sum(-1).numpy()
             else:
-                cols[f"tex.{stat}.{tap}"] = texture_term(a[ri], a[di]).numpy()
-    refs = sorted(set(ri.tolist()))
+                cols[f"tex.{stat}.{tap}"] = texture_term(a, b).numpy()
     for tap in POOL_TAPS:
-        t0 = time.time()
-        full = np.asarray(arrays[f"map_{tap}"])
+        m0, m1 = maps0[tap].float(), maps1[tap].float()
         for cell in CELLS:
             if cell < BASE_CELL[tap]:
                 continue
-            vals = {cmp: np.zeros(len(pairs)) for cmp in COMPARISONS}
-            for r in refs:
-                sel = np.nonzero(ri == r)[0]
-                m_ref = torch.from_numpy(full[[r]].astype(np.float32))
-                m_dist = torch.from_numpy(full[di[sel]].astype(np.float32))
-                for _ in range(int(np.log2(cell // BASE_CELL[tap]))):
-                    m_ref, m_dist = pyramid_down(m_ref), pyramid_down(m_dist)
-                for cmp in COMPARISONS:
-                    vals[cmp][sel] = compare_maps(m_ref, m_dist, cmp).numpy()
+            if cell > BASE_CELL[tap]:
+                m0, m1 = pyramid_down(m0), pyramid_down(m1)
             for cmp in COMPARISONS:
-                cols[f"st.{cmp}.c{cell}.{tap}"] = vals[cmp]
-        del full
-        print(f"terms {tap}: {time.time() - t0:.0f} s", flush=True)
-    out = Path(args.store) / "terms.npz"
-    np.savez(out, names=np.array(list(cols)), X=np.stack(list(cols.values()), 1),
-             dist=np.array([p.dist_path.name for p in pairs]), ref=np.array([p.ref_id for p in pairs]),
-             type=np.array([p.dist_type for p in pairs]), level=np.array([p.level for p in pairs]))
-    print(f"wrote {out}: {len(pairs)} pairs x {len(cols)} terms")
+                cols[f"st.{cmp}.c{cell}.{tap}"] = compare_maps(m0, m1, cmp).numpy()
+    return cols
+
+
+def features(trunk, x):
+    """(stats, maps) of a batch (N, 3, H, W) in [0, 1], as the extraction stores them (float32)."""
+    with torch.no_grad():
+        feats = trunk(lpips_scale(2 * x - 1))
+        stats, maps = {}, {}
+        for tap in POOL_TAPS:
+            st = map_statistics(feats[tap], tap, "raw", ("mean", "std"))
+            stats.update({f"{stat}_{tap}": st[f"raw.{stat}.{tap}"] for stat in ("mean", "std")})
+            maps[tap] = coarse_map(feats[tap], TAP_STRIDE[tap], BASE_CELL[tap])
+        st = map_statistics(srgb_to_lab(x), "lab", "lab", ("mean", "std"))
+        stats.update({f"{stat}_lab": st[f"lab.{stat}.lab"] for stat in ("mean", "std")})
+    return stats, maps
+
+
+def terms(args):
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    pairs, _ = image_list(args.dataset)
+    paths, arrays, done = load_store(args.store)
+    index = {p: i for i, p in enumerate(paths)}
+    # only references whose every pair is extracted (the extraction runs reference by reference)
+    complete = {r for r in {p.ref_id for p in pairs}
+                if all(done[index[str(q.ref_path)]] and done[index[str(q.dist_path)]] for q in pairs if q.ref_id == r)}
+    if not complete:
+        raise SystemExit(f"{args.store}: no reference is fully extracted yet; run 'extract' first")
+    pairs = [p for p in pairs if p.ref_id in complete]
+    print(f"terms over {len(complete)} references ({len(pairs)} pairs)", flush=True)
+    ri = np.array([index[str(p.ref_path)] for p in pairs])
+    di = np.array([index[str(p.dist_path)] for p in pairs])
+    cols = {}
+    t0 = time.time()
+    for r in sorted(set(ri.tolist())):
+        sel = np.nonzero(ri == r)[0]
+        sel = sel[np.argsort(di[sel])]
+        rows = [[r], di[sel]]
+        stats = [{k: torch.from_numpy(np.array(arrays[k][rr])) for k in arrays if not k.startswith("map_")}
+                 for rr in rows]
+        maps = [{tap: torch.from_numpy(arrays[f"map_{tap}"][rr].astype(np.float32)) for tap in POOL_TAPS}
+                for rr in rows]
+        for k, v in pair_columns(stats[0], maps[0], stats[1], maps[1]).items():
+            cols.setdefault(k, np.zeros(len(pairs)))[sel] = v
+    print(f"terms: {time.time() - t0:.0f} s", flush=True)
+    save_terms(Path(args.store) / "terms.npz", cols, dist=[p.dist_path.name for p in pairs],
+               ref=[p.ref_id for p in pairs], type=[p.dist_type for p in pairs], level=[p.level for p in pairs])
+    return 0
+
+
+def save_terms(path, cols, **meta):
+    np.savez(path, names=np.array(list(cols)), X=np.stack(list(cols.values()), 1),
+             **{k: np.array(v) for k, v in meta.items()})
+    print(f"wrote {path}: {len(next(iter(cols.values())))} rows x {len(cols)} terms")
+
+
+PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03", "jpeg30", "mirror", "shuffle32",
+               "shuffle64", "other-photo")
+
+
+def probe(args):
+    """Term columns of synthetic, human-free probes on Kodak crops (shifts, noise, JPEG, rearrangements):
+    the non-KADID targets of every design are computed from them without another trunk pass per design."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from structure_evidence import block_shuffle, centre_crop, jpeg  # the same operators as the evidence tables
+
+    from invariant_lpips.data.io import list_images
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    trunk = TrunkConfig(pooling="blurmax", filter_size=3, taps=POOL_TAPS).build()
+    refs = [load_image(p) for p in list_images(args.refs)]
+    size, g = args.crop, torch.Generator().manual_seed(0)
+    crops = [centre_crop(r, size, 0, -4) for r in refs]
+    cols, meta = {}, {"image": [], "kind": []}
+    for i, (r, x) in enumerate(zip(refs, crops)):
+        variants = [centre_crop(r, size, 0, -4 + 1), centre_crop(r, size, 0, -4 + 2), centre_crop(r, size, 0, 0),
+                    centre_crop(r, size, 0, 4),
+                    (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+                    (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1), jpeg(x, 30), x.flip(-1),
+                    block_shuffle(x, 32, i), block_shuffle(x, 64, i), crops[(i + 1) % len(crops)]]
+        s0, m0 = features(trunk, x)
+        s1, m1 = features(trunk, torch.cat(variants))
+        for k, v in pair_columns(s0, m0, s1, m1).items():
+            cols.setdefault(k, []).extend(v.tolist())
+        meta["image"] += [i] * len(variants)
+        meta["kind"] += list(PROBE_KINDS)
+        print(f"probe {i + 1}/{len(refs)}", flush=True)
+    save_terms(Path(args.store) / "probe.npz", {k: np.array(v) for k, v in cols.items()}, **meta)
     return 0
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("extract", "terms"))
-    ap.add_argument("--dataset", required=True, help="generated KADID-layout folder at 512x384")
+    ap.add_argument("step", choices=("extract", "terms", "probe"))
+    ap.add_argument("--dataset", help="generated KADID-layout folder at 512x384 (extract, terms)")
+    ap.add_argument("--refs", help="probe: folder of reference photographs (Kodak24)")
+    ap.add_argument("--crop", type=int, default=256, help="probe: crop size")
     ap.add_argument("--store", required=True, help="folder for the extracted statistics and maps")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
-    return extract(args) if args.step == "extract" else terms(args)
+    return {"extract": extract, "terms": terms, "probe": probe}[args.step](args)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,14 @@ def test_missing_cells_are_named():
     table.pop((1, 1))
     with pytest.raises(ValueError, match=r"\(1, 1\)"):
         Cells(cells.X, cells.names, cells.type, cells.level, table)
+
+
+def test_isotonic_fit_is_monotone_and_exact_on_monotone_data():
+    from invariant_lpips.calibration.selection import isotonic_fit
+
+    x = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
+    ux, fy = isotonic_fit(x, np.array([3.0, 1.0, 2.0, 4.0, 5.0]))
+    assert ux.tolist() == [1.0, 2.0, 3.0, 5.0]
+    assert fy.tolist() == [1.0, 3.0, 3.0, 5.0]  # the tie at x=2 averages to 3; no violation left
+    ux, fy = isotonic_fit(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0]))
+    assert fy.tolist() == pytest.approx([2.0, 2.0, 2.0])

@@ -16,8 +16,8 @@ non-negative least squares on centred cell means, which maximises Pearson's r ov
 1. on the other types only, score every design (``norm``: SRCC over the training cells; ``fit``: an inner
    leave-one-type-out, fit without ``u``, SRCC over the training cells, averaged over ``u``);
 2. choose the best, renormalise / refit it on the training types;
-3. map its cell distances to the human scale with a linear fit on the training cells and predict the
-   held-out type's cells.
+3. map its cell distances to the human scale with a monotone (isotonic) fit on the training cells, and
+   predict the held-out type's cells by interpolation.
 
 The pooled held-out predictions, correlated with the human means, are the *nested SRCC*; peers (fixed
 metrics) go through step 3 with their own maps. Shapes: ``X`` (P, K) per-pair columns; ``types``,
@@ -63,30 +63,32 @@ class Cells:
         return self.X[:, [self.col[n] for n in names]]
 
 
-def design_distances(cells: Cells, design, train_types, fit_types=None):
-    """Per-pair distances of a design, its normalisation / fit taken on ``train_types`` (``fit_types``:
-    the types its fit may see, default ``train_types``)."""
+def design_coefficients(cells: Cells, design, train_types, fit_types=None):
+    """(term names, coefficients): the design's distance is ``X[:, names] @ coef``, its normalisation taken
+    on ``train_types``' pairs and its fit (``fit`` designs) on ``fit_types``' cells (default ``train_types``)."""
     names = design["texture"] + design["structure"]
     X = cells.columns(names)
-    train = np.isin(cells.type, list(train_types))
-    m = X[train].mean(0)
+    m = X[np.isin(cells.type, list(train_types))].mean(0)
     m[m <= 0] = 1.0
-    Xn = X / m
     if design["weighting"] == "norm":
-        nt = len(design["texture"])
-        d = Xn[:, :nt].mean(1)
-        if design["structure"]:
-            d = d + design["lambda"] * Xn[:, nt:].mean(1)
-        return d
+        nt, ns = len(design["texture"]), len(design["structure"])
+        share = np.array([1.0 / nt] * nt + [design.get("lambda", 1.0) / max(ns, 1)] * ns)
+        return names, share / m
     fit_types = train_types if fit_types is None else fit_types
-    C = cells.cell_means(Xn)
+    C = cells.cell_means(X / m)
     rows = np.isin(cells.cell_type, list(fit_types))
     A = C[rows] - C[rows].mean(0)
     y = -(cells.human[rows] - cells.human[rows].mean())  # impairment
     a, _ = nnls(A, y)
     if not np.any(a > 0):
         a = np.ones(len(names))
-    return Xn @ a
+    return names, a / m
+
+
+def design_distances(cells: Cells, design, train_types, fit_types=None):
+    """Per-pair distances of a design (see :func:`design_coefficients`)."""
+    names, coef = design_coefficients(cells, design, train_types, fit_types)
+    return cells.columns(names) @ coef
 
 
 def cell_srcc(cells: Cells, d, types):
@@ -103,22 +105,56 @@ def criterion(cells: Cells, design, train_types):
     return float(np.mean(vals))
 
 
+def isotonic_fit(x, y):  # noqa: C901 - the classic algorithm, kept in one piece
+    """Pool-adjacent-violators: the non-decreasing least-squares fit of ``y`` on ``x``.
+
+    Returns (sorted unique x, fitted y at them); ties in ``x`` are averaged first."""
+    order = np.argsort(x, kind="stable")
+    xs, ys = np.asarray(x, float)[order], np.asarray(y, float)[order]
+    ux, inv = np.unique(xs, return_inverse=True)
+    uy = np.bincount(inv, weights=ys) / np.bincount(inv)
+    w = np.bincount(inv).astype(float)
+    vals, wts, sizes = [], [], []
+    for v, wt in zip(uy, w):
+        vals.append(v), wts.append(wt), sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v2, w2, s2 = vals.pop(), wts.pop(), sizes.pop()
+            vals[-1] = (vals[-1] * wts[-1] + v2 * w2) / (wts[-1] + w2)
+            wts[-1] += w2
+            sizes[-1] += s2
+    fitted = np.repeat(vals, sizes)
+    return ux, fitted
+
+
 def mapped_heldout(cells: Cells, cm, held):
-    """Linear map of cell distances to the human scale on the training cells; predictions for ``held``."""
+    """Monotone map of cell distances to the human scale, fitted on the training cells (isotonic: larger
+    distance, lower score), evaluated at the held-out type's cells by linear interpolation.
+
+    A monotone map fitted without the held-out type puts its cells on the human scale, so held-out cells of
+    different folds (chosen designs with different distance scales) can be pooled."""
     tr = cells.cell_type != held
-    slope, intercept = np.polyfit(cm[tr], cells.human[tr], 1)
-    return slope * cm[cells.cell_type == held] + intercept
+    ux, fy = isotonic_fit(cm[tr], -cells.human[tr])
+    d = cm[cells.cell_type == held]
+    # flat steps of the fit (and values beyond its ends) are ordered by the distance itself
+    span = float(np.ptp(cm)) or 1.0
+    return -np.interp(d, ux, fy) - 1e-6 * d / span
 
 
-def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray] = None, verbose=True) -> dict:
-    """The nested protocol (module docstring). ``peers``: name -> per-pair distances of fixed metrics."""
+def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray] = None, verbose=True,
+                     admissible=None) -> dict:
+    """The nested protocol (module docstring). ``peers``: name -> per-pair distances of fixed metrics.
+    ``admissible(design, train_types) -> bool``: a constraint that uses no human score of the held-out type
+    (e.g. targets on synthetic probes); designs failing it are not chosen in that fold."""
     peers = peers or {}
     pred = np.zeros(len(cells.cells))
     peer_pred = {k: np.zeros(len(cells.cells)) for k in peers}
     folds = []
     for t in cells.types:
         train = [u for u in cells.types if u != t]
-        scores = [criterion(cells, d, train) for d in pool]
+        ok = [admissible is None or admissible(d, train) for d in pool]
+        if not any(ok):
+            raise ValueError(f"no design of the pool is admissible without type {t}")
+        scores = [criterion(cells, d, train) if k else -np.inf for d, k in zip(pool, ok)]
         best = int(np.nanargmax(scores))
         d = design_distances(cells, pool[best], train)
         cm = cells.cell_means(d)
@@ -126,6 +162,7 @@ def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray
         for k, pd in peers.items():
             peer_pred[k][cells.cell_type == t] = mapped_heldout(cells, cells.cell_means(pd), t)
         folds.append({"held_out_type": t, "chosen": pool[best]["name"], "criterion": scores[best],
+                      "admissible": int(sum(ok)),
                       "srcc_all_cells": srcc(-cm, cells.human),
                       "top5": [pool[i]["name"] for i in np.argsort(scores)[::-1][:5]]})
         if verbose:

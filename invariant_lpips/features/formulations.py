@@ -66,7 +66,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .pooled import CHANNELS, COLOUR_TAP, Stats, applies, check_statistics, term_key, term_tap
+from .pooled import CHANNELS, COLOUR_TAP, MAP_STATISTICS, Stats, applies, check_statistics, term_key, term_parts, term_tap
+from .structure import compare_maps
 
 #: the ``e`` of the ``stats`` formulation
 NORM_EPS = 1e-6
@@ -100,6 +101,8 @@ class Formulation:
     learns: str = "scales"
     #: reads the GAP mean of the trunk taps only (no other statistic, no colour tap)
     mean_only: bool = False
+    #: compares map-valued statistics (coarse maps, :data:`~invariant_lpips.features.pooled.MAP_STATISTICS`)
+    reads_maps: bool = False
 
     def __repr__(self) -> str:
         return f"<formulation {self.name!r}>"
@@ -108,6 +111,13 @@ class Formulation:
     def check(self, statistics: Sequence[str], colour_statistics: Sequence[str]) -> None:
         """Raise a ValueError for statistics this formulation cannot read."""
         check_statistics(tuple(statistics) + tuple(colour_statistics))
+        maps = [s for s in tuple(statistics) + tuple(colour_statistics) if s in MAP_STATISTICS]
+        if maps and not self.reads_maps:
+            raise ValueError(f"formulation {self.name!r} compares (N, C) statistics, not the coarse maps {maps}; "
+                             "use formulation 'texture-structure'")
+        if maps and self.space != "raw":
+            raise ValueError(f"coarse maps {maps} are kept in the raw space only; formulation {self.name!r} reads "
+                             f"the {self.space!r} space")
         if self.mean_only and (tuple(statistics) != ("mean",) or tuple(colour_statistics)):
             raise ValueError(f"formulation {self.name!r} uses the GAP mean only; use formulation 'stats' "
                              "for other statistics or the colour tap")
@@ -268,6 +278,28 @@ class TextureFormulation(Formulation):
         return (w * dissim).sum(dim=-1) / w.sum().clamp_min(1e-12)
 
 
+class TextureStructureFormulation(TextureFormulation):
+    """``texture`` plus *structure* terms: coarse maps compared where things are.
+
+    ``d = sum_k a_k T_k + sum_j a_j S_j``: the texture terms ``T_k`` of pooled means and spreads (and the
+    CIELab tap), as :class:`TextureFormulation`; for a coarse-map statistic ``coarse<g>`` of a tap,
+    ``S_j = sum_c w_c sum_p (a~ - b~)^2 / (sum_c w_c sum_p (a~^2 + b~^2) + c0)`` with ``a~``, ``b~`` the
+    maps centred per channel (:func:`~invariant_lpips.features.structure.compare_maps`, ``centred``): the
+    energy of the difference of the two arrangements relative to their energy, in [0, 2], 0 at a = b.
+    A shift by ``t`` px costs about ``(t / g)^2`` of that for small ``t`` (near zero at 1-2 px for g = 32)
+    and grows until ``t`` is about ``g``; a mirror, a shuffle or another photo cost O(1).
+    """
+
+    name = "texture-structure"
+    reads_maps = True
+    comparison = "centred"
+
+    def term_difference(self, key, a, b, w):
+        if term_parts(key)[1] in MAP_STATISTICS:
+            return compare_maps(a, b, self.comparison, w)
+        return super().term_difference(key, a, b, w)
+
+
 _REGISTRY: Dict[str, Formulation] = {}
 
 
@@ -282,7 +314,7 @@ def register_formulation(formulation: Formulation, overwrite: bool = False) -> F
 
 
 for _f in (PaperFormulation(), LPIPSFormulation(), StatsFormulation(), StatsSquaredFormulation(),
-           TextureFormulation()):
+           TextureFormulation(), TextureStructureFormulation()):
     register_formulation(_f)
 
 #: calibration's name for a model linear in its parameters, ``X @ w`` (any formulation but ``paper``)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from ..trunk.vgg16 import TAP_CHANNELS, lpips_scale
 from .colour import srgb_to_lab
+from .structure import coarse_map, pyramid_down
 
 #: epsilon of LPIPS' channel normalisation (parity); computed in float32 so it cannot underflow
 LPIPS_EPS = 1e-10
@@ -76,7 +77,9 @@ def term_tap(key: str) -> str:
 
 def applies(stat: str, tap: str) -> bool:
     """Whether ``stat`` is a term at ``tap``: ``local`` is left out where a cell already spans 32 px
-    (pool5), since it then equals ``std``."""
+    (pool5), since it then equals ``std``; a coarse map needs cells at least as large as the tap's stride."""
+    if stat.startswith("coarse"):
+        return TAP_STRIDE[tap] <= int(stat[len("coarse"):])
     return not (stat == "local" and TAP_STRIDE[tap] >= LOCAL_BLOCK_PX)
 
 
@@ -106,29 +109,6 @@ def spatial_std(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
     return torch.sqrt(var + SPREAD_EPS)
 
 
-_BINOMIAL5 = (1.0, 4.0, 6.0, 4.0, 1.0)
-
-
-def _pyramid_down(x: torch.Tensor, circular: bool) -> torch.Tensor:
-    """One Gaussian-pyramid step: binomial-5 low-pass (separable), then keep every other cell."""
-    c = x.shape[1]
-    k = torch.tensor(_BINOMIAL5, device=x.device, dtype=x.dtype)
-    k = k / k.sum()
-    for axis in (2, 3):
-        if x.shape[axis] < 2:
-            continue
-        radius = min(2, x.shape[axis] - 1)
-        kk = k[2 - radius:3 + radius]
-        kk = kk / kk.sum()
-        if axis == 3:
-            pad, weight = (radius, radius, 0, 0), kk.view(1, 1, 1, -1)
-        else:
-            pad, weight = (0, 0, radius, radius), kk.view(1, 1, -1, 1)
-        x = F.conv2d(F.pad(x, pad, mode="circular" if circular else "replicate"),
-                     weight.expand(c, 1, *weight.shape[2:]), groups=c)
-    return x[:, :, ::2, ::2]
-
-
 def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: bool = False) -> torch.Tensor:
     """Soft-local spread (``local`` above): (N * P, C, h, w) -> (N, C) float32.
 
@@ -139,10 +119,18 @@ def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: boo
     f = _phase_view(feat.float(), phases).mean(dim=0)
     block = max(1, LOCAL_BLOCK_PX // stride)
     while block > 1:
-        f = _pyramid_down(f, circular)
+        f = pyramid_down(f, circular)
         block //= 2
     m = f.mean(dim=(2, 3), keepdim=True)
     return torch.sqrt(((f - m) ** 2).mean(dim=(2, 3)) + SPREAD_EPS)
+
+
+#: cell sizes (input px) of the coarse-map statistics ``coarse<g>`` (see :mod:`~invariant_lpips.features.structure`)
+COARSE_CELLS = (32,)
+
+
+def coarse_name(cell_px: int) -> str:
+    return f"coarse{cell_px}"
 
 
 #: statistic name -> ``fn(feat (N * P, C, h, w), tap, phases, circular) -> (N, C) or (N, C, h', w')`` float32
@@ -150,7 +138,12 @@ STATISTIC_FUNCTIONS: Dict[str, Callable[[torch.Tensor, str, int, bool], torch.Te
     "mean": lambda feat, tap, phases, circular: global_average(feat, phases),
     "std": lambda feat, tap, phases, circular: spatial_std(feat, phases),
     "local": lambda feat, tap, phases, circular: local_spread(feat, TAP_STRIDE[tap], phases, circular),
+    **{coarse_name(g): (lambda feat, tap, phases, circular, g=g: coarse_map(feat, TAP_STRIDE[tap], g, phases, circular))
+       for g in COARSE_CELLS},
 }
+#: map-valued statistics: (N, C, h', w') coarse maps, kept in the ``raw`` space only (they are compared
+#: position by position after centring, so LPIPS' unit normalisation adds nothing but cache size)
+MAP_STATISTICS = tuple(coarse_name(g) for g in COARSE_CELLS)
 #: every statistic (the feature cache stores them all)
 STATISTICS = tuple(STATISTIC_FUNCTIONS)
 
@@ -166,7 +159,8 @@ def map_statistics(feat: torch.Tensor, tap: str, space: str, statistics: Iterabl
     """The requested statistics of one map, keyed ``"<space>.<stat>.<tap>"``."""
     statistics = list(statistics)
     check_statistics(statistics)
-    return {term_key(space, stat, tap): STATISTIC_FUNCTIONS[stat](feat, tap, phases, circular) for stat in statistics}
+    return {term_key(space, stat, tap): STATISTIC_FUNCTIONS[stat](feat, tap, phases, circular) for stat in statistics
+            if not (stat in MAP_STATISTICS and (space == "unit" or not applies(stat, tap)))}
 
 
 def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Sequence[str] = ("unit",),

@@ -22,7 +22,7 @@ import torch
 from ..trunk.config import TrunkConfig
 from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
 from .formulations import Formulation, get_formulation
-from .pooled import CHANNELS, COLOUR_TAP
+from .pooled import CHANNELS, COLOUR_TAP, term_parts
 
 _TRUNK_FIELDS = {f.name for f in fields(TrunkConfig)}
 
@@ -38,6 +38,8 @@ class Variant:
         statistics: pooled statistics per trunk tap (:data:`~invariant_lpips.features.pooled.STATISTICS`).
         colour_statistics: statistics of the CIELab colour tap (empty = no colour tap).
         weights_file: shipped linear weights (None = unit weights).
+        statistic_taps: optional ``((statistic, (tap, ...)), ...)``: read that statistic at those taps
+            only (e.g. pooled means and spreads early, coarse maps deep); other statistics at every tap.
     """
 
     name: str
@@ -46,12 +48,18 @@ class Variant:
     statistics: Tuple[str, ...] = ("mean",)
     colour_statistics: Tuple[str, ...] = ()
     weights_file: Optional[str] = None
+    statistic_taps: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "formulation", get_formulation(self.formulation))
         object.__setattr__(self, "statistics", tuple(self.statistics))
         object.__setattr__(self, "colour_statistics", tuple(self.colour_statistics))
         self.formulation.check(self.statistics, self.colour_statistics)
+        object.__setattr__(self, "statistic_taps", tuple((st, tuple(taps)) for st, taps in self.statistic_taps))
+        for st, taps in self.statistic_taps:
+            if st not in self.statistics or not set(taps) <= set(self.trunk.taps):
+                raise ValueError(f"statistic_taps: {st!r} at {list(taps)} needs {st!r} in statistics "
+                                 f"{list(self.statistics)} and taps among the trunk's {list(self.trunk.taps)}")
 
     @property
     def taps(self) -> Tuple[str, ...]:
@@ -60,7 +68,9 @@ class Variant:
 
     def terms(self) -> List[str]:
         """The statistics keys the distance uses, in a fixed order (see the formulation)."""
-        return self.formulation.terms(self.trunk.taps, self.statistics, self.colour_statistics)
+        only = dict(self.statistic_taps)
+        return [k for k in self.formulation.terms(self.trunk.taps, self.statistics, self.colour_statistics)
+                if term_parts(k)[1] not in only or term_parts(k)[0] == COLOUR_TAP or term_parts(k)[2] in only[term_parts(k)[1]]]
 
     def channels(self) -> Dict[str, int]:
         """tap -> channels of every per-channel weight vector (the trunk taps, then the colour tap)."""
