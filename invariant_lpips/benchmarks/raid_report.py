@@ -193,13 +193,15 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
                "machine": machine, "paper_srcc": PAPER_SRCC, **fig}
     md = raid_tables_markdown(fig, label, machine)
     if summary["incomplete"]:
-        common = set.intersection(*[_complete_images(distances[n], pairs) for n in metrics])
+        done = {n: _complete_images(distances[n], pairs) for n in metrics}
+        started = [n for n in metrics if done[n]]  # metrics with no complete image are left out here
+        common = set.intersection(*[done[n] for n in started]) if started else set()
         md += [f"Not fully scored yet (images complete): " + "; ".join(
             f"{n}: {len(v)}/24" for n, v in summary["incomplete"].items()), ""]
         if common:
             sub_c = [c for c in curves if c.image in common]
             sub_t = [t for t in trials if t.image in common]
-            sub = raid_figures(sub_c, sub_t, distances, lower_is_better=lib)
+            sub = raid_figures(sub_c, sub_t, {n: distances[n] for n in started}, lower_is_better=lib)
             summary["subset"] = {"images": sorted(common), **sub}
             md += raid_tables_markdown(sub, f"{label}, only the images every metric has scored "
                                        f"({len(common)} of 24: {', '.join(map(str, sorted(common)))})", "")
