@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--report-only", action="store_true", help="tables from the cached scores, score nothing")
     ap.add_argument("--interleave", action="store_true",
                     help="score image by image across the metrics (an interrupted run leaves them on the same images)")
+    ap.add_argument("--readme", action="store_true", help="print the compact README table too")
     ap.add_argument("--no-resume", action="store_true", help="rescore these metrics")
     args = ap.parse_args(argv)
 
@@ -63,6 +64,13 @@ def main(argv=None) -> int:
                             score=not args.report_only, interleave=args.interleave)
     if not args.score_only:
         print("\n".join(s["markdown"]))
+        if args.readme:
+            from invariant_lpips.benchmarks.raid_report import readme_table
+
+            print("\n".join(readme_table(s)))
+            if s.get("subset"):
+                print(f"\nimages {s['subset']['images']}:")
+                print("\n".join(readme_table(s["subset"])))
     return 0
 
 

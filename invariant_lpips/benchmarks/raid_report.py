@@ -27,7 +27,7 @@ from .persistence import atomic_write_json, atomic_write_text
 from .raid_eval import (LEVEL_INDEX, MLDS_CEILING, Pair, needed_pairs, raid_figures, score_metric,
                         stimuli_fingerprint)
 
-__all__ = ["run_raid_evaluation", "raid_tables_markdown", "plot_mean_curves", "dataset_label", "main"]
+__all__ = ["run_raid_evaluation", "raid_tables_markdown", "readme_table", "plot_mean_curves", "dataset_label", "main"]
 
 RECONSTRUCTED_LABEL = "RAID reconstructed from Kodak24"
 PAPER_SRCC = 0.95  # the paper's reported RAID Spearman correlation (pooled)
@@ -78,6 +78,21 @@ def raid_tables_markdown(fig: Mapping[str, Any], label: str, machine: str = "") 
                      + " | ".join(_f(t['per_distortion'][k]['agreement'], 1) for k in kinds if k in t['per_distortion'])
                      + " |")
     L.append("")
+    return L
+
+
+def readme_table(fig: Mapping[str, Any]) -> List[str]:
+    """One compact table: pooled and per-curve SRCC, trial agreement (all; no level 1; per distortion)."""
+    kinds = list(RAID_KIND_ORDER)
+    L = ["| metric | pooled SRCC | mean per-curve SRCC | trials agreeing | trials, no level 1 | "
+         + " / ".join(kinds) + " (trials) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in fig["rows"].items():
+        c, t = r["curve"], r["trial"]
+        per = " / ".join(_f(t["all"]["per_distortion"][k]["agreement"], 1) for k in kinds
+                         if k in t["all"]["per_distortion"])
+        L.append(f"| {name} | {_f(c['pooled'])} | {_f(c['per_curve_mean'])} | "
+                 f"{_f(t['all']['overall']['agreement'], 1)}% | {_f(t['no_level_1']['overall']['agreement'], 1)}% | "
+                 f"{per} |")
     return L
 
 
