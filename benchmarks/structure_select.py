@@ -39,6 +39,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from invariant_lpips.calibration.selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
                                                    nested_selection)
@@ -51,11 +52,11 @@ TEXTURE_BASES = {
     "tex12345": [f"tex.{s}.{t}" for s in ("mean", "std") for t in TAPS],
 }
 LAB = ["tex.mean.lab", "tex.std.lab"]
-STRUCTURE_TAPS = {"s12": ("pool1", "pool2"), "s123": ("pool1", "pool2", "pool3"), "s345": ("pool3", "pool4", "pool5"),
+STRUCTURE_TAPS = {"s1": ("pool1",), "s2": ("pool2",), "s12": ("pool1", "pool2"), "s123": ("pool1", "pool2", "pool3"), "s345": ("pool3", "pool4", "pool5"),
                   "s12345": TAPS}
 CELLS = (16, 32, 64)
 COMPARISONS = ("centred", "uncentred")
-LAMBDAS = (0.5, 1.0, 2.0)
+LAMBDAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def structure_terms(taps, cell, cmp):
@@ -74,6 +75,9 @@ def design_pool():
                 pool.append({"name": f"{tb}+lab|{sname}|norm{lam:g}", "texture": tex, "structure": st,
                              "weighting": "norm", "lambda": lam})
             pool.append({"name": f"{tb}+lab|{sname}|fit", "texture": tex, "structure": st, "weighting": "fit"})
+            for lam in LAMBDAS if st else ():
+                pool.append({"name": f"{tb}+lab|{sname}|fit+norm{lam:g}", "texture": tex, "structure": st,
+                             "weighting": "fit+norm", "lambda": lam})
     return pool
 
 
@@ -111,6 +115,47 @@ class Probe:
                         and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
 
 
+#: study column -> package term key (the study stores ``tex.<stat>.<tap>`` / ``st.<cmp>.c<g>.<tap>``)
+def term_of(column):
+    parts = column.split(".")
+    if parts[0] == "tex":
+        return f"lab.{parts[1]}.lab" if parts[2] == "lab" else f"raw.{parts[1]}.{parts[2]}"
+    return f"raw.coarse{parts[2][1:]}.{parts[3]}"
+
+
+def ship(cells, design, args):
+    """The chosen ``norm`` design's scales as a weights file: ``a_k = n_texture * coef_k`` (texture-blur's
+    convention: each texture term scaled to a mean of 1 over the pairs)."""
+    from invariant_lpips.calibration.pairs import parameters_to_weights, variant_tensors
+    from invariant_lpips.features.variants import get_variant
+    from invariant_lpips.weights.linear import save_linear_weights
+
+    if design["weighting"] != "norm":
+        raise SystemExit("--ship writes norm designs (no human score); fitted designs go through 'invariant-lpips calibrate'")
+    names, coef = design_coefficients(cells, design, cells.types)
+    coef = coef * len(design["texture"])
+    v = get_variant(args.variant)
+    scale = dict(zip([term_of(n) for n in names], coef.tolist()))
+    if set(scale) != set(v.terms()):
+        raise SystemExit(f"design {design['name']} has terms {sorted(scale)}, variant {v.name} {sorted(v.terms())}")
+    params = torch.tensor([scale[t] for t in v.terms()], dtype=torch.float64)
+    tensors = variant_tensors(v, "ones")
+    n_refs = len(set(cells_refs)) if (cells_refs := getattr(cells, "refs", None)) is not None else "?"
+    entry = save_linear_weights(
+        args.weights_out, parameters_to_weights(v, params, tensors), variant=v.name,
+        data=f"none learned: unit channel weights; each texture term scaled to a mean of 1 over the {len(cells.X)} "
+             f"dev pairs of the structure study ({n_refs} references x 13 types x 5 levels, 512x384); the structure "
+             f"term weighs {design['lambda']:g} x the mean texture term; images only, no human scores",
+        loss="none (an unsupervised normalisation)",
+        notes=f"design {design['name']}, chosen by nested leave-one-type-out selection (benchmarks/structure_select.py)",
+        extra={"parameters": "one scale per term", "scales": {t: round(scale[t], 6) for t in v.terms()},
+               "command": "python benchmarks/structure_select.py --store data/structure_study --table "
+                          "../shared/data/kadid_dev_type_level.csv --ship '" + design["name"] + "' --weights-out "
+                          + str(args.weights_out)})
+    print(json.dumps(entry, indent=1))
+    return 0
+
+
 def read_peer(path, names):
     with open(path, newline="") as fh:
         d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
@@ -123,16 +168,23 @@ def main(argv=None) -> int:
     ap.add_argument("--table", required=True, help="kadid_dev_type_level.csv")
     ap.add_argument("--peers-dir", default=None)
     ap.add_argument("--peers", default="lpips-vgg,dists")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--weighting", default="norm,fit", help="weightings in the pool")
+    ap.add_argument("--out", default="benchmarks/results/structure_select")
+    ap.add_argument("--weighting", default="norm,fit,fit+norm", help="weightings in the pool")
+    ap.add_argument("--ship", default=None, metavar="DESIGN",
+                    help="write DESIGN's term scales (normalised on every pair of the store) to --weights-out and stop")
+    ap.add_argument("--weights-out", default=None, help="with --ship: the safetensors file to write")
+    ap.add_argument("--variant", default="structure-blur", help="with --ship: the variant whose terms they are")
     ap.add_argument("--no-constraints", action="store_true",
                     help="choose among every design, not only those meeting the probe targets (probe.npz)")
     args = ap.parse_args(argv)
     table = read_type_level_table(args.table)
     z = np.load(Path(args.store) / "terms.npz")
     cells = Cells(z["X"], z["names"], z["type"], z["level"], table)
+    cells.refs = [str(r) for r in z["ref"]]
     dist_names = [str(d) for d in z["dist"]]
     pool = [d for d in design_pool() if d["weighting"] in args.weighting.split(",")]
+    if args.ship:
+        return ship(cells, next(d for d in design_pool() if d["name"] == args.ship), args)
     peers = {}
     for name in [p for p in args.peers.split(",") if p and args.peers_dir]:
         peers[name] = read_peer(Path(args.peers_dir) / f"{name}_512x384.csv", dist_names)

@@ -120,7 +120,7 @@ def pair_columns(stats0, maps0, stats1, maps1):
         for stat in ("mean", "std"):
             a, b = stats0[f"{stat}_{tap}"], stats1[f"{stat}_{tap}"]
             if tap == "lab":
-                cols[f"tex.{stat}.lab"] = (((a - b) / 100.0) ** 2).sum(-1).numpy()
+                cols[f"tex.{stat}.lab"] = ((a - b) ** 2).sum(-1).numpy()  # srgb_to_lab gives Lab / 100
             else:
                 cols[f"tex.{stat}.{tap}"] = texture_term(a, b).numpy()
     for tap in POOL_TAPS:

@@ -32,15 +32,25 @@ from invariant_lpips.weights.linear import save_linear_weights
 VARIANT = "texture-blur"
 
 
-def term_scales(dataset: str, size=None, cache=None, device: str = "cpu", types=None):
-    """(scales (K,), terms, number of pairs): ``1 / mean(T_k)`` over the set's pairs, unit channel weights."""
-    v = get_variant(VARIANT)
+def term_scales(dataset: str, size=None, cache=None, device: str = "cpu", types=None, variant: str = VARIANT,
+                structure_share: float = 0.5):
+    """(scales (K,), terms, number of pairs): ``1 / mean(T_k)`` over the set's pairs, unit channel weights.
+
+    Structure terms (coarse maps) get ``structure_share * n_texture / n_structure / mean(S_j)``: together they
+    weigh ``structure_share`` times the mean texture term (the ``norm`` weighting of
+    ``benchmarks/structure_select.py``, scaled by the number of texture terms as texture-blur's scales are)."""
+    v = get_variant(variant)
     pairs = read_generated_set(dataset, types=types)
     paths = sorted({str(p.ref_path) for p in pairs} | {str(p.dist_path) for p in pairs})
     feats = FeatureCache(v, root=cache, device=device, size=size).features_for_files(paths, progress=True)
     tensors = variant_tensors(v, "ones")
     X = design_matrix([feats[str(p.ref_path)] for p in pairs], [feats[str(p.dist_path)] for p in pairs], v, tensors)
-    return 1.0 / X.mean(0), v.terms(), len(pairs), tensors
+    scales = 1.0 / X.mean(0)
+    structure = torch.tensor([".coarse" in t for t in v.terms()])
+    if structure.any():
+        n_tex, n_st = int((~structure).sum()), int(structure.sum())
+        scales[structure] *= structure_share * n_tex / n_st
+    return scales, v.terms(), len(pairs), tensors
 
 
 def main(argv=None) -> int:
@@ -52,15 +62,21 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="none", help="resize WIDTHxHEIGHT before the trunk (default: as generated)")
     ap.add_argument("--cache", default=None, help="feature cache folder (default: the package cache)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--variant", default=VARIANT, help="variant whose terms are scaled (texture-blur, structure-blur)")
+    ap.add_argument("--structure-share", type=float, default=0.5,
+                    help="weight of the structure terms together, relative to the mean texture term")
     args = ap.parse_args(argv)
     types = [int(t) for t in args.types.split(",") if t]
     size = parse_size(args.size)
-    scales, terms, n, tensors = term_scales(args.dataset, hw(size) if size else None, args.cache, args.device, types)
+    scales, terms, n, tensors = term_scales(args.dataset, hw(size) if size else None, args.cache, args.device, types,
+                                            args.variant, args.structure_share)
     params = scales.float()
-    weights = parameters_to_weights(get_variant(VARIANT), params, tensors)
+    weights = parameters_to_weights(get_variant(args.variant), params, tensors)
+    share = (f"; the structure terms together weigh {args.structure_share:g} x the mean texture term"
+             if any(".coarse" in t for t in terms) else "")
     entry = save_linear_weights(
-        args.out, weights, variant=VARIANT,
-        data=f"none learned: unit channel weights; each term scale is 1 / mean(T_k) over the {n} pairs "
+        args.out, weights, variant=args.variant,
+        data=f"none learned: unit channel weights; each term scale is 1 / mean(T_k) over the {n} pairs{share} "
              f"of {Path(args.dataset).name} (types {args.types}), images only, no human scores",
         loss="none (an unsupervised normalisation)",
         notes="scale.<term> = 1 / mean over the set's pairs of that term's dissimilarity",

@@ -77,16 +77,16 @@ def test_structure_cost_grows_with_displacement_random_trunk():
 
 def test_other_formulations_refuse_maps_and_statistic_taps_are_checked():
     with pytest.raises(ValueError, match="texture-structure"):
-        Variant("bad", "texture", TrunkConfig(pooling="blurmax"), ("mean", "coarse32"))
+        Variant("bad", "texture", TrunkConfig(pooling="blurmax"), ("mean", "coarse64"))
     with pytest.raises(ValueError, match="statistic_taps"):
-        Variant("bad", "texture-structure", TrunkConfig(pooling="blurmax", taps=("pool1",)), ("mean", "coarse32"),
-                statistic_taps=(("coarse32", ("pool5",)),))
+        Variant("bad", "texture-structure", TrunkConfig(pooling="blurmax", taps=("pool1",)), ("mean", "coarse64"),
+                statistic_taps=(("coarse64", ("pool5",)),))
 
 
 def test_texture_structure_module_random_trunk_zero_gradient_broadcast():
     v = Variant("ts", "texture-structure", TrunkConfig(pooling="blurmax", taps=("pool1", "pool2", "pool3")),
-                ("mean", "std", "coarse32"), ("mean", "std"),
-                statistic_taps=(("coarse32", ("pool2", "pool3")),))
+                ("mean", "std", "coarse64"), ("mean", "std"),
+                statistic_taps=(("coarse64", ("pool2", "pool3")),))
     torch.manual_seed(0)
     m = InvariantLPIPS(v, weights="ones", trunk_weights=None)
     x = smooth_images(1, 96, 128, seed=1)
@@ -100,7 +100,7 @@ def test_texture_structure_module_random_trunk_zero_gradient_broadcast():
     assert torch.isfinite(z.grad).all()
     _, per = m(x, y, normalize=True, retPerLayer=True)
     assert len(per) == len(v.terms())
-    assert "raw.coarse32.pool3" in v.terms() and "raw.coarse32.pool1" not in v.terms()
+    assert "raw.coarse64.pool3" in v.terms() and "raw.coarse64.pool1" not in v.terms()
 
 
 def test_default_formulation_reads_maps():

@@ -9,7 +9,9 @@ its per-pair distance is
 
 with ``m_k`` the mean of column ``k`` over the *training* pairs (images only, no human score), or
 ``d = sum_k a_k X_k / m_k`` with ``a >= 0`` fitted to the training cells' human means (``fit``:
-non-negative least squares on centred cell means, which maximises Pearson's r over the cone a >= 0).
+non-negative least squares on centred cell means, which maximises Pearson's r over the cone a >= 0), or
+the texture terms fitted so and the structure terms added with a fixed share ``lambda`` of the fitted
+texture distance's mean (``fit+norm``).
 
 :func:`nested_selection`, for every type ``t``:
 
@@ -75,14 +77,24 @@ def design_coefficients(cells: Cells, design, train_types, fit_types=None):
         share = np.array([1.0 / nt] * nt + [design.get("lambda", 1.0) / max(ns, 1)] * ns)
         return names, share / m
     fit_types = train_types if fit_types is None else fit_types
-    C = cells.cell_means(X / m)
+    nt, ns = len(design["texture"]), len(design["structure"])
+    fitted = names[:nt] if design["weighting"] == "fit+norm" else names
+    k = len(fitted)
+    C = cells.cell_means(X[:, :k] / m[:k])
     rows = np.isin(cells.cell_type, list(fit_types))
     A = C[rows] - C[rows].mean(0)
     y = -(cells.human[rows] - cells.human[rows].mean())  # impairment
     a, _ = nnls(A, y)
     if not np.any(a > 0):
-        a = np.ones(len(names))
-    return names, a / m
+        a = np.ones(k)
+    coef = a / m[:k]
+    if design["weighting"] == "fit+norm":
+        # the structure terms get a fixed share lambda of the fitted texture distance's mean over the
+        # training pairs: d = d_tex + lambda * mean(d_tex) * mean_j S_j / m_j
+        train = np.isin(cells.type, list(train_types))
+        scale = float((X[train][:, :nt] @ coef).mean())
+        coef = np.concatenate([coef, np.full(ns, design.get("lambda", 1.0) * scale / max(ns, 1)) / m[nt:]])
+    return names, coef
 
 
 def design_distances(cells: Cells, design, train_types, fit_types=None):
@@ -98,6 +110,9 @@ def cell_srcc(cells: Cells, d, types):
 
 
 def criterion(cells: Cells, design, train_types):
+    """How a design is judged on the training types: ``norm`` designs (no human score) by their SRCC over the
+    training cells; designs with a fit by an inner leave-one-type-out (fit without ``u``, SRCC over the
+    training cells, mean over ``u``)."""
     if design["weighting"] == "norm":
         return cell_srcc(cells, design_distances(cells, design, train_types), train_types)
     vals = [cell_srcc(cells, design_distances(cells, design, train_types, [t for t in train_types if t != u]),
@@ -152,8 +167,9 @@ def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray
     for t in cells.types:
         train = [u for u in cells.types if u != t]
         ok = [admissible is None or admissible(d, train) for d in pool]
-        if not any(ok):
-            raise ValueError(f"no design of the pool is admissible without type {t}")
+        fallback = not any(ok)
+        if fallback:  # reported: the fold chose among every design
+            ok = [True] * len(pool)
         scores = [criterion(cells, d, train) if k else -np.inf for d, k in zip(pool, ok)]
         best = int(np.nanargmax(scores))
         d = design_distances(cells, pool[best], train)
@@ -162,7 +178,7 @@ def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray
         for k, pd in peers.items():
             peer_pred[k][cells.cell_type == t] = mapped_heldout(cells, cells.cell_means(pd), t)
         folds.append({"held_out_type": t, "chosen": pool[best]["name"], "criterion": scores[best],
-                      "admissible": int(sum(ok)),
+                      "admissible": 0 if fallback else int(sum(ok)),
                       "srcc_all_cells": srcc(-cm, cells.human),
                       "top5": [pool[i]["name"] for i in np.argsort(scores)[::-1][:5]]})
         if verbose:
