@@ -175,16 +175,7 @@ def arrangement(args):
         entry["jpeg30"] = {"noise_ratio_median": float(np.median(d[:, 1] / d[:, 0]))}
         out["metrics"][name] = entry
         print(f"arrangement {name}: {time.time() - t0:.0f} s", flush=True)
-    lines = [f"{len(crops)} Kodak centre crops of {args.crop}x{args.crop}; ratio of each distance to faint noise "
-             f"(sigma 0.03) / to JPEG q30 of the same crop, median (min); crops with ratio >= 2 to noise and > 1 "
-             f"to JPEG, of {len(crops)}.", "",
-             "| metric | JPEG q30 / noise | " + " | ".join(kinds[2:]) + " |", "|---|---:|" + "---:|" * (len(kinds) - 2)]
-    for name, e in out["metrics"].items():
-        cells = [f"{e[k]['noise_ratio_median']:.2f} ({e[k]['noise_ratio_min']:.2f}) / {e[k]['jpeg_ratio_median']:.2f} "
-                 f"({e[k]['jpeg_ratio_min']:.2f}); {e[k]['crops_noise_ge2']}, {e[k]['crops_above_jpeg']}"
-                 for k in kinds[2:]]
-        lines.append(f"| {label(name)} | {e['jpeg30']['noise_ratio_median']:.2f} | " + " | ".join(cells) + " |")
-    return write(args, "arrangement", out, lines)
+    return write(args, "arrangement", out)
 
 
 SHIFTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 24, 25, 30, 32, 35, 40, 45, 48)
@@ -244,18 +235,7 @@ def displacement(args):
         out["metrics"][name] = entry
         print(f"displacement {name}: {time.time() - t0:.0f} s", flush=True)
     pick = (1, 2, 4, 8, 16, 32, 48)
-    lines = [f"{len(refs)} Kodak crops of {size}x{size}; median ratio of d(x, x moved by k px) to faint noise "
-             "(sigma 0.03); Pearson r of the mean curve with RAID's human curve over its 9 levels "
-             "(translation 5-45 px, rotation 2-18 deg); the ratio of the cost at 45 px to that at 5 px "
-             f"(people: {out['human']['trans'][-1] / out['human']['trans'][0]:.1f})." if human else "", "",
-             "| metric | " + " | ".join(f"{k} px" for k in pick) + " | 18 deg | r trans | r rot | 45px / 5px |",
-             "|---|" + "---:|" * (len(pick) + 4)]
-    for name, e in out["metrics"].items():
-        cells = [f"{e['shift_over_noise_median'][SHIFTS.index(k)]:.3f}" for k in pick]
-        lines.append(f"| {label(name)} | " + " | ".join(cells) + f" | {e['rotation_over_noise_median'][-1]:.3f} | "
-                     f"{e.get('pearson_vs_human_trans', float('nan')):.3f} | {e.get('pearson_vs_human_rot', float('nan')):.3f} | "
-                     f"{e.get('ratio_45_to_5px', float('nan')):.1f} |")
-    return write(args, "displacement", out, lines)
+    return write(args, "displacement", out)
 
 
 def starts(x, g):
@@ -298,21 +278,17 @@ def loss(args):
         summary = {k: {f: float(np.mean([r[f] for r in v])) for f in v[0]} for k, v in res.items()}
         out["metrics"][name] = {"per_image": res, "mean": summary, "seconds": time.time() - t0}
         print(f"loss {name}: {time.time() - t0:.0f} s", flush=True)
-    lines = [f"{len(crops)} Kodak crops of {args.crop}x{args.crop}; Adam (lr {args.lr}) on the pixels for {args.steps} "
-             "steps, clamped to [0, 1]; mean over crops. Gains = end - start.", "",
-             "| metric | start | PSNR gain (dB) | SSIM gain | low-pass PSNR gain (dB) | low-pass luminance r: start -> end |",
-             "|---|---|---:|---:|---:|---|"]
-    for name, e in out["metrics"].items():
-        for kind, s in e["mean"].items():
-            lines.append(f"| {label(name)} | {kind} | {s['psnr_end'] - s['psnr_start']:+.2f} | "
-                         f"{s['ssim_end'] - s['ssim_start']:+.3f} | {s['lp_psnr_end'] - s['lp_psnr_start']:+.2f} | "
-                         f"{s['lp_corr_start']:.3f} -> {s['lp_corr_end']:.3f} |")
-    return write(args, "loss", out, lines)
+    return write(args, "loss", out)
 
 
-def write(args, what, out, lines):
+def write(args, what, out):
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
+    # another run with the same settings may have finished meanwhile: keep its metrics too
+    measured = dict(previous(args, what, {k: v for k, v in out.items() if k != "metrics"}))
+    measured.update(out["metrics"])
+    out["metrics"] = measured
+    lines = globals()[f"render_{what}"](out)
     import platform
 
     out["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
@@ -338,6 +314,51 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.crop = args.crop or (128 if args.what == "loss" else 256)
     return {"arrangement": arrangement, "displacement": displacement, "loss": loss}[args.what](args)
+
+
+
+def render_arrangement(out):
+    n, crop, kinds = len(out["images"]), out["crop"], out["kinds"]
+    lines = [f"{n} Kodak centre crops of {crop}x{crop}; ratio of each distance to faint noise "
+             f"(sigma 0.03) / to JPEG q30 of the same crop, median (min); crops with ratio >= 2 to noise and > 1 "
+             f"to JPEG, of {n}.", "",
+             "| metric | JPEG q30 / noise | " + " | ".join(kinds[2:]) + " |", "|---|---:|" + "---:|" * (len(kinds) - 2)]
+    for name, e in out["metrics"].items():
+        cells = [f"{e[k]['noise_ratio_median']:.2f} ({e[k]['noise_ratio_min']:.2f}) / {e[k]['jpeg_ratio_median']:.2f} "
+                 f"({e[k]['jpeg_ratio_min']:.2f}); {e[k]['crops_noise_ge2']}, {e[k]['crops_above_jpeg']}"
+                 for k in kinds[2:]]
+        lines.append(f"| {label(name)} | {e['jpeg30']['noise_ratio_median']:.2f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_displacement(out):
+    size, human = out["crop"], out.get("human")
+    pick = (1, 2, 4, 8, 16, 32, 48)
+    lines = [f"{len(out['images'])} Kodak crops of {size}x{size}; median ratio of d(x, x moved by k px) to faint noise "
+             "(sigma 0.03); Pearson r of the mean curve with RAID's human curve over its 9 levels "
+             "(translation 5-45 px, rotation 2-18 deg); the ratio of the cost at 45 px to that at 5 px "
+             f"(people: {out['human']['trans'][-1] / out['human']['trans'][0]:.1f})." if human else "", "",
+             "| metric | " + " | ".join(f"{k} px" for k in pick) + " | 18 deg | r trans | r rot | 45px / 5px |",
+             "|---|" + "---:|" * (len(pick) + 4)]
+    for name, e in out["metrics"].items():
+        cells = [f"{e['shift_over_noise_median'][SHIFTS.index(k)]:.3f}" for k in pick]
+        lines.append(f"| {label(name)} | " + " | ".join(cells) + f" | {e['rotation_over_noise_median'][-1]:.3f} | "
+                     f"{e.get('pearson_vs_human_trans', float('nan')):.3f} | {e.get('pearson_vs_human_rot', float('nan')):.3f} | "
+                     f"{e.get('ratio_45_to_5px', float('nan')):.1f} |")
+    return lines
+
+
+def render_loss(out):
+    lines = [f"{len(out['images'])} Kodak crops of {out['crop']}x{out['crop']}; Adam (lr {out['lr']}) on the pixels for {out['steps']} "
+             "steps, clamped to [0, 1]; mean over crops. Gains = end - start.", "",
+             "| metric | start | PSNR gain (dB) | SSIM gain | low-pass PSNR gain (dB) | low-pass luminance r: start -> end |",
+             "|---|---|---:|---:|---:|---|"]
+    for name, e in out["metrics"].items():
+        for kind, s in e["mean"].items():
+            lines.append(f"| {label(name)} | {kind} | {s['psnr_end'] - s['psnr_start']:+.2f} | "
+                         f"{s['ssim_end'] - s['ssim_start']:+.3f} | {s['lp_psnr_end'] - s['lp_psnr_start']:+.2f} | "
+                         f"{s['lp_corr_start']:.3f} -> {s['lp_corr_end']:.3f} |")
+    return lines
 
 
 if __name__ == "__main__":
