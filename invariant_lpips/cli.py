@@ -26,7 +26,8 @@ COMMANDS: Tuple[Tuple[str, str, str], ...] = (
     ("weights", "invariant_lpips.weights.cli",
      "fetch the VGG-16 trunk weights, or show where every weight file came from"),
     ("make-dataset", "invariant_lpips.distortions.cli",
-     "write a KADID-10k-style dataset (25 distortion types x 5 levels) from reference images"),
+     "write a KADID-10k-style dataset (25 distortion types x 5 levels) from reference images, or RAID's stimuli "
+     "from the Kodak photographs (make-dataset raid-kodak)"),
     ("robustness", "invariant_lpips.robustness.cli",
      "measure the translation robustness of metrics on a folder of images"),
     ("calibrate", "invariant_lpips.calibration.cli", "learn per-channel weights of a variant from human judgements"),

@@ -92,9 +92,9 @@ class Variant:
 
 
 _REGISTRY: Dict[str, Variant] = {}
-#: the default variant, chosen by measurement (README, "Variants"): on the 512x384 KADID dev proxy it
-#: scores 0.914 type-level SRCC (DISTS 0.892, LPIPS-VGG 0.841) with 0.37% rank flips at 1 px and a
-#: shift/noise ratio of 0.006 (lpips-gap-blur, the previous default: 0.841, 0.43%, 0.010)
+#: the default variant: the design that nested leave-one-type-out selection on the 512x384 KADID dev proxy
+#: picks among those meeting the arrangement and shift targets on synthetic probes
+#: (benchmarks/structure_select.py; figures in README, "Results")
 DEFAULT_VARIANT = "structure-blur"
 
 

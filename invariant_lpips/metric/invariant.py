@@ -58,7 +58,7 @@ class InvariantLPIPS(nn.Module):
         >>> _ = torch.manual_seed(0)
         >>> metric = InvariantLPIPS(trunk_weights=None)     # the default variant
         >>> metric.variant.name, metric.formulation.name, metric.terms[:2]
-        ('texture-blur', 'texture', ['raw.mean.pool1', 'raw.mean.pool2'])
+        ('structure-blur', 'texture-structure', ['raw.mean.pool1', 'raw.mean.pool2'])
         >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 48, 80)
         >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts; sizes may differ
         >>> d.shape, bool((d > 0).all()), float(metric(x, x, normalize=True).abs().max())
