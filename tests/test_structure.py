@@ -177,7 +177,7 @@ def _descend(metric, x, y0, steps, lr):
 def test_default_as_a_loss(default_metric):
     """Descending the default restores a noisy copy (PSNR rises) and brings back the coarse layout from
     pure noise (the low-passed luminance correlates with the reference's)."""
-    x = photo_images(64)[:1]
+    x = photo_images(128)[:1]
     g = torch.Generator().manual_seed(0)
     noisy = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
     y = _descend(default_metric, x, noisy, steps=40, lr=0.01)
