@@ -64,7 +64,7 @@ def structure_terms(taps, cell, cmp):
 
 
 #: designs shown in the frontier table beside the chosen one and the best unconstrained one
-FRONTIER = ["tex12+lab|none|norm1", "tex12+lab|s1.c64.centred|norm0.25", "tex12+lab|s1.c64.centred|norm1",
+FRONTIER = ["tex12+lab|none|norm1", "tex12+lab|s1.c64.centred|norm0.5", "tex12+lab|s1.c64.centred|norm0.25", "tex12+lab|s1.c64.centred|norm1",
             "tex12+lab|s12.c64.centred|norm0.5", "tex12+lab|s12.c64.centred|norm1", "tex12+lab|s345.c16.centred|norm0.5",
             "tex12345+lab|none|fit", "tex12+lab|s1.c32.centred|norm0.5"]
 
