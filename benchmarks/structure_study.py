@@ -26,6 +26,7 @@ import torch
 from invariant_lpips.data.generated import read_generated_set
 from invariant_lpips.data.io import load_image
 from invariant_lpips.features.colour import srgb_to_lab
+from invariant_lpips.features.formulations import get_formulation
 from invariant_lpips.features.pooled import TAP_STRIDE, map_statistics
 from invariant_lpips.features.structure import COMPARISONS, compare_maps, coarse_map, pyramid_down
 from invariant_lpips.trunk.config import TrunkConfig
@@ -106,10 +107,9 @@ def load_store(store):
     return paths, arrays, done
 
 
-def texture_term(a, b, c0=1e-6):
-    """DISTS-style dissimilarity of pooled statistics, mean over channels (the ``texture`` formulation)."""
-    d = a - b
-    return (d * d / (a * a + b * b + c0)).mean(-1)
+def texture_term(key, a, b):
+    """A texture term of the package's formulation (unit channel weights): the one formula, not a copy."""
+    return get_formulation("texture-structure").term_difference(key, a, b, torch.ones(a.shape[-1]))
 
 
 def pair_columns(stats0, maps0, stats1, maps1):
@@ -119,10 +119,8 @@ def pair_columns(stats0, maps0, stats1, maps1):
     for tap in POOL_TAPS + ("lab",):
         for stat in ("mean", "std"):
             a, b = stats0[f"{stat}_{tap}"], stats1[f"{stat}_{tap}"]
-            if tap == "lab":
-                cols[f"tex.{stat}.lab"] = ((a - b) ** 2).sum(-1).numpy()  # srgb_to_lab gives Lab / 100
-            else:
-                cols[f"tex.{stat}.{tap}"] = texture_term(a, b).numpy()
+            key = f"lab.{stat}.lab" if tap == "lab" else f"raw.{stat}.{tap}"
+            cols[f"tex.{stat}.{tap}"] = texture_term(key, a.float(), b.float()).numpy()
     for tap in POOL_TAPS:
         m0, m1 = maps0[tap].float(), maps1[tap].float()
         for cell in CELLS:
