@@ -9,7 +9,11 @@
         --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out benchmarks/results/structure_evidence
 
 ``default`` stands for the package's default variant. Every metric is built through the registry
-(:func:`invariant_lpips.metric.registry.build_metric`: inputs in [0, 1], output (N,)).
+(:func:`invariant_lpips.metric.registry.build_metric`: inputs in [0, 1], output (N,)). A name
+``design:<design>`` (e.g. ``design:tex12+lab|s1.c32.centred|norm0.5``) is a candidate of the selection
+study (:mod:`invariant_lpips.calibration.designs`), built as an ``InvariantLPIPS`` with the design's term
+scales, normalised on every pair of ``--store`` (images only, no human score), so that candidates can be
+measured exactly as the shipped default is (``benchmarks/structure_frontier.py`` collects them).
 
 * **arrangement**: centre crops (``--crop`` px) of every reference; per crop, the distance of a mirror
   image, block shuffles (16, 32, 64 px blocks, a fixed permutation with no block in place), another photo
@@ -25,25 +29,55 @@
   a 3-px shifted copy) and from uniform noise, with the same budget for every metric. Reported: PSNR and
   SSIM gains at full resolution; PSNR of low-passed images (Gaussian sigma 2 px on both); and the Pearson
   correlation of the low-passed, mean-subtracted luminance with the reference's.
+* **speed**: the KADID-shaped CPU workload of ``benchmarks/speed.py`` in one process: a 512x384
+  reference and 16 distorted images; the registry's metrics and candidates are called as
+  ``metric(reference, batch)`` (ours compute the reference once), ``lpips-pkg`` on the 16 expanded pairs
+  as a dataset of pairs is scored; median of ``--repeats`` after a warm-up, pairs/s and the ratio to
+  ``lpips-pkg`` measured in the same run.
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
+from invariant_lpips.benchmarks.probes import (block_shuffle, centre_crop, gaussian_blur, jpeg, loss_starts, lowpass_corr, psnr,
+                                               rotate, ssim)
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.features.variants import DEFAULT_VARIANT
 from invariant_lpips.metric.registry import build_metric
+
+
+class _Design(torch.nn.Module):
+    """A candidate design as a metric on [0, 1] images with an (N,) output, like the registry's."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x, y):
+        return self.module(x, y, normalize=True).reshape(-1)
+
+
+def get_metric(name, args):
+    """The registry's metric ``name``, or the candidate ``design:<design>`` (needs ``--store``)."""
+    if not name.startswith("design:"):
+        return build_metric(name)
+    from invariant_lpips.calibration.designs import design_by_name, design_metric
+    from invariant_lpips.calibration.selection import Cells, design_coefficients
+
+    if not args.store:
+        raise SystemExit(f"{name}: a candidate design needs --store (the structure study's folder with terms.npz)")
+    z = np.load(Path(args.store) / "terms.npz")
+    cells = Cells(z["X"], z["names"], z["type"], z["level"], {c: 0.0 for c in zip(z["type"], z["level"])})
+    design = design_by_name(name[len("design:"):])
+    names, coef = design_coefficients(cells, design, cells.types)  # normalisation only: no human score
+    return _Design(design_metric(design, names, coef)).eval()
 
 
 def metric_names(arg):
@@ -51,81 +85,8 @@ def metric_names(arg):
 
 
 def label(name):
+    name = name.replace("|", "\\|")  # design names hold '|': escaped for markdown tables
     return f"{name} (default)" if name == DEFAULT_VARIANT else name
-
-
-def centre_crop(x, size, dy=0, dx=0):
-    h, w = x.shape[-2:]
-    y0, x0 = (h - size) // 2 + dy, (w - size) // 2 + dx
-    return x[..., y0:y0 + size, x0:x0 + size]
-
-
-def jpeg(x, quality):
-    arr = (x[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    out = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
-    return torch.from_numpy(out).permute(2, 0, 1)[None]
-
-
-def block_shuffle(x, block, seed=0):
-    n, c, h, w = x.shape
-    gh, gw = h // block, w // block
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        perm = torch.randperm(gh * gw, generator=g)
-        if not bool((perm == torch.arange(gh * gw)).any()):
-            break
-    blocks = x[..., :gh * block, :gw * block].reshape(n, c, gh, block, gw, block).permute(0, 2, 4, 1, 3, 5)
-    blocks = blocks.reshape(n, gh * gw, c, block, block)[:, perm]
-    out = blocks.reshape(n, gh, gw, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * block, gw * block)
-    return out
-
-
-def gaussian_blur(x, sigma):
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-t * t / (2 * sigma * sigma))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def rotate(x, degrees):
-    theta = math.radians(degrees)
-    mat = torch.tensor([[math.cos(theta), -math.sin(theta), 0.0], [math.sin(theta), math.cos(theta), 0.0]],
-                       dtype=x.dtype)[None]
-    h, w = x.shape[-2:]
-    mat[0, 0, 1] *= h / w
-    mat[0, 1, 0] *= w / h
-    grid = F.affine_grid(mat, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def psnr(a, b):
-    mse = float(((a - b) ** 2).mean())
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
-
-
-def luminance(x):
-    return 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
-
-
-def lowpass_corr(a, b, sigma=2.0):
-    la, lb = luminance(gaussian_blur(a, sigma)), luminance(gaussian_blur(b, sigma))
-    la, lb = la - la.mean(), lb - lb.mean()
-    return float((la * lb).sum() / (la.norm() * lb.norm() + 1e-12))
-
-
-def ssim(a, b):
-    try:
-        import piq
-    except ImportError:
-        return float("nan")
-    return float(piq.ssim(a.clamp(0, 1), b.clamp(0, 1), data_range=1.0))
 
 
 def load_refs(folder, limit=0):
@@ -162,7 +123,7 @@ def arrangement(args):
     out = {"crop": args.crop, "images": names, "kinds": kinds}
     out["metrics"] = previous(args, "arrangement", out)
     for name in metric_names(args.metrics):
-        m = build_metric(name)
+        m = get_metric(name, args)
         t0 = time.time()
         rows = [_distances(m, x, dist[i]) for i, x in enumerate(crops)]
         d = np.array(rows)
@@ -208,7 +169,7 @@ def displacement(args):
         out["human"] = {"trans": [human[("trans", L)] for L in range(2, 11)],
                         "rot": [human[("rot", L)] for L in range(2, 11)]}
     for name in metric_names(args.metrics):
-        m = build_metric(name)
+        m = get_metric(name, args)
         t0 = time.time()
         sh, rot, noise = [], [], []
         for r in refs:
@@ -234,31 +195,28 @@ def displacement(args):
             entry["ratio_18_to_2deg"] = ro[-1] / max(ro[0], 1e-12)
         out["metrics"][name] = entry
         print(f"displacement {name}: {time.time() - t0:.0f} s", flush=True)
-    pick = (1, 2, 4, 8, 16, 32, 48)
     return write(args, "displacement", out)
-
-
-def starts(x, g):
-    blur_noise = (gaussian_blur(x, 1.5) + 0.04 * torch.randn(x.shape, generator=g)).clamp(0, 1)
-    shifted = torch.roll(x, shifts=(3, 3), dims=(2, 3))
-    return {"blur+noise": blur_noise, "jpeg10": jpeg(x, 10), "shift3px": shifted,
-            "pure-noise": torch.rand(x.shape, generator=g)}
 
 
 def loss(args):
     refs, names = load_refs(args.refs, args.limit or 3)
     crops = [centre_crop(r, args.crop) for r in refs]
     out = {"crop": args.crop, "steps": args.steps, "lr": args.lr, "images": names}
+    kinds = args.starts.split(",")
+    if kinds != ["blur+noise", "jpeg10", "shift3px", "pure-noise"]:
+        out["starts"] = kinds
     out["metrics"] = previous(args, "loss", out)
     for name in metric_names(args.metrics):
-        m = build_metric(name)
+        m = get_metric(name, args)
         for p in m.parameters():
             p.requires_grad_(False)
         t0 = time.time()
         res = {}
         for i, x in enumerate(crops):
             g = torch.Generator().manual_seed(i)
-            for kind, y0 in starts(x, g).items():
+            for kind, y0 in loss_starts(x, g).items():
+                if kind not in kinds:
+                    continue
                 y = y0.clone().requires_grad_(True)
                 opt = torch.optim.Adam([y], lr=args.lr)
                 for _ in range(args.steps):
@@ -281,6 +239,30 @@ def loss(args):
     return write(args, "loss", out)
 
 
+def speed(args):
+    torch.manual_seed(0)
+    ref = torch.rand(1, 3, 384, 512)
+    batch = (ref + 0.05 * torch.randn(16, 3, 384, 512)).clamp(0, 1)
+    out = {"workload": "kadid: 1 reference + 16 distorted, 512x384", "repeats": args.repeats,
+           "threads": torch.get_num_threads()}
+    out["metrics"] = previous(args, "speed", out)
+    names = metric_names(args.metrics)
+    for name in names:
+        m = get_metric(name, args)
+        a = ref.expand_as(batch).contiguous() if name == "lpips-pkg" else ref
+        times = []
+        with torch.inference_mode():
+            for r in range(args.repeats + 1):
+                t0 = time.perf_counter()
+                m(a, batch)
+                if r:
+                    times.append(time.perf_counter() - t0)
+        med = float(np.median(times))
+        out["metrics"][name] = {"times_s": times, "median_s": med, "pairs_per_s": len(batch) / med}
+        print(f"speed {name}: {len(batch) / med:.2f} pairs/s", flush=True)
+    return write(args, "speed", out)
+
+
 def write(args, what, out):
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -301,7 +283,7 @@ def write(args, what, out):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("arrangement", "displacement", "loss"))
+    ap.add_argument("what", choices=("arrangement", "displacement", "loss", "speed"))
     ap.add_argument("--refs", required=True, help="folder of reference photographs (Kodak24)")
     ap.add_argument("--raid", default=None, help="RAID folder with responses.csv (displacement: human curves)")
     ap.add_argument("--metrics", default="default,paper,lpips-vgg,dists,stlpips-vgg")
@@ -310,10 +292,13 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use the first N references (0 = all; loss: 3)")
     ap.add_argument("--steps", type=int, default=200, help="loss: optimiser steps")
     ap.add_argument("--lr", type=float, default=0.01, help="loss: Adam learning rate")
+    ap.add_argument("--starts", default="blur+noise,jpeg10,shift3px,pure-noise", help="loss: the starts")
+    ap.add_argument("--repeats", type=int, default=3, help="speed: timed runs per metric")
+    ap.add_argument("--store", default=None, help="structure study folder (terms.npz): for design:<name> metrics")
     ap.add_argument("--fresh", action="store_true", help="forget metrics measured before with the same settings")
     args = ap.parse_args(argv)
     args.crop = args.crop or (128 if args.what == "loss" else 256)
-    return {"arrangement": arrangement, "displacement": displacement, "loss": loss}[args.what](args)
+    return {"arrangement": arrangement, "displacement": displacement, "loss": loss, "speed": speed}[args.what](args)
 
 
 
@@ -345,6 +330,16 @@ def render_displacement(out):
         lines.append(f"| {label(name)} | " + " | ".join(cells) + f" | {e['rotation_over_noise_median'][-1]:.3f} | "
                      f"{e.get('pearson_vs_human_trans', float('nan')):.3f} | {e.get('pearson_vs_human_rot', float('nan')):.3f} | "
                      f"{e.get('ratio_45_to_5px', float('nan')):.1f} |")
+    return lines
+
+
+def render_speed(out):
+    base = out["metrics"].get("lpips-pkg", {}).get("pairs_per_s")
+    lines = [f"Speed, {out['workload']}, {out['threads']} threads, median of {out['repeats']} runs after a warm-up, "
+             "all in one process.", "", "| metric | pairs/s | x lpips-pkg |", "|---|---:|---:|"]
+    for name, e in out["metrics"].items():
+        lines.append(f"| {label(name)} | {e['pairs_per_s']:.2f} | {e['pairs_per_s'] / base:.2f} |" if base else
+                     f"| {label(name)} | {e['pairs_per_s']:.2f} | |")
     return lines
 
 

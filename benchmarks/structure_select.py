@@ -32,59 +32,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from invariant_lpips.calibration.selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
                                                    nested_selection)
+from invariant_lpips.calibration.designs import design_by_name, design_pool, design_scales, design_weights
 from invariant_lpips.data.type_level import read_type_level_table
-
-TAPS = ("pool1", "pool2", "pool3", "pool4", "pool5")
-TEXTURE_BASES = {
-    "tex12": [f"tex.{s}.{t}" for s in ("mean", "std") for t in ("pool1", "pool2")],
-    "tex123": [f"tex.{s}.{t}" for s in ("mean", "std") for t in ("pool1", "pool2", "pool3")],
-    "tex12345": [f"tex.{s}.{t}" for s in ("mean", "std") for t in TAPS],
-}
-LAB = ["tex.mean.lab", "tex.std.lab"]
-STRUCTURE_TAPS = {"s1": ("pool1",), "s2": ("pool2",), "s12": ("pool1", "pool2"), "s123": ("pool1", "pool2", "pool3"), "s345": ("pool3", "pool4", "pool5"),
-                  "s12345": TAPS}
-CELLS = (16, 32, 64)
-COMPARISONS = ("centred", "uncentred")
-LAMBDAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-
-
-def structure_terms(taps, cell, cmp):
-    return [f"st.{cmp}.c{max(cell, 32) if t == 'pool5' else cell}.{t}" for t in taps]
-
 
 #: designs shown in the frontier table beside the chosen one and the best unconstrained one
 FRONTIER = ["tex12+lab|none|norm1", "tex12+lab|s1.c64.centred|norm0.5", "tex12+lab|s1.c64.centred|norm0.25", "tex12+lab|s1.c64.centred|norm1",
             "tex12+lab|s12.c64.centred|norm0.5", "tex12+lab|s12.c64.centred|norm1", "tex12+lab|s345.c16.centred|norm0.5",
             "tex12345+lab|none|fit", "tex12+lab|s1.c32.centred|norm0.5"]
-
-
-def design_pool():
-    pool = []
-    for tb in TEXTURE_BASES:
-        tex = TEXTURE_BASES[tb] + LAB
-        structures = [("none", [])] + [(f"{sn}.c{cell}.{cmp}", structure_terms(taps, cell, cmp))
-                                       for (sn, taps), cell, cmp in itertools.product(STRUCTURE_TAPS.items(), CELLS,
-                                                                                       COMPARISONS)]
-        for sname, st in structures:
-            for lam in LAMBDAS if st else (1.0,):
-                pool.append({"name": f"{tb}+lab|{sname}|norm{lam:g}", "texture": tex, "structure": st,
-                             "weighting": "norm", "lambda": lam})
-            pool.append({"name": f"{tb}+lab|{sname}|fit", "texture": tex, "structure": st, "weighting": "fit"})
-            for lam in LAMBDAS if st else ():
-                pool.append({"name": f"{tb}+lab|{sname}|fit+norm{lam:g}", "texture": tex, "structure": st,
-                             "weighting": "fit+norm", "lambda": lam})
-    return pool
 
 
 #: targets on the synthetic probes (benchmarks/structure_study.py probe), no human score involved:
@@ -121,34 +84,24 @@ class Probe:
                         and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
 
 
-#: study column -> package term key (the study stores ``tex.<stat>.<tap>`` / ``st.<cmp>.c<g>.<tap>``)
-def term_of(column):
-    parts = column.split(".")
-    if parts[0] == "tex":
-        return f"lab.{parts[1]}.lab" if parts[2] == "lab" else f"raw.{parts[1]}.{parts[2]}"
-    return f"raw.coarse{parts[2][1:]}.{parts[3]}"
-
-
 def ship(cells, design, args):
     """The chosen ``norm`` design's scales as a weights file: ``a_k = n_texture * coef_k`` (texture-blur's
     convention: each texture term scaled to a mean of 1 over the pairs)."""
-    from invariant_lpips.calibration.pairs import parameters_to_weights, variant_tensors
     from invariant_lpips.features.variants import get_variant
     from invariant_lpips.weights.linear import save_linear_weights
 
     if design["weighting"] != "norm":
         raise SystemExit("--ship writes norm designs (no human score); fitted designs go through 'invariant-lpips calibrate'")
     names, coef = design_coefficients(cells, design, cells.types)
-    coef = coef * len(design["texture"])
     v = get_variant(args.variant)
-    scale = dict(zip([term_of(n) for n in names], coef.tolist()))
-    if set(scale) != set(v.terms()):
-        raise SystemExit(f"design {design['name']} has terms {sorted(scale)}, variant {v.name} {sorted(v.terms())}")
-    params = torch.tensor([scale[t] for t in v.terms()], dtype=torch.float64)
-    tensors = variant_tensors(v, "ones")
+    scale = design_scales(design, names, coef)
+    try:
+        weights = design_weights(v, scale)
+    except ValueError as e:
+        raise SystemExit(f"design {design['name']}: {e}") from None
     n_refs = len(set(cells_refs)) if (cells_refs := getattr(cells, "refs", None)) is not None else "?"
     entry = save_linear_weights(
-        args.weights_out, parameters_to_weights(v, params, tensors), variant=v.name,
+        args.weights_out, weights, variant=v.name,
         data=f"none learned: unit channel weights; each texture term scaled to a mean of 1 over the {len(cells.X)} "
              f"dev pairs of the structure study ({n_refs} references x 13 types x 5 levels, 512x384); the structure "
              f"term weighs {design['lambda']:g} x the mean texture term; images only, no human scores",
@@ -190,7 +143,7 @@ def main(argv=None) -> int:
     dist_names = [str(d) for d in z["dist"]]
     pool = [d for d in design_pool() if d["weighting"] in args.weighting.split(",")]
     if args.ship:
-        return ship(cells, next(d for d in design_pool() if d["name"] == args.ship), args)
+        return ship(cells, design_by_name(args.ship), args)
     peers = {}
     for name in [p for p in args.peers.split(",") if p and args.peers_dir]:
         peers[name] = read_peer(Path(args.peers_dir) / f"{name}_512x384.csv", dist_names)

@@ -192,8 +192,7 @@ PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03",
 def probe(args):
     """Term columns of synthetic, human-free probes on Kodak crops (shifts, noise, JPEG, rearrangements):
     the non-KADID targets of every design are computed from them without another trunk pass per design."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from structure_evidence import block_shuffle, centre_crop, jpeg  # the same operators as the evidence tables
+    from invariant_lpips.benchmarks.probes import block_shuffle, centre_crop, jpeg  # the evidence tables' operators
 
     from invariant_lpips.data.io import list_images
 

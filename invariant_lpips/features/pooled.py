@@ -126,7 +126,7 @@ def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: boo
 
 
 #: cell sizes (input px) of the coarse-map statistics ``coarse<g>`` (see :mod:`~invariant_lpips.features.structure`)
-COARSE_CELLS = (64,)
+COARSE_CELLS = (16, 32, 64)
 
 
 def coarse_name(cell_px: int) -> str:
