@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--interleave", action="store_true",
                     help="score image by image across the metrics (an interrupted run leaves them on the same images)")
     ap.add_argument("--readme", action="store_true", help="print the compact README table too")
+    ap.add_argument("--images", default=None,
+                    help="only these RAID images, e.g. 1-12 or 1,3,5 (default all 24): scoring every peer on "
+                         "all 24 takes hours on a CPU")
     ap.add_argument("--no-resume", action="store_true", help="rescore these metrics")
     args = ap.parse_args(argv)
 
@@ -59,9 +62,13 @@ def main(argv=None) -> int:
         write_raid_kodak(args.kodak, stimuli, seed=args.seed)
     human = Path(args.human)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    images = None
+    if args.images:
+        images = sorted({i for part in args.images.split(",") for i in
+                         (range(int(part.split("-")[0]), int(part.split("-")[1]) + 1) if "-" in part else [int(part)])})
     s = run_raid_evaluation(stimuli, human / "responses.csv", human / "answers.csv", metrics, args.out,
                             device=args.device, resume=not args.no_resume, report=not args.score_only,
-                            score=not args.report_only, interleave=args.interleave)
+                            score=not args.report_only, interleave=args.interleave, images=images)
     if not args.score_only:
         print("\n".join(s["markdown"]))
         if args.readme:

@@ -238,3 +238,24 @@ def test_trunk_memo_equals_the_plain_forward_and_runs_each_image_once(kind):
         torch.testing.assert_close(p, g)  # batch composition may change the last float bits
     assert type(got) is type(plain) and flat(again)[0].shape[0] == 1
     assert "forward" not in vars(net)  # the instance patch is gone
+
+
+def test_a_subset_of_images_scores_and_reports_only_those(tiny, tmp_path):
+    out = tmp_path / "out"
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                            plot=False, progress=False, images=[2])
+    got = re_.read_pair_scores(out / "scores" / "mse.csv")
+    assert got and {p[0] for p in got} == {2}
+    curves = [c for c in read_raid_curves(tiny / "responses.csv") if c.image == 2]
+    trials = [t for t in read_raid_trials(tiny / "answers.csv") if t.image == 2]
+    ref = re_.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]["mse"]
+    assert s["rows"]["mse"]["curve"]["pooled"] == pytest.approx(ref["curve"]["pooled"])
+    assert s["n_trials"] == len(trials) == 3
+    assert "images 2 (1 of 2)" in (out / "summary.md").read_text()
+    # the full evaluation then reuses the subset's scores (same stimulus fingerprint) and adds image 1
+    s_all = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                                plot=False, progress=False)
+    assert s_all["n_trials"] == 7
+    with pytest.raises(ValueError, match=r"images \[3\] are not in"):
+        run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                            plot=False, progress=False, images=[3])

@@ -154,6 +154,17 @@ def _machine(device: torch.device) -> str:
     return f"{cpu_model()}, {os.cpu_count()} cores, CPU, torch threads {torch.get_num_threads()}"
 
 
+def _ranges(values: Sequence[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3, 5'."""
+    out: List[str] = []
+    for v in values:
+        if out and int(out[-1].split("-")[-1]) == v - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{v}"
+        else:
+            out.append(str(v))
+    return ", ".join(out)
+
+
 def _complete_images(vals: Mapping[Pair, float], pairs: Sequence[Pair]) -> set:
     """Images all of whose needed pairs are scored."""
     imgs = {p[0] for p in pairs}
@@ -164,8 +175,11 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
                         metrics: Sequence[str], out_dir: Union[str, Path], device: str = "cpu",
                         cache_root: Union[str, Path, None] = None, resume: bool = True, report: bool = True,
                         plot: bool = True, progress: bool = True, chunk: int = 4, score: bool = True,
-                        interleave: bool = False) -> Dict[str, Any]:
+                        interleave: bool = False, images: Optional[Sequence[int]] = None) -> Dict[str, Any]:
     """Score ``metrics`` (missing pairs only) and, with ``report``, write the summary, tables and plot.
+
+    ``images``: evaluate (score, tabulate, plot) only these RAID images (1..24), e.g. ``range(1, 13)``
+    where scoring every image with every peer is too slow; the tables say which images they cover.
 
     ``score=False`` reports from the cached scores only. ``interleave`` scores image by image across
     the metrics (so that an interrupted run leaves every metric on the same images). Metrics whose
@@ -179,7 +193,17 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     curves = read_raid_curves(responses)
     trials = read_raid_trials(answers)
     pairs = needed_pairs(curves, trials)
-    fp = stimuli_fingerprint(images_dir, pairs)
+    fp = stimuli_fingerprint(images_dir, pairs)  # of every stimulus: a subset reuses the same score cache
+    n_images = n_all = len({c.image for c in curves})
+    if images is not None:
+        keep = {int(i) for i in images}
+        unknown = sorted(keep - {c.image for c in curves})
+        if unknown:
+            raise ValueError(f"images {unknown} are not in {responses} (it has 1..{n_images})")
+        curves = [c for c in curves if c.image in keep]
+        trials = [t for t in trials if t.image in keep]
+        pairs = needed_pairs(curves, trials)
+        n_images = len(keep)
     dev = torch.device(device)
     if score:
         from ..metric.registry import build_metric
@@ -200,6 +224,8 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     complete = {n for n, v in distances.items() if all(p in v for p in pairs)}
     lib = {n: get_spec(n).lower_is_better for n in metrics}
     label = dataset_label(images_dir)
+    if images is not None:
+        label += f", images {_ranges(sorted(keep))} ({len(keep)} of {n_all})"
     fig = raid_figures(curves, trials, {n: distances[n] for n in metrics if n in complete}, lower_is_better=lib)
     machine = _machine(dev)
     summary = {"dataset": label, "images_dir": str(images_dir), "stimuli_sha256": fp, "n_pairs": len(pairs),
@@ -212,14 +238,14 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
         started = [n for n in metrics if done[n]]  # metrics with no complete image are left out here
         common = set.intersection(*[done[n] for n in started]) if started else set()
         md += [f"Not fully scored yet (images complete): " + "; ".join(
-            f"{n}: {len(v)}/24" for n, v in summary["incomplete"].items()), ""]
+            f"{n}: {len(v)}/{n_images}" for n, v in summary["incomplete"].items()), ""]
         if common:
             sub_c = [c for c in curves if c.image in common]
             sub_t = [t for t in trials if t.image in common]
             sub = raid_figures(sub_c, sub_t, {n: distances[n] for n in started}, lower_is_better=lib)
             summary["subset"] = {"images": sorted(common), **sub}
             md += raid_tables_markdown(sub, f"{label}, only the images every metric has scored "
-                                       f"({len(common)} of 24: {', '.join(map(str, sorted(common)))})", "")
+                                       f"({len(common)} of {n_images}: {', '.join(map(str, sorted(common)))})", "")
     if not report:
         return summary
     params = Path(images_dir) / "params.json"
