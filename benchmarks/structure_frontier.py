@@ -29,6 +29,9 @@ Per candidate (a design of :mod:`invariant_lpips.calibration.designs`, weighted 
 * **speed**: from ``structure_evidence.py speed``: pairs/s on the KADID-shaped workload over the lpips
   package's, in the same run (target >= 3).
 
+The same three cheap figures (accuracy, arrangement, 1-px shift) are also computed for every design of the
+selection pool, to say how many designs meet each target and whether any meets all three.
+
 ``--list`` prints the candidates as ``design:<name>`` metric names, comma-separated.
 """
 from __future__ import annotations
@@ -41,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invariant_lpips.calibration.designs import design_by_name
+from invariant_lpips.calibration.designs import design_by_name, design_pool
 from invariant_lpips.calibration.selection import Cells, cell_srcc, design_distances, nested_selection
 from invariant_lpips.data.type_level import read_type_level_table
 
@@ -122,12 +125,29 @@ def main(argv=None) -> int:
                "loss": r["loss_gain_blur_noise"] is not None and r["loss_gain_blur_noise"] >= st_gain,
                "speed": r["speed_x_lpips"] is not None and r["speed_x_lpips"] >= TARGETS["speed"]}
         r["targets_met"] = met
+    # the whole pool on the three targets that need no image pass
+    pool_rows = []
+    for d in design_pool():
+        p = probes[d["name"]]
+        acc = nested_selection(cells, [d], verbose=False)["nested_srcc"]
+        arr = (min(p["mirror_over_noise0.03_min"], p["shuffle64_over_noise0.03_min"]) >= TARGETS["arrangement"]
+               and min(p["mirror_over_jpeg30_min"], p["shuffle64_over_jpeg30_min"]) > 1)
+        pool_rows.append({"design": d["name"], "heldout_srcc": acc, "accuracy": acc >= peer_srcc + TARGETS["accuracy_margin"],
+                          "arrangement": arr, "invariance": p["shift1_over_noise0.02"] <= TARGETS["shift1"]})
+    count = {k: sum(r[k] for r in pool_rows) for k in ("accuracy", "arrangement", "invariance")}
+    count["arrangement+invariance"] = sum(r["arrangement"] and r["invariance"] for r in pool_rows)
+    count["all three"] = sum(r["arrangement"] and r["invariance"] and r["accuracy"] for r in pool_rows)
+    best_any = max(pool_rows, key=lambda r: r["heldout_srcc"])
+    adm = [r for r in pool_rows if r["arrangement"] and r["invariance"]]
+    best_adm = max(adm, key=lambda r: r["heldout_srcc"]) if adm else None
     peers_loss = {k: {"gain_blur_noise": v["mean"]["blur+noise"]["psnr_end"] - v["mean"]["blur+noise"]["psnr_start"],
                       "lp_corr_pure_noise": v["mean"]["pure-noise"]["lp_corr_end"]}
                   for k, v in loss["metrics"].items() if not k.startswith("design:") and "pure-noise" in v["mean"]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    res = {"candidates": rows, "dists_heldout_srcc": peer_srcc, "stlpips_gain_blur_noise": st_gain,
+    res = {"pool": {"size": len(pool_rows), "meeting": count, "best_heldout": best_any,
+                    "best_heldout_arrangement_invariance": best_adm, "designs": pool_rows},
+           "candidates": rows, "dists_heldout_srcc": peer_srcc, "stlpips_gain_blur_noise": st_gain,
            "peers_loss": peers_loss, "loss_settings": {k: loss[k] for k in ("crop", "steps", "lr", "images")},
            "speed_settings": {k: speed[k] for k in ("workload", "threads", "repeats")}, "targets": TARGETS}
     (out / "frontier.json").write_text(json.dumps(res, indent=1))
@@ -156,6 +176,12 @@ def main(argv=None) -> int:
             f"{min(r['mirror_jpeg_min'], r['shuffle64_jpeg_min']):.2f} | {r['shift1']:.4f} | {r['shift2']:.3f} | "
             f"{r['shift4']:.3f} | {f(r['loss_gain_blur_noise'], '+.2f')} | {f(r['loss_lp_corr_pure_noise'], '.3f')} | "
             f"{f(r['speed_x_lpips'], '.2f')} | {sum(met.values())}/5: {ok} |")
+    lines += ["", f"The whole pool ({len(pool_rows):,} designs) on the three targets that need no image pass: "
+              f"{count['accuracy']} meet accuracy (best `{best_any['design']}`, {best_any['heldout_srcc']:.4f}), "
+              f"{count['arrangement']} arrangement, {count['invariance']} the 1-px shift, "
+              f"{count['arrangement+invariance']} both arrangement and shift"
+              + (f" (best held-out SRCC among them `{best_adm['design']}`, {best_adm['heldout_srcc']:.4f})" if best_adm else "")
+              + f", and {count['all three']} all three."]
     lines += ["", "Peers in the same loss run (PSNR gain from blur + noise; low-pass r from pure noise):", "",
               "| metric | blur+noise dB | noise -> layout r |", "|---|---:|---:|"]
     for k, v in peers_loss.items():

@@ -71,6 +71,20 @@ def test_studies_never_import_each_other():
     assert not bad, "studies must import the core only:\n" + "\n".join(bad)
 
 
+def test_benchmark_scripts_never_import_each_other():
+    """The scripts in benchmarks/ are studies too: what two of them share lives in the package."""
+    scripts = sorted((PKG_DIR.parent / "benchmarks").glob("*.py"))
+    stems = {p.stem for p in scripts}
+    bad = []
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"benchmarks/{path.name}:{node.lineno} imports {n}" for n in names
+                    if n.split(".")[0] in stems or n.startswith("benchmarks")]
+    assert not bad, "benchmark scripts must import the package, not each other:\n" + "\n".join(bad)
+
+
 def test_core_never_imports_a_study():
     bad = []
     for path in _modules():
