@@ -284,7 +284,7 @@ def write(args, what, out):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=("arrangement", "displacement", "loss", "speed"))
-    ap.add_argument("--refs", required=True, help="folder of reference photographs (Kodak24)")
+    ap.add_argument("--refs", default=None, help="folder of reference photographs (Kodak24; all but speed)")
     ap.add_argument("--raid", default=None, help="RAID folder with responses.csv (displacement: human curves)")
     ap.add_argument("--metrics", default="default,paper,lpips-vgg,dists,stlpips-vgg")
     ap.add_argument("--out", required=True)
@@ -297,6 +297,8 @@ def main(argv=None) -> int:
     ap.add_argument("--store", default=None, help="structure study folder (terms.npz): for design:<name> metrics")
     ap.add_argument("--fresh", action="store_true", help="forget metrics measured before with the same settings")
     args = ap.parse_args(argv)
+    if args.what != "speed" and not args.refs:
+        ap.error(f"{args.what} needs --refs (a folder of reference photographs, e.g. Kodak24)")
     args.crop = args.crop or (128 if args.what == "loss" else 256)
     return {"arrangement": arrangement, "displacement": displacement, "loss": loss, "speed": speed}[args.what](args)
 
