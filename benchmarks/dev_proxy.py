@@ -26,7 +26,6 @@ types are withheld for independent evaluation and never read.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -39,7 +38,7 @@ from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
 from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, initial_parameters, variant_tensors
 from invariant_lpips.calibration.type_folds import (evaluate_distances, human_targets, kfold_type_level,
                                                     leave_one_type_out, leave_one_type_out_fixed)
-from invariant_lpips.data.generated import read_generated_set
+from invariant_lpips.data.generated import read_generated_set, read_peer_scores
 from invariant_lpips.data.sizes import hw, parse_size
 from invariant_lpips.data.type_level import read_type_level_table
 from invariant_lpips.features.cache import FeatureCache
@@ -70,13 +69,7 @@ def design_variant(name: str, base: str = "lpips-gap-blur") -> Variant:
 
 
 def read_peer_csv(path: Path, pairs) -> np.ndarray:
-    with open(path, newline="") as fh:
-        d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
-    missing = [p.dist_path.name for p in pairs if p.dist_path.name not in d]
-    if missing:
-        raise ValueError(f"{path}: {len(missing)} pairs not scored yet (e.g. {missing[0]}); rerun "
-                         "benchmarks/peer_scores.py, which resumes")
-    return np.array([d[p.dist_path.name] for p in pairs])
+    return np.array(read_peer_scores(path, [p.dist_path.name for p in pairs]))
 
 
 def summarise(pairs, d, table) -> dict:

@@ -37,7 +37,6 @@ selection pool, to say how many designs meet each target and whether any meets a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -46,6 +45,7 @@ import numpy as np
 
 from invariant_lpips.calibration.designs import design_by_name, design_pool
 from invariant_lpips.calibration.selection import Cells, cell_srcc, design_distances, nested_selection
+from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
 
 #: the candidates: texture only, the shipped default and its neighbours in weight, cell size and taps
@@ -66,9 +66,7 @@ TARGETS = {"accuracy_margin": 0.02, "shift1": 0.02, "arrangement": 2.0, "speed":
 
 
 def read_peer(path, names):
-    with open(path, newline="") as fh:
-        d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
-    return np.array([d[n] for n in names])
+    return np.array(read_peer_scores(path, names))
 
 
 def main(argv=None) -> int:

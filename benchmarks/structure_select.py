@@ -31,7 +31,6 @@ procedure picks on all 13 types is reported as the one to ship.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections import Counter
@@ -42,6 +41,7 @@ import numpy as np
 from invariant_lpips.calibration.selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
                                                    nested_selection)
 from invariant_lpips.calibration.designs import design_by_name, design_pool, design_scales, design_weights
+from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
 
 #: designs shown in the frontier table beside the chosen one and the best unconstrained one
@@ -116,9 +116,7 @@ def ship(cells, design, args):
 
 
 def read_peer(path, names):
-    with open(path, newline="") as fh:
-        d = {r["dist_img"]: float(r["distance"]) for r in csv.DictReader(fh)}
-    return np.array([d[n] for n in names])
+    return np.array(read_peer_scores(path, names))
 
 
 def main(argv=None) -> int:

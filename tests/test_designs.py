@@ -94,3 +94,19 @@ def test_probe_figures():
     assert all(v.shape == x.shape and float(v.min()) >= 0 and float(v.max()) <= 1 for v in s.values())
     assert torch.equal(s["shift3px"], torch.roll(x, (3, 3), (2, 3)))
     assert np.isfinite(lowpass_corr(s["pure-noise"], x))
+
+
+def test_peer_scores_are_read_in_order_and_gaps_named(tmp_path):
+    from invariant_lpips.data.generated import read_peer_scores
+
+    path = tmp_path / "dists_512x384.csv"
+    path.write_text("dist_img,distance\nI01_01_01.png,0.5\nI01_01_02.png,0.25\n")
+    assert read_peer_scores(path, ["I01_01_02.png", "I01_01_01.png"]) == [0.25, 0.5]
+    with pytest.raises(ValueError, match="1 pairs not scored yet .e.g. I02_01_01.png"):
+        read_peer_scores(path, ["I01_01_01.png", "I02_01_01.png"])
+    with pytest.raises(FileNotFoundError, match="missing.csv not found"):
+        read_peer_scores(tmp_path / "missing.csv", [])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,score\nI01_01_01.png,1\n")
+    with pytest.raises(ValueError, match="expected columns dist_img, distance"):
+        read_peer_scores(bad, ["I01_01_01.png"])

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -166,6 +166,39 @@ def _normalised_mean_curves(recs: List[Any], values: Mapping[int, float], sign: 
     return {t: (sorted(d), [float(np.mean(d[k])) for k in sorted(d)]) for t, d in acc.items()}
 
 
+def plot_curve_panels(human: Mapping[str, Tuple[Sequence[float], Sequence[float]]],
+                      metrics: Mapping[str, Mapping[str, Tuple[Sequence[float], Sequence[float]]]],
+                      path: Union[str, Path], ylabel: str, title: str = "") -> Path:
+    """Draw one panel per distortion (RAID's order first): the human curve in black and each metric's curve,
+    as ``{kind: (levels, values)}``. The one RAID plot of the package (the runner's RAID mode and
+    :mod:`.raid_report` both call it). Returns the written path."""
+    import matplotlib  # optional dependency: only the plot needs it
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # optional dependency (after choosing the Agg backend)
+
+    kinds = [t for t in RAID_DISTORTIONS if t in human] + sorted(t for t in human if t not in RAID_DISTORTIONS)
+    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(3.9 * max(1, len(kinds)), 3.6), squeeze=False)
+    for ax, t in zip(axes[0], kinds):
+        for n, mc in metrics.items():
+            if t in mc:
+                ax.plot(mc[t][0], mc[t][1], marker=".", linewidth=1.2, label=n)
+        ax.plot(human[t][0], human[t][1], color="black", linewidth=2.5, marker="o", label="human (MLDS)")
+        ax.set_title(t)
+        ax.set_xlabel("level")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_raid_curves(
     records: Sequence[Any],
     distances: Mapping[str, Mapping[int, float]],
@@ -174,11 +207,6 @@ def plot_raid_curves(
 ) -> Path:
     """One panel per distortion: human MLDS curve and each metric's curve, normalised to [0, 1] per
     (reference, distortion) curve and averaged over references. Returns the written path."""
-    import matplotlib  # optional dependency: only the plot needs it
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # optional dependency (after choosing the Agg backend)
-
     recs = list(records)
     lib = dict(lower_is_better or {})
     human_vals = {i: (r.extra.get("curve_value") if r.extra.get("curve_value") is not None else r.score)
@@ -186,25 +214,7 @@ def plot_raid_curves(
     human = _normalised_mean_curves(recs, human_vals, 1.0)
     metric_curves = {n: _normalised_mean_curves(recs, v, 1.0 if lib.get(n, True) else -1.0)
                      for n, v in distances.items()}
-    types = [t for t in RAID_DISTORTIONS if t in human] + sorted(t for t in human if t not in RAID_DISTORTIONS)
-    fig, axes = plt.subplots(1, max(1, len(types)), figsize=(4 * max(1, len(types)), 3.6), squeeze=False)
-    for ax, t in zip(axes[0], types):
-        lv, hv = human[t]
-        ax.plot(lv, hv, color="black", linewidth=2.5, marker="o", label="human (MLDS)")
-        for n, mc in metric_curves.items():
-            if t in mc:
-                ax.plot(mc[t][0], mc[t][1], marker=".", label=n)
-        ax.set_title(t)
-        ax.set_xlabel("level")
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("normalised curve (mean over refs)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plot_curve_panels(human, metric_curves, path, "normalised curve (mean over refs)")
 
 
 def _f(v: Optional[float]) -> str:

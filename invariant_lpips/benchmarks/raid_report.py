@@ -24,6 +24,7 @@ from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, read_raid_curves, read_
 from ..metric.registry import get_spec
 from .manifest import cpu_model, dist_version
 from .persistence import atomic_write_json, atomic_write_text
+from .raid import plot_curve_panels
 from .raid_eval import (LEVEL_INDEX, MLDS_CEILING, Pair, needed_pairs, raid_figures, score_metric,
                         stimuli_fingerprint)
 
@@ -114,36 +115,18 @@ def plot_mean_curves(curves: Sequence[RaidCurvePoint], distances: Mapping[str, M
                      title: str = "") -> Path:
     """One panel per distortion: the human MLDS curve (Curve_Value) and each metric's d(level 1, level L),
     both normalised to [0, 1] per (image, distortion) curve and averaged over the images."""
-    import matplotlib  # optional dependency (extras "plots" / "test")
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # optional dependency (after choosing the Agg backend)
-
     lib = dict(lower_is_better or {})
-    human = _mean_curves(curves, lambda c: c.curve_value)
-    kinds = [k for k in RAID_KIND_ORDER if k in human]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.8 * len(kinds), 3.6), squeeze=False)
-    levels = np.arange(1, 11)
+
+    def panels(mc: Dict[str, np.ndarray]) -> Dict[str, tuple]:
+        return {k: (list(range(1, len(v) + 1)), v.tolist()) for k, v in mc.items()}
+
+    human = panels(_mean_curves(curves, lambda c: c.curve_value))
+    shown = {}
     for name, vals in distances.items():
         s = 1.0 if lib.get(name, True) else -1.0
-        mc = _mean_curves(curves, lambda c, v=vals, s=s: 0.0 if c.level == 1 else s * v[(c.image, c.kind, 1, c.level)])
-        for ax, k in zip(axes[0], kinds):
-            ax.plot(levels[:len(mc[k])], mc[k], marker=".", linewidth=1.2, label=name)
-    for ax, k in zip(axes[0], kinds):
-        ax.plot(levels[:len(human[k])], human[k], color="black", linewidth=2.5, marker="o", label="human (MLDS)")
-        ax.set_title(k)
-        ax.set_xlabel("level")
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("d(level 1, level L), normalised per curve")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        shown[name] = panels(_mean_curves(curves, lambda c, v=vals, s=s: 0.0 if c.level == 1
+                                          else s * v[(c.image, c.kind, 1, c.level)]))
+    return plot_curve_panels(human, shown, path, "d(level 1, level L), normalised per curve", title)
 
 
 def _machine(device: torch.device) -> str:
@@ -237,7 +220,7 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
         done = {n: _complete_images(distances[n], pairs) for n in metrics}
         started = [n for n in metrics if done[n]]  # metrics with no complete image are left out here
         common = set.intersection(*[done[n] for n in started]) if started else set()
-        md += [f"Not fully scored yet (images complete): " + "; ".join(
+        md += ["Not fully scored yet (images complete): " + "; ".join(
             f"{n}: {len(v)}/{n_images}" for n, v in summary["incomplete"].items()), ""]
         if common:
             sub_c = [c for c in curves if c.image in common]

@@ -57,3 +57,26 @@ def read_generated_set(root, refs: Optional[Sequence[str]] = None,
     if not out:
         raise ValueError(f"{table}: no pairs left after filtering (refs={refs}, types={types})")
     return out
+
+
+def read_peer_scores(path, names: Sequence[str]) -> List[float]:
+    """A peer's per-pair distances (``benchmarks/peer_scores.py``'s CSV: columns ``dist_img``, ``distance``)
+    in the order of ``names`` (distorted file names).
+
+    Raises:
+        FileNotFoundError: ``path`` is missing (the message names it).
+        ValueError: a column is missing, or some of ``names`` are not scored yet.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: score the peer with benchmarks/peer_scores.py first")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not {"dist_img", "distance"} <= set(reader.fieldnames or []):
+            raise ValueError(f"{path}: expected columns dist_img, distance; found {reader.fieldnames}")
+        d = {r["dist_img"]: float(r["distance"]) for r in reader}
+    missing = [n for n in names if n not in d]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} pairs not scored yet (e.g. {missing[0]}); rerun "
+                         "benchmarks/peer_scores.py, which resumes")
+    return [d[n] for n in names]
