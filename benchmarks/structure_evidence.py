@@ -64,7 +64,7 @@ class _Design(torch.nn.Module):
         return self.module(x, y, normalize=True).reshape(-1)
 
 
-def get_metric(name, args):
+def metric_for(name, args):
     """The registry's metric ``name``, or the candidate ``design:<design>`` (needs ``--store``)."""
     if not name.startswith("design:"):
         return build_metric(name)
@@ -123,7 +123,7 @@ def arrangement(args):
     out = {"crop": args.crop, "images": names, "kinds": kinds}
     out["metrics"] = previous(args, "arrangement", out)
     for name in metric_names(args.metrics):
-        m = get_metric(name, args)
+        m = metric_for(name, args)
         t0 = time.time()
         rows = [_distances(m, x, dist[i]) for i, x in enumerate(crops)]
         d = np.array(rows)
@@ -169,7 +169,7 @@ def displacement(args):
         out["human"] = {"trans": [human[("trans", L)] for L in range(2, 11)],
                         "rot": [human[("rot", L)] for L in range(2, 11)]}
     for name in metric_names(args.metrics):
-        m = get_metric(name, args)
+        m = metric_for(name, args)
         t0 = time.time()
         sh, rot, noise = [], [], []
         for r in refs:
@@ -207,7 +207,7 @@ def loss(args):
         out["starts"] = kinds
     out["metrics"] = previous(args, "loss", out)
     for name in metric_names(args.metrics):
-        m = get_metric(name, args)
+        m = metric_for(name, args)
         for p in m.parameters():
             p.requires_grad_(False)
         t0 = time.time()
@@ -248,7 +248,7 @@ def speed(args):
     out["metrics"] = previous(args, "speed", out)
     names = metric_names(args.metrics)
     for name in names:
-        m = get_metric(name, args)
+        m = metric_for(name, args)
         a = ref.expand_as(batch).contiguous() if name == "lpips-pkg" else ref
         times = []
         with torch.inference_mode():

@@ -96,7 +96,7 @@ def test_the_design_metric_of_the_evidence_script_takes_images_in_0_1(tmp_path, 
     real = designs.design_metric
     monkeypatch.setattr(designs, "design_metric", lambda *a, **k: real(*a, trunk_weights=None, **k))
     args = type("A", (), {"store": str(tmp_path / "store")})()
-    m = ev.get_metric(f"design:{SHIPPED}", args)
+    m = ev.metric_for(f"design:{SHIPPED}", args)
     x = torch.rand(2, 3, 64, 64)
     d = m(x, (x + 0.1).clamp(0, 1))
     assert d.shape == (2,) and bool((d > 0).all())
