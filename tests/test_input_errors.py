@@ -140,3 +140,85 @@ def test_input_and_constructor_warnings_go_through_warn_at_caller():
     offenders = [f"{f}:{i}" for f in files for i, line in enumerate((root / f).read_text().splitlines(), 1)
                  if "stacklevel=" in line and "stacklevel=caller_stacklevel()" not in line]
     assert not offenders, offenders
+
+
+# ----------------------------------------------------------------------------- the tolerance band (issue 26)
+def _bicubic_overshoot():
+    """A bicubic-upsampled [0, 1] image: values a little outside [0, 1], as lpips users feed them."""
+    x = _rand(1, 3, 12, 12, seed=3)
+    return torch.nn.functional.interpolate(x, size=(48, 48), mode="bicubic", align_corners=False)
+
+
+@pytest.mark.parametrize("name", ["InvariantLPIPS", "LPIPS"])
+@pytest.mark.parametrize("make, normalize", [
+    (lambda: _rand(1, 3, 48, 48) * 1.001, True),                       # [0, 1] * 1.001
+    (_bicubic_overshoot, True),                                         # [-0.12, 1.16]
+    (lambda: _rand(1, 3, 48, 48, lo=-1.05, hi=1.05), False),           # a generator's output
+    (lambda: _rand(1, 3, 48, 48, lo=-0.249, hi=1.249), True),          # just inside the band
+    (lambda: _rand(1, 3, 48, 48, lo=-1.49, hi=1.49), False),
+])
+def test_values_inside_the_band_are_scored_as_given(metrics, name, make, normalize):
+    x = make()
+    lo, hi = (0.0, 1.0) if normalize else (-1.0, 1.0)
+    assert float(x.min()) < lo or float(x.max()) > hi  # really outside the expected range
+    y = _rand(1, 3, 48, 48, seed=1) if normalize else _rand(1, 3, 48, 48, lo=-1, seed=1)
+    d = metrics[name](x, y, normalize=normalize)
+    assert torch.isfinite(d).all()
+    # scored as given, not clamped
+    clamped = metrics[name](x.clamp(lo, hi), y, normalize=normalize)
+    assert not torch.equal(d, clamped)
+
+
+@pytest.mark.parametrize("name", ["InvariantLPIPS", "LPIPS"])
+@pytest.mark.parametrize("x, normalize, match", [
+    (_rand(1, 3, 48, 48, lo=0, hi=1.3), True, r"x\.clamp\(0, 1\)"),
+    (_rand(1, 3, 48, 48, lo=-0.3, hi=1.0), True, r"x\.clamp\(0, 1\)"),
+    (_rand(1, 3, 48, 48, lo=-1.6, hi=1.6), False, r"x\.clamp\(-1, 1\)"),
+    (_rand(1, 3, 48, 48, hi=255), True, r"\[0, 255\]: divide by 255"),
+    (_rand(1, 3, 48, 48, lo=-2.1, hi=2.6), True, r"standardised.*x \* std \+ mean"),   # ImageNet-standardised
+])
+def test_values_outside_the_band_are_refused_with_a_fix(metrics, name, x, normalize, match):
+    y = _rand(1, 3, 48, 48, seed=1) if normalize else _rand(1, 3, 48, 48, lo=-1, seed=1)
+    with pytest.raises(ValueError, match=match) as info:
+        metrics[name](x, y, normalize=normalize)
+    msg = str(info.value)
+    assert "check_inputs=False" in msg and "scored as given" in msg
+    assert "x.min()" not in msg  # no min-max rescaling advice: it changes the image
+
+
+def test_check_inputs_false_scores_anything_finite():
+    m = InvariantLPIPS("paper", pnet_rand=True, check_inputs=False)
+    d = m(_rand(1, 3, 48, 48, hi=3), _rand(1, 3, 48, 48, seed=1), normalize=True)
+    assert torch.isfinite(d).all()
+
+
+# ----------------------------------------------------------------------------- dtypes (issue 26)
+@pytest.mark.parametrize("name", ["InvariantLPIPS", "LPIPS"])
+@pytest.mark.parametrize("bad, match", [
+    (torch.rand(1, 3, 48, 48, dtype=torch.complex64), r"complex dtype torch\.complex64.*x\.real"),
+    (torch.rand(1, 3, 48, 48) > 0.5, r"dtype torch\.bool \(a mask, not an image\).*x\.float\(\)"),
+    (torch.randint(0, 255, (1, 3, 48, 48), dtype=torch.uint8), r"integer dtype torch\.uint8.*x\.float\(\) / 255"),
+])
+def test_dtype_messages_are_true(metrics, name, bad, match):
+    with pytest.raises(TypeError, match=match):
+        metrics[name](bad, torch.rand(1, 3, 48, 48), normalize=True)
+
+
+@pytest.mark.parametrize("make", [lambda: InvariantLPIPS(pnet_rand=True), lambda: InvariantLPIPS("paper", pnet_rand=True),
+                                  lambda: LPIPS(net="vgg", pnet_rand=True)])
+def test_double_gives_float64_distances(make):
+    import copy
+
+    m32 = make()
+    m = copy.deepcopy(m32).double()
+    x, y = _rand(2, 3, 64, 64).double(), _rand(2, 3, 64, 64, seed=1).double()
+    d = m(x, y, normalize=True)
+    assert d.dtype == torch.float64
+    d32 = m32(x.float(), y.float(), normalize=True)
+    assert torch.allclose(d.float(), d32, rtol=1e-3, atol=1e-6)
+
+
+def test_min_size_reason_is_true(metrics):
+    with pytest.raises(ValueError, match=r"at least 32x32.*pool5.*stop earlier") as info:
+        metrics["InvariantLPIPS"](torch.rand(1, 3, 20, 48), torch.rand(1, 3, 48, 48), normalize=True)
+    assert "up to five times" not in str(info.value)

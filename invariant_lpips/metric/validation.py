@@ -12,8 +12,12 @@ from typing import Optional, Tuple, Type
 
 import torch
 
-#: values may exceed the declared range by this much (resampling overshoot, float error)
+#: float error allowed when telling which range values are in (e.g. "both inputs lie in [0, 1]")
 RANGE_TOLERANCE = 1e-3
+#: values up to this fraction of the expected range's width outside it are scored as given, as lpips does
+#: (bicubic overshoot, a generator's output in [-1.05, 1.05], [0, 1] * 1.001): [-0.25, 1.25] with
+#: ``normalize=True``, [-1.5, 1.5] with ``normalize=False``
+RANGE_BAND = 0.25
 #: with normalize=False, both inputs inside [0, 1] and each spanning at least this much -> warn
 NORMALIZE_TRAP_SPAN = 0.25
 
@@ -83,6 +87,12 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
     if x.ndim != 4:
         raise ValueError(f"{name} must have shape (N, 3, H, W), got {tuple(x.shape)} ({x.ndim} dims). "
                          f"{_ndim_hint(x)}")
+    if x.is_complex():
+        raise TypeError(f"{name} has complex dtype {x.dtype}; images are real: pass x.real (or x.abs() for a "
+                        "magnitude) as a float tensor")
+    if x.dtype == torch.bool:
+        raise TypeError(f"{name} has dtype torch.bool (a mask, not an image); convert it with x.float() "
+                        "(0 and 1) and pass normalize=True")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} has integer dtype {x.dtype}; convert it to float first, e.g. x.float() / 255 "
@@ -96,7 +106,9 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
                          f"{tuple(x.shape)}; channels-last arrays need x.permute(0, 3, 1, 2)")
     h, w = x.shape[-2:]
     if h < min_size or w < min_size:
-        why = " (its VGG-16 trunk halves the size up to five times)" if min_size >= 16 else ""
+        why = {32: " (the minimum for every variant: at 32 px pool5, the deepest VGG-16 tap a variant can read, "
+                   "keeps one cell; variants that stop earlier accept the same minimum)",
+               16: " (LPIPS' deepest VGG-16 tap, relu5_3, follows four halvings of the size)"}.get(min_size, "")
         raise ValueError(f"{name} is {h}x{w} pixels (HxW); this metric needs at least {min_size}x{min_size}{why}. "
                          "Upsample or use larger crops.")
     if x.shape[0] == 0:
@@ -109,14 +121,30 @@ def _check_image_batch(x, name, *, normalize, min_size, check_values) -> Tuple[t
         if not bool(finite):
             raise ValueError(f"{name} contains NaN or Inf values; clean the input (torch.nan_to_num) first")
         lo, hi = float(lo), float(hi)
-        low, high = (0.0, 1.0) if normalize else (-1.0, 1.0)
-        if lo < low - RANGE_TOLERANCE or hi > high + RANGE_TOLERANCE:
+        low, high = expected_range(normalize)
+        a, b = accepted_range(normalize)
+        if lo < a or hi > b:
             raise ValueError(
                 f"{name} has values in [{lo:.4g}, {hi:.4g}] but normalize={normalize} expects "
-                f"[{low:g}, {high:g}]; {range_hint(x, lo, hi, normalize)}"
+                f"[{low:g}, {high:g}] (values up to {a:g} / {b:g} are scored as given, as lpips does); "
+                f"{range_hint(x, lo, hi, normalize)}. To score the values exactly as they are, build the "
+                "metric with check_inputs=False"
             )
         value_range = (lo, hi)
     return x, value_range
+
+
+def expected_range(normalize: bool) -> Tuple[float, float]:
+    """The range images are expected in: [0, 1] with ``normalize=True``, else [-1, 1]."""
+    return (0.0, 1.0) if normalize else (-1.0, 1.0)
+
+
+def accepted_range(normalize: bool) -> Tuple[float, float]:
+    """The expected range widened by :data:`RANGE_BAND` of its width on each side (values in it are scored
+    as given): ``[low - 0.25 (high - low), high + 0.25 (high - low)]``, i.e. [-0.25, 1.25] or [-1.5, 1.5]."""
+    low, high = expected_range(normalize)
+    band = RANGE_BAND * (high - low)
+    return low - band, high + band
 
 
 def _ndim_hint(x: torch.Tensor) -> str:
@@ -153,11 +181,16 @@ def range_hint(x: torch.Tensor, lo: float, hi: float, normalize: bool) -> str:
         return ("values look like 16-bit [0, 65535]: divide by 65535" +
                 ("" if normalize else " and pass normalize=True"))
     if normalize and lo >= -1 - tol and hi <= 1 + tol:
-        return "values look like [-1, 1]: pass normalize=False"
+        if lo < -0.5:
+            return "values look like [-1, 1]: pass normalize=False"
+        return ("values look like [-1, 1] images (pass normalize=False) or [0, 1] images that overshoot below 0 "
+                "(clamp them: x.clamp(0, 1))")
+    clamp = "x.clamp(0, 1)" if normalize else "x.clamp(-1, 1)"
     return ("the values fit none of the ranges this metric knows ([0, 1] with normalize=True, [-1, 1] with "
             "normalize=False, [0, 255] or [0, 65535] to divide first). If the images were standardised "
-            "((x - mean) / std, e.g. with ImageNet's mean and std), undo that first (x * std + mean gives [0, 1]); "
-            "otherwise rescale them to [0, 1], e.g. (x - x.min()) / (x.max() - x.min()), and pass normalize=True")
+            "((x - mean) / std, e.g. with ImageNet's mean and std), undo that first (x * std + mean gives [0, 1]) "
+            f"and pass normalize=True; if they are images that overshoot their range (resampling, a generator's "
+            f"output), clamp them: {clamp}")
 
 
 def check_pair(
