@@ -164,7 +164,7 @@ def test_cached_features_reproduce_the_metric(random_trunk, name):
     v = get_variant(name)
     torch.manual_seed(0)
     trunk = random_trunk if v.trunk.pooling[0] == "max" else VGG16Trunk(weights=None, pooling=v.trunk.pooling)
-    m = InvariantLPIPS(name, trunk=trunk)
+    m = InvariantLPIPS(name, trunk=trunk, trunk_weights=None)
     cache = FeatureCache(v, enabled=False, trunk=trunk)
     tensors = variant_tensors(v, "shipped")
     X = design_matrix(cache.compute(x), cache.compute(y), v, tensors)
@@ -228,7 +228,7 @@ def test_calibrate_stats_variant_fits_one_scale_per_term(tmp_path):
     scales = {k: t for k, t in out["weights"].items() if k.startswith("scale.")}
     assert sorted(scales) == sorted(f"scale.{t}" for t in v.terms()) and len(scales) == 12
     assert all(float(t) >= 0 for t in scales.values())
-    m = InvariantLPIPS(v, weights=out["weights"], trunk=trunk)
+    m = InvariantLPIPS(v, weights=out["weights"], trunk=trunk, trunk_weights=None)
     assert torch.allclose(m.scales, torch.cat([scales[f"scale.{t}"] for t in v.terms()]).float())
 
 

@@ -58,7 +58,7 @@ def test_design_metric_equals_the_registered_variant_with_its_scales():
     coef = [scales[term_of(c)] / n for c in names]
     assert design_scales(design, names, coef) == pytest.approx(scales)
     assert set(inverse) == set(scales)
-    m = design_metric(design, names, coef, trunk=ref.net)
+    m = design_metric(design, names, coef, trunk=ref.net, trunk_weights=None)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 96, 128, generator=g)
     y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)

@@ -58,6 +58,7 @@ from ..data.io import IMAGE_EXTENSIONS, file_sha256, load_image
 from ..features.pooled import global_average
 from ..progress import progress_bar
 from ..trunk import POOL_TAPS, TrunkConfig, VGG16Trunk
+from ..trunk.config import STATE_DICT_WEIGHTS
 from ..weights.vgg16 import features_sha256
 from .models import (
     ClassifierHead,
@@ -205,10 +206,9 @@ class ImageListDataset(torch.utils.data.Dataset):
 
 
 def trunk_fingerprint(trunk: VGG16Trunk) -> str:
-    """sha256 over the trunk's configuration (pooling, padding) and its conv weights
-    (:func:`invariant_lpips.weights.vgg16.features_sha256`)."""
-    config = {"pooling": list(trunk.pooling), "padding": trunk.padding_mode,
-              "weights": features_sha256(trunk.features.state_dict())}
+    """sha256 over the trunk's configuration (:meth:`TrunkConfig.to_dict`: pooling, filter size, padding, taps)
+    and its conv weights (:func:`invariant_lpips.weights.vgg16.features_sha256`)."""
+    config = {**trunk.config.to_dict(), "weights": features_sha256(trunk.features.state_dict())}
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
@@ -456,11 +456,23 @@ def _set_seed(seed: int) -> None:
     np.random.seed(seed % (2 ** 32))
 
 
-def _trunk_meta(trunk: VGG16Trunk, weights) -> dict:
-    info = getattr(trunk, "weights_info", None)
-    spec = weights if isinstance(weights, str) else ("random" if weights is None else "state_dict")
-    return {"weights": spec, "weights_sha256": getattr(info, "sha256", None), "pooling": list(trunk.pooling),
-            "padding_mode": trunk.padding_mode}
+#: how a checkpoint records trunk weights that no file names (TrunkConfig.weights None / a state dict)
+_WEIGHTS_SPEC = {None: "random", STATE_DICT_WEIGHTS: "state_dict"}
+
+
+def _trunk_meta(trunk: VGG16Trunk) -> dict:
+    """The checkpoint's record of the trunk: its :class:`TrunkConfig` (``to_dict``), weights and their hash."""
+    config = trunk.config
+    return {**config.to_dict(), "weights": _WEIGHTS_SPEC.get(config.weights, config.weights),
+            "weights_sha256": getattr(trunk.weights_info, "sha256", None)}
+
+
+def _checkpoint_trunk_config(tmeta: dict) -> TrunkConfig:
+    """The :class:`TrunkConfig` a checkpoint's trunk record describes (older records lack filter size and taps)."""
+    pooling = tmeta.get("pooling", "max")
+    return TrunkConfig(pooling=pooling if isinstance(pooling, str) else tuple(pooling),
+                       filter_size=int(tmeta.get("filter_size", 3)), padding_mode=tmeta.get("padding_mode", "zeros"),
+                       taps=tuple(tmeta.get("taps", POOL_TAPS)))
 
 
 def save_head(path: Union[str, Path], model: VGG16Classifier, extra: Optional[dict] = None,
@@ -469,7 +481,7 @@ def save_head(path: Union[str, Path], model: VGG16Classifier, extra: Optional[di
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": 1, **model.head.config(), "classes": model.classes,
-            "trunk": trunk_meta or _trunk_meta(model.trunk, None), **(extra or {})}
+            "trunk": trunk_meta or _trunk_meta(model.trunk), **(extra or {})}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.head.state_dict().items()}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
@@ -502,13 +514,15 @@ def load_classifier(path: Union[str, Path], weights: Union[str, dict, None] = "f
     """
     meta = read_head_metadata(path)
     tmeta = meta.get("trunk", {})
+    config = _checkpoint_trunk_config(tmeta)
     if trunk is None:
         if weights == "from-checkpoint":
             weights = tmeta.get("weights", "imagenet")
             if weights in ("random", "state_dict"):
                 raise ValueError(f"{path} was trained on a {weights} trunk; pass trunk= or weights= explicitly")
-        trunk = TrunkConfig(pooling=tmeta.get("pooling", "max"), padding_mode=tmeta.get("padding_mode", "zeros"),
-                            taps=POOL_TAPS).build(weights)
+        trunk = config.build(weights)
+    else:  # any weights (the caller chose them); pooling, filter size, padding and taps as trained
+        config.with_(weights=trunk.config.weights).check(trunk, f"the trunk {path} was trained on")
     head = ClassifierHead(meta["head"], meta["num_classes"], input_size=tuple(meta["input_size"]), l2=meta.get("l2"))
     head.load_state_dict(load_file(str(path)))
     model = VGG16Classifier(trunk, head, classes=meta.get("classes"))
@@ -571,7 +585,7 @@ def train_heads(data: Union[str, Path], heads: Sequence[str] = ("multigap",), ou
     elif cache_dir is False:
         cache_dir = None
     need_flatten = any(h in ("baseline", "gap_flatten") for h in heads)
-    tmeta = _trunk_meta(trunk, weights)
+    tmeta = _trunk_meta(trunk)
 
     train_fs = val_fs = None
     if not stream:

@@ -82,7 +82,10 @@ class FeatureCache:
         self.device = torch.device(device)
         config = self.variant.trunk
         self.taps = config.taps
-        trunk = config.check(trunk, f"variant {self.variant.name!r}") if trunk is not None else config.build("imagenet")
+        if trunk is not None:  # any weights: the key holds their hash; the rest of the configuration must match
+            trunk = config.with_(weights=trunk.config.weights).check(trunk, f"variant {self.variant.name!r}")
+        else:
+            trunk = config.build("imagenet")
         info = trunk.weights_info
         state = trunk.features.state_dict()
         if info is not None:

@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from ..features.pooled import Stats, pooled_statistics
 from ..features.variants import DEFAULT_VARIANT, Variant, get_variant
+from ..trunk.config import weights_label
 from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
 from .compat import lpips_constructor_args
 from .validation import check_module_device, check_pair
@@ -37,7 +38,9 @@ class InvariantLPIPS(nn.Module):
         trunk_weights: VGG-16 ImageNet weights (``"imagenet"`` resolves them, see
             :func:`invariant_lpips.weights.resolve_vgg16_state_dict`; a path; or ``None`` for a
             random trunk, useful only in tests).
-        trunk: an already built :class:`VGG16Trunk` to share between metrics (must match the variant).
+        trunk: an already built :class:`VGG16Trunk` to share between metrics. Its configuration (``trunk.config``)
+            must be the variant's with ``trunk_weights``: same pooling, filter size, padding and weights, and
+            the variant's taps among its own; otherwise a ValueError names both configurations.
         padding_mode: override the convolutions' padding (``"circular"`` for exact-invariance checks).
         check_inputs: validate shapes/values on each call (set False in tight training loops).
         backend: the trunk's execution path, ``"auto"`` (default: fused oneDNN conv + ReLU and a
@@ -105,13 +108,17 @@ class InvariantLPIPS(nn.Module):
             "eval_mode": eval_mode, "verbose": verbose, **unknown}, spatial_supported=False)
         if not compat["lpips"] and weights is None:
             weights = "ones"
-        if compat["trunk_random"] and trunk is None:
+        if compat["trunk_random"]:
             trunk_weights = None
         self.variant = v = get_variant(variant)
         if padding_mode is not None and padding_mode != v.trunk.padding_mode:
             self.variant = v = v.with_(padding_mode=padding_mode)
         self.formulation = v.formulation
-        trunk = v.trunk.check(trunk, f"variant {v.name!r}") if trunk is not None else v.trunk.build(trunk_weights)
+        if trunk is not None:  # a shared trunk must be the one this variant and trunk_weights would build
+            trunk = v.trunk.with_(weights=weights_label(trunk_weights)).check(
+                trunk, f"variant {v.name!r} with trunk_weights={weights_label(trunk_weights)!r}")
+        else:
+            trunk = v.trunk.build(trunk_weights)
         if backend is not None:
             trunk.backend = backend
         self.net = trunk

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..features.pooled import LPIPS_EPS, unit_normalize
-from ..trunk.config import TrunkConfig
+from ..trunk.config import TrunkConfig, weights_label
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
 from ..weights.linear import resolve_linear_weights
 from .compat import lpips_constructor_args
@@ -41,7 +41,8 @@ class LPIPS(nn.Module):
         weights: linear weights (path to a safetensors file, a dict ``relu1_2..relu5_3 -> (C,)``)
             instead of the shipped LPIPS v0.1 VGG weights (BSD-2, Zhang et al.).
         trunk_weights: VGG-16 ImageNet weights, as for :class:`~invariant_lpips.InvariantLPIPS`.
-        trunk: share an existing max-pool :class:`VGG16Trunk` whose taps include relu1_2..relu5_3.
+        trunk: share an existing :class:`VGG16Trunk`: max pooling, filter size 3, zero padding, the weights
+            ``trunk_weights`` names, and taps that include relu1_2..relu5_3 (else a ValueError names both).
         pnet_rand, pnet_tune, use_dropout, model_path, eval_mode, verbose: ``lpips.LPIPS``' other
             constructor arguments (see :mod:`invariant_lpips.metric.compat`).
 
@@ -79,14 +80,12 @@ class LPIPS(nn.Module):
             "pretrained": pretrained, "net": net, "version": version, "lpips": lpips, "spatial": spatial,
             "pnet_rand": pnet_rand, "pnet_tune": pnet_tune, "use_dropout": use_dropout, "model_path": model_path,
             "eval_mode": eval_mode, "verbose": verbose, **unknown}, spatial_supported=True)
-        if compat["trunk_random"] and trunk is None:
+        if compat["trunk_random"]:
             trunk_weights = None
         self.spatial = spatial
         self.check_inputs = check_inputs
-        if trunk is None:
-            trunk = TrunkConfig(pooling="max", taps=RELU_TAPS).build(trunk_weights)
-        elif not set(RELU_TAPS) <= set(trunk.taps) or any(p != "max" for p in trunk.pooling[:4]):
-            raise ValueError("LPIPS needs a max-pool trunk tapping relu1_2..relu5_3")
+        config = TrunkConfig(pooling="max", taps=RELU_TAPS, weights=weights_label(trunk_weights))
+        trunk = config.check(trunk, "the LPIPS baseline") if trunk is not None else config.build(trunk_weights)
         self.net = trunk
         tensors, self.weights_entry = resolve_linear_weights(  # lpips=False / pretrained=False: unit weights
             "ones" if weights is None and not compat["lpips"] else weights,

@@ -15,7 +15,7 @@ Taps (channels): ``relu1_2`` (64), ``pool1`` (64), ``relu2_2`` (128), ``pool2`` 
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -86,7 +86,6 @@ class VGG16Trunk(nn.Module):
         filter_size: int = 3,
         padding_mode: str = "zeros",
         taps: Iterable[str] = POOL_TAPS,
-        pool_padding: Optional[str] = None,
         channels_last: bool = True,
         backend: str = "auto",
     ):
@@ -100,7 +99,8 @@ class VGG16Trunk(nn.Module):
         self.taps: Tuple[str, ...] = tuple(sorted(taps, key=TAP_LAYER_INDEX.get))
         self.pooling = tuple(expand_pooling_spec(pooling))
         self.padding_mode = padding_mode
-        pool_padding = pool_padding or ("circular" if padding_mode == "circular" else "reflect")
+        # the anti-aliasing pools pad as the convolutions do (circular), else by reflection
+        pool_padding = "circular" if padding_mode == "circular" else "reflect"
         layers: List[nn.Module] = []
         cin, stage = 3, 0
         for item in _CONV_PLAN:
@@ -123,6 +123,11 @@ class VGG16Trunk(nn.Module):
         self.weights_info = None
         if weights is not None:
             self.load_weights(weights)
+        from .config import TrunkConfig, weights_label  # config.py imports this module
+
+        #: what this trunk is (weights, pooling, filter size, padding, taps): what sharing checks
+        self.config = TrunkConfig(pooling=self.pooling, filter_size=filter_size, padding_mode=padding_mode,
+                                  taps=self.taps, weights=weights_label(weights))
         for p in self.parameters():
             p.requires_grad_(False)
         self.channels_last = channels_last
