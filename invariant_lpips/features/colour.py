@@ -16,12 +16,12 @@ _DELTA = 6.0 / 29.0
 
 
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) sRGB in [0, 1] (clamped) -> (N, 3, H, W) float32 ``(L*/100, a*/100, b*/100)``.
+    """(N, 3, H, W) sRGB in [0, 1] (clamped) -> (N, 3, H, W) float32 (float64 stays) ``(L*/100, a*/100, b*/100)``.
 
     ``L* = 116 f(Y) - 16``, ``a* = 500 (f(X) - f(Y))``, ``b* = 200 (f(Y) - f(Z))`` with
     ``f(t) = t^(1/3)`` above ``(6/29)^3`` and the linear segment below (finite gradient at 0).
     """
-    c = rgb.float().clamp(0, 1)
+    c = (rgb if rgb.dtype == torch.float64 else rgb.float()).clamp(0, 1)
     lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     m = torch.tensor(_RGB2XYZ, device=c.device, dtype=c.dtype)
     xyz = torch.einsum("ij,njhw->nihw", m, lin)

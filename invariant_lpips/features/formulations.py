@@ -153,8 +153,10 @@ class Formulation:
         """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides)."""
         cols = []
         for k in terms:
-            a, b = s0[k].float(), s1[k].float()
-            cols.append(self.term_difference(k, a, b, channel_weights[k].to(a.device).float()))
+            a, b = s0[k], s1[k]  # float32, or float64 from a .double() metric
+            work = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+            a, b = a.to(work), b.to(work)
+            cols.append(self.term_difference(k, a, b, channel_weights[k].to(a.device, work)))
         return torch.stack(cols, dim=-1)
 
     def transform(self, D: torch.Tensor) -> torch.Tensor:

@@ -83,9 +83,14 @@ def applies(stat: str, tap: str) -> bool:
     return not (stat == "local" and TAP_STRIDE[tap] >= LOCAL_BLOCK_PX)
 
 
+def work(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in the statistics' working precision: float32, or float64 for a float64 input (``.double()``)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def unit_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
-    """LPIPS' ``normalize_tensor``: ``f / (sqrt(sum_c f^2) + eps)`` in float32. (N, C, h, w) -> same."""
-    feat = feat.float()
+    """LPIPS' ``normalize_tensor``: ``f / (sqrt(sum_c f^2) + eps)`` in float32 (float64 stays). (N, C, h, w) -> same."""
+    feat = work(feat)
     norm = torch.sqrt(torch.sum(feat * feat, dim=1, keepdim=True))
     return feat / (norm + eps)
 
@@ -98,12 +103,12 @@ def _phase_view(feat: torch.Tensor, phases: int) -> torch.Tensor:
 
 def global_average(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
     """GAP over space and phases: (N * P, C, h, w) -> (N, C) float32."""
-    return _phase_view(feat.float(), phases).mean(dim=(0, 3, 4))
+    return _phase_view(work(feat), phases).mean(dim=(0, 3, 4))
 
 
 def spatial_std(feat: torch.Tensor, phases: int = 1) -> torch.Tensor:
     """Spatial spread over space and phases: (N * P, C, h, w) -> (N, C) float32 (``std`` above)."""
-    f = _phase_view(feat.float(), phases)
+    f = _phase_view(work(feat), phases)
     m = f.mean(dim=(0, 3, 4), keepdim=True)
     var = ((f - m) ** 2).mean(dim=(0, 3, 4))
     return torch.sqrt(var + SPREAD_EPS)
@@ -116,7 +121,7 @@ def local_spread(feat: torch.Tensor, stride: int, phases: int = 1, circular: boo
         stride: the tap's input stride (pixels per cell); ``log2(32 / stride)`` pyramid steps follow.
         circular: pad circularly (exact invariance checks) instead of replicating the edge.
     """
-    f = _phase_view(feat.float(), phases).mean(dim=0)
+    f = _phase_view(work(feat), phases).mean(dim=0)
     block = max(1, LOCAL_BLOCK_PX // stride)
     while block > 1:
         f = pyramid_down(f, circular)
@@ -178,6 +183,11 @@ def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Seque
     Returns:
         dict ``"<space>.<stat>.<tap>"`` -> (N, C) float32.
     """
+    from .tiling import pooled_statistics_tiled, should_tile  # deferred: tiling imports this module
+
+    if should_tile(trunk, x, circular, wants_maps=False):
+        # a large image without gradients: the same statistics from row strips (bounded memory)
+        return pooled_statistics_tiled(trunk, x, taps, spaces, statistics, colour_statistics, circular)
     out: Stats = {}
     feats = trunk(lpips_scale(x))
     for tap in taps:
@@ -187,6 +197,6 @@ def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Seque
             g = unit_normalize(f) if space == "unit" else f
             out.update(map_statistics(g, tap, space, statistics, p, circular))
     if colour_statistics:
-        lab = srgb_to_lab((x.float() + 1) / 2)
+        lab = srgb_to_lab((work(x) + 1) / 2)
         out.update(map_statistics(lab, COLOUR_TAP, COLOUR_TAP, colour_statistics, 1, circular))
     return out

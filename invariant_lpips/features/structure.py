@@ -71,7 +71,7 @@ def coarse_map(feat: torch.Tensor, stride: int, cell_px: int, phases: int = 1, c
     steps = math.log2(cell_px / stride)
     if steps < 0 or abs(steps - round(steps)) > 1e-9:
         raise ValueError(f"cell_px ({cell_px}) must be the tap's stride ({stride}) times a power of two")
-    f = feat.float()
+    f = feat if feat.dtype == torch.float64 else feat.float()
     if phases > 1:
         f = f.reshape(phases, f.shape[0] // phases, *f.shape[1:]).mean(dim=0)
     for _ in range(int(round(steps))):
@@ -95,7 +95,8 @@ def compare_maps(a: torch.Tensor, b: torch.Tensor, comparison: str = "centred",
     """
     if comparison not in COMPARISONS:
         raise ValueError(f"comparison must be one of {COMPARISONS}, got {comparison!r}")
-    a, b = _common_grid(a.float(), b.float())
+    work = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+    a, b = _common_grid(a.to(work), b.to(work))
     if comparison == "centred":
         a = a - a.mean(dim=(2, 3), keepdim=True)
         b = b - b.mean(dim=(2, 3), keepdim=True)
