@@ -4,7 +4,7 @@ Metrics that are not GAP variants cannot be rebuilt from cached pooled statistic
 distances are cached instead, one CSV per metric and size; reruns skip the pairs already scored.
 
     python benchmarks/peer_scores.py --dataset data/kodak_dev --metrics lpips-vgg,dists --size 512x384 \
-        --out benchmarks/results/dev_proxy_512/peers
+        --out studies/results/dev_proxy_512/peers
 
 Rows: ``dist_img,ref_img,distance`` (distance in the metric's own orientation, lower = more similar
 for every metric listed here).

@@ -1,6 +1,8 @@
 """The package's structure rules (docs/architecture.md), checked from the source's own imports.
 
 * Studies (calibration, benchmarks, robustness, classifier) import the core, never each other.
+* Scripts: ``benchmarks/`` (what a user runs) import the package only; ``studies/`` (design studies, not
+  installed) import the package and studies' shared modules; the package imports nothing from ``studies/``.
 * No import cycle between the package's subpackages (module-level imports).
 * One metric factory: metrics are built only in ``metric/registry.py``.
 * One home per formulation: a formulation is compared (``x.formulation == ...``, ``formulation in ...``)
@@ -71,18 +73,53 @@ def test_studies_never_import_each_other():
     assert not bad, "studies must import the core only:\n" + "\n".join(bad)
 
 
-def test_benchmark_scripts_never_import_each_other():
-    """The scripts in benchmarks/ are studies too: what two of them share lives in the package."""
-    scripts = sorted((PKG_DIR.parent / "benchmarks").glob("*.py"))
-    stems = {p.stem for p in scripts}
-    bad = []
-    for path in scripts:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            bad += [f"benchmarks/{path.name}:{node.lineno} imports {n}" for n in names
-                    if n.split(".")[0] in stems or n.startswith("benchmarks")]
-    assert not bad, "benchmark scripts must import the package, not each other:\n" + "\n".join(bad)
+REPO = PKG_DIR.parent
+#: the modules of studies/ that its scripts share (studies/README.md); every other file there is a script
+STUDIES_SHARED = {"designs", "selection", "probes"}
+
+
+def _script_imports(path: Path) -> List[Tuple[int, str]]:
+    """Every module name ``path`` imports (any level of the file)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        out += [(node.lineno, n) for n in names]
+    return out
+
+
+def _scripts_importing(folder: str, forbidden) -> List[str]:
+    return [f"{folder}/{path.name}:{line} imports {name}"
+            for path in sorted((REPO / folder).glob("*.py")) for line, name in _script_imports(path)
+            if forbidden(path, name.split(".")[0])]
+
+
+def test_benchmark_scripts_never_import_each_other_nor_the_studies():
+    """The scripts in benchmarks/ (what a user runs) import the package only: not each other, not studies/."""
+    stems = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
+    studies = {p.stem for p in (REPO / "studies").glob("*.py")} | {"studies"}
+    bad = _scripts_importing("benchmarks", lambda path, top: top in stems or top in studies or top == "benchmarks")
+    assert not bad, "benchmark scripts must import the package, not each other or studies/:\n" + "\n".join(bad)
+
+
+def test_study_scripts_import_only_the_package_and_the_studies_shared_modules():
+    """A script in studies/ imports the package and studies' shared modules, never another script."""
+    scripts = {p.stem for p in (REPO / "studies").glob("*.py")} - STUDIES_SHARED
+    assert STUDIES_SHARED <= {p.stem for p in (REPO / "studies").glob("*.py")}
+    bad = _scripts_importing("studies", lambda path, top: top in scripts or top in ("benchmarks", "studies"))
+    assert not bad, ("study scripts may import the package and studies/" + "{" + ",".join(sorted(STUDIES_SHARED))
+                     + "}.py only; move what two scripts share into a shared module:\n" + "\n".join(bad))
+
+
+def test_the_installed_package_imports_nothing_from_studies():
+    """studies/ is not installed: the package may not import its modules (by any name they are reachable by)."""
+    studies = {p.stem for p in (REPO / "studies").glob("*.py")} | {"studies"}
+    bad = [f"{path.relative_to(REPO)}:{line} imports {name}" for path in _modules()
+           for line, name in _script_imports(path) if name.split(".")[0] in studies]
+    assert not bad, "the package must not import studies/ (it is not installed):\n" + "\n".join(bad)
+    text = (REPO / "pyproject.toml").read_text()
+    packages = text[text.index("packages = ["):].split("]", 1)[0]
+    assert "studies" not in packages and "invariant_lpips" in packages
 
 
 def test_core_never_imports_a_study():

@@ -1,13 +1,13 @@
-"""Designs of the selection study as modules (calibration/designs.py) and the study's image operators
-(benchmarks/probes.py). Random trunk: no weights, no ../shared."""
+"""Designs of the selection study as modules (studies/designs.py) and the study's image operators
+(studies/probes.py). Random trunk: no weights, no ../shared."""
 
 import numpy as np
 import pytest
 import torch
 
 from invariant_lpips import InvariantLPIPS
-from invariant_lpips.benchmarks.probes import block_shuffle, centre_crop, loss_starts, lowpass_corr, psnr
-from invariant_lpips.calibration.designs import (design_by_name, design_metric, design_pool, design_scales,
+from probes import block_shuffle, centre_crop, loss_starts, lowpass_corr, psnr
+from designs import (design_by_name, design_metric, design_pool, design_scales,
                                                  design_variant, design_weights, term_of)
 from invariant_lpips.features.variants import get_variant
 

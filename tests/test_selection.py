@@ -1,8 +1,8 @@
-"""Nested leave-one-type-out selection of a design (calibration/selection.py), on synthetic data."""
+"""Nested leave-one-type-out selection of a design (studies/selection.py), on synthetic data."""
 import numpy as np
 import pytest
 
-from invariant_lpips.calibration.selection import Cells, criterion, design_distances, nested_selection
+from selection import Cells, criterion, design_distances, nested_selection
 
 TYPES = (1, 2, 3, 4, 5)
 LEVELS = (1, 2, 3, 4)
@@ -64,7 +64,7 @@ def test_missing_cells_are_named():
 
 
 def test_isotonic_fit_is_monotone_and_exact_on_monotone_data():
-    from invariant_lpips.calibration.selection import isotonic_fit
+    from selection import isotonic_fit
 
     x = np.array([3.0, 1.0, 2.0, 2.0, 5.0])
     ux, fy = isotonic_fit(x, np.array([3.0, 1.0, 2.0, 4.0, 5.0]))

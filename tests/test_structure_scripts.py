@@ -1,4 +1,4 @@
-"""The structure study's scripts (benchmarks/structure_select.py, structure_frontier.py, structure_evidence.py)
+"""The structure study's scripts (studies/structure_select.py, structure_frontier.py, structure_evidence.py)
 on a synthetic store and a tiny workload: no ../shared, no trunk weights."""
 import json
 import subprocess
@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from invariant_lpips import InvariantLPIPS
-from invariant_lpips.calibration.designs import design_by_name, design_scales
-from invariant_lpips.calibration.selection import Cells, design_coefficients
+from designs import design_by_name, design_scales
+from selection import Cells, design_coefficients
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = "tex12+lab|s1.c64.centred|norm0.5"
 
 
 def run(script, *args, cwd=None):
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *map(str, args)], capture_output=True,
+    res = subprocess.run([sys.executable, str(ROOT / "studies" / script), *map(str, args)], capture_output=True,
                          text=True, timeout=300, cwd=cwd or ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
@@ -75,10 +75,10 @@ def test_speed_writes_pairs_per_second_relative_to_the_baseline(tmp_path):
 
 
 def test_evidence_refuses_a_design_without_a_store(tmp_path):
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "structure_evidence.py"), "speed", "--metrics",
+    res = subprocess.run([sys.executable, str(ROOT / "studies" / "structure_evidence.py"), "speed", "--metrics",
                           f"design:{SHIPPED}", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "needs --store" in res.stderr
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "structure_evidence.py"), "loss", "--out",
+    res = subprocess.run([sys.executable, str(ROOT / "studies" / "structure_evidence.py"), "loss", "--out",
                           str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "loss needs --refs" in res.stderr
 
@@ -86,12 +86,12 @@ def test_evidence_refuses_a_design_without_a_store(tmp_path):
 def test_the_design_metric_of_the_evidence_script_takes_images_in_0_1(tmp_path, monkeypatch):
     """``design:<name>`` metrics are built from the store's normalisation and called like registry metrics."""
     synthetic_store(tmp_path / "store")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "studies"))
     try:
         import structure_evidence as ev  # the script under test, imported by the test only
     finally:
         sys.path.pop(0)
-    import invariant_lpips.calibration.designs as designs
+    import designs  # studies/designs.py: the studies folder is on the tests' path (pyproject)
 
     real = designs.design_metric
     monkeypatch.setattr(designs, "design_metric", lambda *a, **k: real(*a, trunk_weights=None, **k))

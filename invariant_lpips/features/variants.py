@@ -94,7 +94,7 @@ class Variant:
 _REGISTRY: Dict[str, Variant] = {}
 #: the default variant: the design that nested leave-one-type-out selection on the 512x384 KADID dev proxy
 #: picks among those meeting the arrangement and shift targets on synthetic probes
-#: (benchmarks/structure_select.py; figures in README, "Results")
+#: (studies/structure_select.py; figures in README, "Results")
 DEFAULT_VARIANT = "structure-blur"
 
 
@@ -150,7 +150,7 @@ for _name, _trunk in [("lpips-gap", _MAX), ("lpips-gap-blur", _BLUR),
 register_variant(Variant("texture-blur", "texture", _BLUR.with_(taps=("pool1", "pool2")), ("mean", "std"),
                          ("mean", "std"), weights_file="texture_blur.safetensors"))
 # texture-blur's terms plus the arrangement of pool1 (coarse maps at 64-px cells, compared after centring);
-# chosen by nested leave-one-type-out selection among the designs of benchmarks/structure_select.py
+# chosen by nested leave-one-type-out selection among the designs of studies/structure_select.py
 register_variant(Variant("structure-blur", "texture-structure", _BLUR.with_(taps=("pool1", "pool2")),
                          ("mean", "std", "coarse64"), ("mean", "std"), weights_file="structure_blur.safetensors",
                          statistic_taps=(("coarse64", ("pool1",)),)))

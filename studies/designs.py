@@ -1,6 +1,6 @@
 """Designs of the ``texture-structure`` metric: their names, the selection pool, and a design as a module.
 
-A *design* (:mod:`~invariant_lpips.calibration.selection`) is a set of term columns and a weighting. Its
+A *design* (``studies/selection.py``) is a set of term columns and a weighting. Its
 name reads ``<texture>+lab|<structure>|<weighting>``:
 
 * ``<texture>``: ``tex12`` (channel means and spreads of pool1-2), ``tex123`` (pool1-3) or ``tex12345``
@@ -25,9 +25,9 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from ..features.pooled import COARSE_CELLS, coarse_name
-from ..features.variants import Variant
-from ..trunk.config import TrunkConfig
+from invariant_lpips.features.pooled import COARSE_CELLS, coarse_name
+from invariant_lpips.features.variants import Variant
+from invariant_lpips.trunk.config import TrunkConfig
 
 TAPS = ("pool1", "pool2", "pool3", "pool4", "pool5")
 TEXTURE_BASES = {
@@ -75,7 +75,7 @@ def design_by_name(name: str) -> dict:
         if d["name"] == name:
             return d
     raise ValueError(f"unknown design {name!r}; names look like 'tex12+lab|s1.c64.centred|norm0.5' "
-                     "(see invariant_lpips.calibration.designs)")
+                     "(see studies/designs.py)")
 
 
 def term_of(column: str) -> str:
@@ -114,7 +114,7 @@ def design_variant(design: dict, name: Optional[str] = None) -> Variant:
 
 def design_scales(design: dict, names: Sequence[str], coef: Sequence[float]) -> Dict[str, float]:
     """Term key -> scale of the module, from a design's (columns, coefficients)
-    (:func:`~invariant_lpips.calibration.selection.design_coefficients`). The module sums its terms, the
+    (:func:`selection.design_coefficients` (studies/selection.py)). The module sums its terms, the
     design averages the texture ones, so the scales are ``n_texture x coef`` (texture-blur's convention:
     each texture term has a mean of 1 over the pairs); distances differ from the design's by that factor."""
     n = len(design["texture"])
@@ -123,7 +123,7 @@ def design_scales(design: dict, names: Sequence[str], coef: Sequence[float]) -> 
 
 def design_weights(variant: Variant, scales: Dict[str, float]) -> Dict[str, torch.Tensor]:
     """A weights dict for ``variant``: unit channel weights and one scale per term."""
-    from .pairs import parameters_to_weights, variant_tensors
+    from invariant_lpips.calibration.pairs import parameters_to_weights, variant_tensors
 
     terms = variant.terms()
     if set(scales) != set(terms):
@@ -135,7 +135,7 @@ def design_weights(variant: Variant, scales: Dict[str, float]) -> Dict[str, torc
 def design_metric(design: dict, names: Sequence[str], coef: Sequence[float], **kwargs):
     """The design as an :class:`~invariant_lpips.InvariantLPIPS` (``kwargs`` go to its constructor, e.g.
     ``trunk_weights=None`` for a random trunk in tests)."""
-    from ..metric.invariant import InvariantLPIPS
+    from invariant_lpips.metric.invariant import InvariantLPIPS
 
     v = design_variant(design)
     return InvariantLPIPS(variant=v, weights=design_weights(v, design_scales(design, names, coef)),

@@ -5,13 +5,13 @@ The ``texture`` formulation adds terms of different natural sizes (DISTS-style d
 [0, 1] of the channel means and spreads at pool1 and pool2, squared CIELab differences). Each term's scale is set to ``1 / mean(T_k)``
 over the pairs of a generated KADID-layout set, so that every term contributes on average equally:
 an unsupervised normalisation (only images, no human scores), like the unit scales of
-``lpips-gap-stats``. Channel weights are uniform. ``benchmarks/dev_proxy.py`` then evaluates the
+``lpips-gap-stats``. Channel weights are uniform. ``studies/dev_proxy.py`` then evaluates the
 shipped file, and its ``texture`` designs check whether scales *fitted* to human scores would do
 better when the evaluated type is held out (they did not; see README, "Accuracy").
 
 Example (the shipped file; pooled statistics come from the feature cache)::
 
-    python benchmarks/texture_weights.py --dataset data/kodak_dev --out invariant_lpips/weights/shipped/texture_blur.safetensors
+    python studies/texture_weights.py --dataset data/kodak_dev --out invariant_lpips/weights/shipped/texture_blur.safetensors
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def term_scales(dataset: str, size=None, cache=None, device: str = "cpu", types=
 
     Structure terms (coarse maps) get ``structure_share * n_texture / n_structure / mean(S_j)``: together they
     weigh ``structure_share`` times the mean texture term (the ``norm`` weighting of
-    ``benchmarks/structure_select.py``, scaled by the number of texture terms as texture-blur's scales are)."""
+    ``studies/structure_select.py``, scaled by the number of texture terms as texture-blur's scales are)."""
     v = get_variant(variant)
     pairs = read_generated_set(dataset, types=types)
     paths = sorted({str(p.ref_path) for p in pairs} | {str(p.dist_path) for p in pairs})
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
         loss="none (an unsupervised normalisation)",
         notes="scale.<term> = 1 / mean over the set's pairs of that term's dissimilarity",
         extra={"parameters": "one scale per term",
-               "command": "python benchmarks/texture_weights.py " + " ".join(sys.argv[1:] if argv is None else argv),
+               "command": "python studies/texture_weights.py " + " ".join(sys.argv[1:] if argv is None else argv),
                "scales": dict(zip(terms, [round(float(s), 6) for s in scales]))})
     print(json.dumps(entry, indent=1))
     return 0

@@ -33,7 +33,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy.optimize import nnls
 
-from ..data.correlation import krcc, plcc, srcc
+from invariant_lpips.data.correlation import krcc, plcc, srcc
 
 
 class Cells:

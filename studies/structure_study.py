@@ -2,14 +2,14 @@
 """The structure-term study on the 512x384 KADID dev proxy: extract once, then compute term columns.
 
     # 1. one trunk pass per image (anti-aliased VGG-16 to pool5): pooled statistics and coarse maps
-    python benchmarks/structure_study.py extract --dataset data/kodak_dev --store data/structure_study
+    python studies/structure_study.py extract --dataset data/kodak_dev --store data/structure_study
     # 2. per-pair term values (texture terms at every pool tap, structure terms per tap / cell / comparison)
-    python benchmarks/structure_study.py terms --dataset data/kodak_dev --store data/structure_study
+    python studies/structure_study.py terms --dataset data/kodak_dev --store data/structure_study
 
 The store keeps, per image, the raw channel means and spreads of the five pool taps and of CIELab, and
 the coarse maps (:mod:`invariant_lpips.features.structure`) of pool1-4 at 16-px cells and of pool5 at
 32-px cells in float16; coarser cells (32, 64 px) are further pyramid steps of those, so every design
-of :mod:`benchmarks.structure_select` is evaluated without another trunk pass. Only the 13 dev types
+of :mod:`studies/structure_select.py` is evaluated without another trunk pass. Only the 13 dev types
 are read.
 """
 from __future__ import annotations
@@ -192,7 +192,7 @@ PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03",
 def probe(args):
     """Term columns of synthetic, human-free probes on Kodak crops (shifts, noise, JPEG, rearrangements):
     the non-KADID targets of every design are computed from them without another trunk pass per design."""
-    from invariant_lpips.benchmarks.probes import block_shuffle, centre_crop, jpeg  # the evidence tables' operators
+    from probes import block_shuffle, centre_crop, jpeg  # the evidence tables' operators
 
     from invariant_lpips.data.io import list_images
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env python
 """Does a metric see *where* things are? Arrangement, displacement curves and use as a loss.
 
-    python benchmarks/structure_evidence.py arrangement --refs ../shared/data/kodak24 \\
-        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out benchmarks/results/structure_evidence
-    python benchmarks/structure_evidence.py displacement --refs ../shared/data/kodak24 --raid ../shared/data/raid \\
-        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out benchmarks/results/structure_evidence
-    python benchmarks/structure_evidence.py loss --refs ../shared/data/kodak24 \\
-        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out benchmarks/results/structure_evidence
+    python studies/structure_evidence.py arrangement --refs ../shared/data/kodak24 \\
+        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out studies/results/structure_evidence
+    python studies/structure_evidence.py displacement --refs ../shared/data/kodak24 --raid ../shared/data/raid \\
+        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out studies/results/structure_evidence
+    python studies/structure_evidence.py loss --refs ../shared/data/kodak24 \\
+        --metrics default,paper,lpips-vgg,dists,stlpips-vgg --out studies/results/structure_evidence
 
 ``default`` stands for the package's default variant. Every metric is built through the registry
 (:func:`invariant_lpips.metric.registry.build_metric`: inputs in [0, 1], output (N,)). A name
 ``design:<design>`` (e.g. ``design:tex12+lab|s1.c32.centred|norm0.5``) is a candidate of the selection
-study (:mod:`invariant_lpips.calibration.designs`), built as an ``InvariantLPIPS`` with the design's term
+study (:mod:`designs` (studies/designs.py)), built as an ``InvariantLPIPS`` with the design's term
 scales, normalised on every pair of ``--store`` (images only, no human score), so that candidates can be
-measured exactly as the shipped default is (``benchmarks/structure_frontier.py`` collects them).
+measured exactly as the shipped default is (``studies/structure_frontier.py`` collects them).
 
 * **arrangement**: centre crops (``--crop`` px) of every reference; per crop, the distance of a mirror
   image, block shuffles (16, 32, 64 px blocks, a fixed permutation with no block in place), another photo
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from invariant_lpips.benchmarks.probes import (block_shuffle, centre_crop, gaussian_blur, jpeg, loss_starts, lowpass_corr, psnr,
+from probes import (block_shuffle, centre_crop, gaussian_blur, jpeg, loss_starts, lowpass_corr, psnr,
                                                rotate, ssim)
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.features.variants import DEFAULT_VARIANT
@@ -68,8 +68,8 @@ def metric_for(name, args):
     """The registry's metric ``name``, or the candidate ``design:<design>`` (needs ``--store``)."""
     if not name.startswith("design:"):
         return build_metric(name)
-    from invariant_lpips.calibration.designs import design_by_name, design_metric
-    from invariant_lpips.calibration.selection import Cells, design_coefficients
+    from designs import design_by_name, design_metric
+    from selection import Cells, design_coefficients
 
     if not args.store:
         raise SystemExit(f"{name}: a candidate design needs --store (the structure study's folder with terms.npz)")

@@ -2,22 +2,22 @@
 """The frontier of the structure-aware default: candidate designs against all five targets of the issue.
 
     # the candidates' loss and speed, with the peers in the same run (structure_evidence.py)
-    python benchmarks/structure_evidence.py loss --refs ../shared/data/kodak24 --limit 3 --steps 60 \\
-        --starts blur+noise,pure-noise --store data/structure_study --out benchmarks/results/structure_frontier \\
-        --metrics "$(python benchmarks/structure_frontier.py --list),paper,lpips-vgg,dists,stlpips-vgg"
-    python benchmarks/structure_evidence.py speed --store data/structure_study --out benchmarks/results/structure_frontier \\
-        --metrics "$(python benchmarks/structure_frontier.py --list),lpips-pkg"
+    python studies/structure_evidence.py loss --refs ../shared/data/kodak24 --limit 3 --steps 60 \\
+        --starts blur+noise,pure-noise --store data/structure_study --out studies/results/structure_frontier \\
+        --metrics "$(python studies/structure_frontier.py --list),paper,lpips-vgg,dists,stlpips-vgg"
+    python studies/structure_evidence.py speed --store data/structure_study --out studies/results/structure_frontier \\
+        --metrics "$(python studies/structure_frontier.py --list),lpips-pkg"
     # the table
-    python benchmarks/structure_frontier.py --store data/structure_study --table ../shared/data/kadid_dev_type_level.csv \\
-        --peers-dir benchmarks/results/dev_proxy_512/peers --select benchmarks/results/structure_select/structure_select.json \\
-        --evidence benchmarks/results/structure_frontier --out benchmarks/results/structure_frontier
+    python studies/structure_frontier.py --store data/structure_study --table ../shared/data/kadid_dev_type_level.csv \\
+        --peers-dir studies/results/dev_proxy_512/peers --select studies/results/structure_select/structure_select.json \\
+        --evidence studies/results/structure_frontier --out studies/results/structure_frontier
 
-Per candidate (a design of :mod:`invariant_lpips.calibration.designs`, weighted ``norm``: no human score):
+Per candidate (a design of :mod:`designs` (studies/designs.py), weighted ``norm``: no human score):
 
 * **accuracy**: the held-out SRCC of the *fixed* design on the 512x384 dev proxy: for each dev type, a
   monotone map fitted on the other 12 types' cells places the held-out type's cells, and the 65 pooled
   predictions are correlated with the human means (the nested protocol of
-  :func:`~invariant_lpips.calibration.selection.nested_selection` with a pool of one). DISTS goes through
+  :func:`selection.nested_selection` (studies/selection.py) with a pool of one). DISTS goes through
   the same maps; the target is DISTS + 0.02.
 * **arrangement** and **invariance** on the human-free Kodak probes (``structure_study.py probe``, 256-px
   crops): the smallest ratio over the 24 crops of a mirror and of a 64-px block shuffle to faint noise
@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from invariant_lpips.calibration.designs import design_by_name, design_pool
-from invariant_lpips.calibration.selection import Cells, cell_srcc, design_distances, nested_selection
+from designs import design_by_name, design_pool
+from selection import Cells, cell_srcc, design_distances, nested_selection
 from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
 
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peers-dir", help="dev-proxy peer scores (dists_512x384.csv)")
     ap.add_argument("--select", help="structure_select.json (its probe figures)")
     ap.add_argument("--evidence", help="folder with structure_evidence.py's loss.json and speed.json")
-    ap.add_argument("--out", default="benchmarks/results/structure_frontier")
+    ap.add_argument("--out", default="studies/results/structure_frontier")
     args = ap.parse_args(argv)
     if args.list:
         print(",".join(f"design:{c}" for c in CANDIDATES))

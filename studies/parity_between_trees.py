@@ -3,8 +3,8 @@
 Run it from two checkouts (e.g. before and after a refactor) and compare the JSON lines:
 
     git worktree add /tmp/old <commit>
-    python benchmarks/parity_between_trees.py /tmp/old > old.json
-    python benchmarks/parity_between_trees.py . > new.json
+    python studies/parity_between_trees.py /tmp/old > old.json
+    python studies/parity_between_trees.py . > new.json
     cmp old.json new.json
 
 Every value must agree to the bit (``float.hex``): each variant's distance, its per-term contributions

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Nested leave-one-type-out selection of the default's design, on the 512x384 KADID dev proxy.
 
-    python benchmarks/structure_select.py --store data/structure_study \\
+    python studies/structure_select.py --store data/structure_study \\
         --table ../shared/data/kadid_dev_type_level.csv \\
-        --peers-dir benchmarks/results/dev_proxy_512/peers --out benchmarks/results/structure_select
+        --peers-dir studies/results/dev_proxy_512/peers --out studies/results/structure_select
 
-Input: the per-pair term columns of ``benchmarks/structure_study.py terms`` (texture terms per pool tap,
+Input: the per-pair term columns of ``studies/structure_study.py terms`` (texture terms per pool tap,
 structure terms per tap / cell / comparison). A *design* is a texture base, a structure set and a
 weighting; the pool is every combination (its size is printed and stored). A design's distance of a pair is
 
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from invariant_lpips.calibration.selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
+from selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
                                                    nested_selection)
-from invariant_lpips.calibration.designs import design_by_name, design_pool, design_scales, design_weights
+from designs import design_by_name, design_pool, design_scales, design_weights
 from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
 
@@ -50,7 +50,7 @@ FRONTIER = ["tex12+lab|none|norm1", "tex12+lab|s1.c64.centred|norm0.5", "tex12+l
             "tex12345+lab|none|fit", "tex12+lab|s1.c32.centred|norm0.5"]
 
 
-#: targets on the synthetic probes (benchmarks/structure_study.py probe), no human score involved:
+#: targets on the synthetic probes (studies/structure_study.py probe), no human score involved:
 #: a 1-px shift costs at most 2% of faint noise (median over crops); a mirror and a 64-px block shuffle
 #: cost at least 2x faint noise (sigma 0.03) and more than JPEG q30, on every crop
 TARGETS = {"shift_over_noise": 0.02, "arrangement_over_noise": 2.0}
@@ -106,9 +106,9 @@ def ship(cells, design, args):
              f"dev pairs of the structure study ({n_refs} references x 13 types x 5 levels, 512x384); the structure "
              f"term weighs {design['lambda']:g} x the mean texture term; images only, no human scores",
         loss="none (an unsupervised normalisation)",
-        notes=f"design {design['name']}, chosen by nested leave-one-type-out selection (benchmarks/structure_select.py)",
+        notes=f"design {design['name']}, chosen by nested leave-one-type-out selection (studies/structure_select.py)",
         extra={"parameters": "one scale per term", "scales": {t: round(scale[t], 6) for t in v.terms()},
-               "command": "python benchmarks/structure_select.py --store data/structure_study --table "
+               "command": "python studies/structure_select.py --store data/structure_study --table "
                           "../shared/data/kadid_dev_type_level.csv --ship '" + design["name"] + "' --weights-out "
                           + str(args.weights_out)})
     print(json.dumps(entry, indent=1))
@@ -121,11 +121,11 @@ def read_peer(path, names):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--store", required=True, help="folder with terms.npz (benchmarks/structure_study.py)")
+    ap.add_argument("--store", required=True, help="folder with terms.npz (studies/structure_study.py)")
     ap.add_argument("--table", required=True, help="kadid_dev_type_level.csv")
     ap.add_argument("--peers-dir", default=None)
     ap.add_argument("--peers", default="lpips-vgg,dists")
-    ap.add_argument("--out", default="benchmarks/results/structure_select")
+    ap.add_argument("--out", default="studies/results/structure_select")
     ap.add_argument("--weighting", default="norm,fit,fit+norm", help="weightings in the pool")
     ap.add_argument("--ship", default=None, metavar="DESIGN",
                     help="write DESIGN's term scales (normalised on every pair of the store) to --weights-out and stop")

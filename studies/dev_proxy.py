@@ -5,10 +5,10 @@
         --types 1,3,4,6,8,9,11,13,16,18,20,22,24 --size 512x384
     # 2. per-pair distances of the peers, cached as CSV (a trunk pass per pair; ~1 h on 2 cores)
     python benchmarks/peer_scores.py --dataset data/kodak_dev --metrics lpips-vgg,dists --size 512x384 \\
-        --out benchmarks/results/dev_proxy_512/peers
+        --out studies/results/dev_proxy_512/peers
     # 3. this script: our variants from the feature cache (one trunk pass per image, once), then seconds
-    python benchmarks/dev_proxy.py --dataset data/kodak_dev --table ../shared/data/kadid_dev_type_level.csv \\
-        --peers-dir benchmarks/results/dev_proxy_512/peers --out benchmarks/results/dev_proxy_512
+    python studies/dev_proxy.py --dataset data/kodak_dev --table ../shared/data/kadid_dev_type_level.csv \\
+        --peers-dir studies/results/dev_proxy_512/peers --out studies/results/dev_proxy_512
 
 For each metric, distances of every (reference, distorted) pair are averaged per (type, level) cell and
 correlated with the human mean DMOS of the cell (SRCC, KRCC, PLCC; positive = agreement).
