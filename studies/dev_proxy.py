@@ -59,7 +59,7 @@ DESIGNS = {
                                  colour_statistics=("mean", "std"), weights_file="texture_blur.safetensors"),
 }
 #: the fit of every design, and of the shipped lpips-gap-stats weights (invariant-lpips calibrate, same settings)
-FIT = dict(loss="pearson", formulation="linear", weight_decay=1.0, max_steps=2000, lr=0.05, val_fraction=0.0)
+FIT = dict(loss="pearson", weight_decay=1.0, max_steps=2000, lr=0.05, val_fraction=0.0)
 
 
 def design_variant(name: str, base: str = "lpips-gap-blur") -> Variant:
@@ -150,10 +150,10 @@ def main(argv=None) -> int:
         tensors = variant_tensors(v, "shipped")
         X = design_matrix([feats[str(p.ref_path)] for p in pairs], [feats[str(p.dist_path)] for p in pairs], v, tensors)
         init = initial_parameters(v, tensors)  # unit scales, or the shipped normalisation (texture)
-        cfg = FitConfig(**FIT)
-        entry = {"terms": v.terms(), "unit_scales": summarise(pairs, predict(X, init, "linear").numpy(), table)}
+        cfg = FitConfig(**FIT, formulation=fit_formulation(v))
+        entry = {"terms": v.terms(), "unit_scales": summarise(pairs, predict(X, init, cfg.formulation).numpy(), table)}
         full = fit_weights(X, human_targets(pairs, table), [p.ref_id for p in pairs], init, cfg).weights.double()
-        entry["fitted_all_types"] = summarise(pairs, predict(X, full, "linear").numpy(), table)
+        entry["fitted_all_types"] = summarise(pairs, predict(X, full, cfg.formulation).numpy(), table)
         entry["scales"] = dict(zip(v.terms(), full.tolist()))
         entry["kfold_reference"] = kfold_type_level(pairs, X, table, init, cfg, k=args.folds, by="reference")["mean"]
         entry["kfold_type"] = kfold_type_level(pairs, X, table, init, cfg, k=len(types), by="type")["mean"]

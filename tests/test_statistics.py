@@ -181,13 +181,13 @@ def test_calibration_recovers_known_low_dimensional_weights():
     target = phi @ true + 0.01 * torch.randn(P, generator=g, dtype=torch.float64)
     groups = [f"ref{i % 20}" for i in range(P)]
     res = fit_weights(phi, target, groups, torch.ones(K, dtype=torch.float64),
-                      FitConfig(loss="pearson", formulation="linear", max_steps=3000, lr=0.05, weight_decay=0.0,
+                      FitConfig(loss="pearson", formulation="stats", max_steps=3000, lr=0.05, weight_decay=0.0,
                                 patience=400))
     w = res.weights.double()
     cos = float(w @ true / (w.norm() * true.norm()))
     assert cos > 0.99, (cos, w)
     assert (w >= 0).all()
-    d = predict(phi, w, "linear")
+    d = predict(phi, w, "stats")
     assert float(torch.corrcoef(torch.stack([d, target]))[0, 1]) > 0.99
 
 

@@ -3,7 +3,8 @@
 Every distance is a function of a per-pair matrix ``phi`` built from cached pooled statistics
 (:func:`~invariant_lpips.calibration.pairs.design_matrix`):
 
-* ``linear`` (LPIPS-style per-channel weights, or per-term scales of a ``stats`` variant): ``d = phi @ w``
+* a model linear in its parameters (LPIPS-style per-channel weights, or per-term scales of a ``stats`` variant):
+  ``d = phi @ w``
 * ``paper``: ``d = sqrt(phi @ w^2 / C)``
 
 (the variant's formulation predicts: :meth:`invariant_lpips.features.formulations.Formulation.predict`)
@@ -22,15 +23,16 @@ import numpy as np
 import torch
 
 from ..data.correlation import srcc
-from ..features.formulations import LINEAR, Formulation, get_formulation
+from ..features.formulations import Formulation, get_formulation
 from .losses import pairwise_rank_loss, pearson_loss, two_afc_bce_loss
 
 
 @dataclass
 class FitConfig:
     loss: str = "pearson"            # pearson | rank | 2afc
-    #: a Formulation, a formulation name, or "linear" (``X @ w``); see calibration.pairs.fit_formulation
-    formulation: Union[str, Formulation] = LINEAR
+    #: a Formulation or its name: how ``X`` and the parameters give a distance (calibration.pairs.fit_formulation
+    #: gives a variant's); the default, ``lpips``, is the plain ``X @ w``
+    formulation: Union[str, Formulation] = "lpips"
     lr: float = 0.02
     max_steps: int = 2000
     weight_decay: float = 1e-3

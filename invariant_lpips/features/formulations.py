@@ -6,7 +6,7 @@ A :class:`Formulation` is one object that knows
   accepts, and the *terms* (statistics keys, :func:`~invariant_lpips.features.pooled.term_key`) of a
   trunk's taps (:meth:`Formulation.terms`);
 * its weight layout: per-channel weights per tap (``lins``) and one scale per term (``scale.<term>``);
-  what calibration learns (:attr:`Formulation.learns`), the starting parameters and how they go back
+  what calibration learns (per-channel weights or one scale per term), the starting parameters and how they go back
   into a weights file;
 * the per-term distance ``D_k`` (:meth:`Formulation.term_difference`) and how terms combine
   (:meth:`Formulation.combine`);
@@ -88,7 +88,7 @@ def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
 class Formulation:
     """Base class: weighted squared differences per term, one scale per term, summed.
 
-    Subclasses override what differs: :attr:`space`, :attr:`learns`, :attr:`mean_only`,
+    Subclasses override what differs: :attr:`space`, :attr:`mean_only`,
     :meth:`term_difference` (e.g. a map-valued statistic), :meth:`transform` (per-term values before
     the scales), :meth:`combine`, :meth:`effective_weights`.
     """
@@ -97,8 +97,6 @@ class Formulation:
     name: str = ""
     #: feature space of the trunk terms: ``raw`` (f) or ``unit`` (LPIPS' unit-normalised u)
     space: str = "unit"
-    #: what calibration learns: ``"channels"`` (per-channel weights) or ``"scales"`` (one per term)
-    learns: str = "scales"
     #: reads the GAP mean of the trunk taps only (no other statistic, no colour tap)
     mean_only: bool = False
     #: compares map-valued statistics (coarse maps, :data:`~invariant_lpips.features.pooled.MAP_STATISTICS`)
@@ -210,7 +208,6 @@ class Formulation:
 class ChannelFormulation(Formulation):
     """GAP means with learned per-channel weights (``lpips``, ``paper``): ``d`` from ``sum_k D_k``."""
 
-    learns = "channels"
     mean_only = True
 
     def combine(self, D, term_scales=None, n_channels=1):
@@ -319,21 +316,14 @@ for _f in (PaperFormulation(), LPIPSFormulation(), StatsFormulation(), StatsSqua
            TextureFormulation(), TextureStructureFormulation()):
     register_formulation(_f)
 
-#: calibration's name for a model linear in its parameters, ``X @ w`` (any formulation but ``paper``)
-LINEAR = "linear"
-
-
 def get_formulation(formulation: Union[str, Formulation]) -> Formulation:
-    """A registered formulation by name (or the instance itself). ``"linear"`` is calibration's plain
-    ``X @ w`` (the ``lpips`` formulation's prediction)."""
+    """A registered formulation by name (or the instance itself)."""
     if isinstance(formulation, Formulation):
         return formulation
-    name = "lpips" if formulation == LINEAR else formulation
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[formulation]
     except KeyError:
-        raise ValueError(f"formulation must be one of {tuple(_REGISTRY)} (or {LINEAR!r} in calibration), "
-                         f"got {formulation!r}") from None
+        raise ValueError(f"formulation must be one of {tuple(_REGISTRY)}, got {formulation!r}") from None
 
 
 def list_formulations() -> List[str]:
