@@ -294,9 +294,27 @@ def test_score_out_checked_before_scoring(folders, tmp_path, fake_metric, capsys
     assert "is a folder" in capsys.readouterr().err
 
 
-def test_score_folder_stops_at_first_corrupt_file_keeping_rows(folders, tmp_path, fake_metric, capsys):
+def test_score_folder_unreadable_file_refused_before_the_model_is_built(folders, tmp_path, fake_metric, capsys):
     a, b = folders
     (b / "b.png").write_bytes(b"not a png")
+    out = tmp_path / "s.csv"
+    assert main(["score", str(a), str(b), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "b.png" in err and "--skip-missing" in err and "not an image" in err
+    assert fake_metric["built"] == [] and not out.exists()
+
+
+def test_score_single_bad_file_refused_before_the_model_is_built(folders, tmp_path, fake_metric, capsys):
+    a, b = folders
+    (b / "b.png").write_bytes(b"not a png")
+    assert main(["score", str(a / "b.png"), str(b / "b.png")]) == 1
+    assert "not an image" in capsys.readouterr().err and fake_metric["built"] == []
+
+
+def test_score_folder_stops_at_first_corrupt_file_keeping_rows(folders, tmp_path, fake_metric, capsys):
+    a, b = folders
+    data = (b / "b.png").read_bytes()
+    (b / "b.png").write_bytes(data[:len(data) // 2])  # a readable header, a truncated body
     out = tmp_path / "s.csv"
     assert main(["score", str(a), str(b), "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -325,14 +343,34 @@ def test_score_folder_skip_missing_counts_and_lists(folders, tmp_path, fake_metr
     assert [l.split(",")[0] for l in lines[1:]] == ["a.png"]
     err = capsys.readouterr().err
     assert "skipped 3 file(s)" in err
-    for name in ("b.png", "c.png", "extra.png"):
-        assert name in err
+    listed = [line.split(":")[0].strip() for line in err.splitlines() if line.startswith("  ")]
+    assert listed == ["c.png", "extra.png", "b.png"] or sorted(listed) == ["b.png", "c.png", "extra.png"], listed
+    assert all("/" not in name for name in listed)  # every skipped file by its name, as in the CSV
     # the same with --json on stdout: one valid document, the skipped files inside it too
     assert main(["score", str(a), str(b), "--json", "--skip-missing"]) == 0
     cap = capsys.readouterr()
     doc = json.loads(cap.out)
     assert [p["file"] for p in doc["pairs"]] == ["a.png"] and len(doc["skipped"]) == 3
     assert "skipped 3 file(s)" in cap.err
+
+
+def test_device_cuda_without_a_gpu_is_explained(folders, fake_metric, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    a, b = folders
+    assert main(["score", str(a / "a.png"), str(b / "a.png"), "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and "--device cpu" in err and "no GPU" in err or "CPU-only" in err
+
+
+def test_variants_columns_align_and_show_the_pools_used(capsys):
+    assert main(["variants"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "pooling=" in line]
+    assert len({line.index("pooling=") for line in rows}) == 1 and len({line.index("weights=") for line in rows}) == 1
+    default = next(line for line in rows if line.startswith("*"))
+    assert "pooling=blurmax×2" in default and "taps=pool1,pool2" in default
 
 
 def test_score_two_files_json_and_text(folders, fake_metric, capsys, tmp_path):

@@ -119,6 +119,48 @@ def _module_on(name: str, weights, device):
             raise ValueError(str(exc)) from None
 
 
+def parse_device(text: str):
+    """``--device`` as a ``torch.device``, refused with a clear message when it is not usable here
+    (no CUDA GPU visible, an index past the last GPU, no MPS) instead of the driver's raw error."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise ValueError(f"--device {text!r} is not a device name; use cpu, cuda, cuda:1 or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            built = torch.version.cuda
+            why = (f"this PyTorch ({torch.__version__}) is built for CUDA {built} but sees no GPU (driver missing, "
+                   "CUDA_VISIBLE_DEVICES empty, or no GPU on this machine)" if built else
+                   f"this PyTorch ({torch.__version__}) is a CPU-only build")
+            raise ValueError(f"--device {text}: {why}; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {text}: only {torch.cuda.device_count()} CUDA GPU(s) are visible "
+                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {text}: Apple's MPS backend is not available here; use --device cpu")
+    return device
+
+
+def check_readable(path: Path) -> None:
+    """Fail fast, before the model is built: ``path`` exists, is a file, can be read and decodes as an
+    image header (the full decode happens when it is scored)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise FileNotFoundError(f"not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    try:
+        with Image.open(path) as im:
+            im.size  # noqa: B018 - reads the header only
+    except UnidentifiedImageError:
+        raise ValueError(f"{path} is not an image PIL can read (png, jpg, bmp, tiff, webp, ...)") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _load_checked(path: Path, spec, device):
     """``path`` loaded in [0, 1] and checked for the metric, errors naming the file (not in0/in1)."""
     from ..data.io import load_image
@@ -167,6 +209,9 @@ def run_score(args) -> int:
         if not p.exists():
             raise FileNotFoundError(f"not found: {p}")
     _metric_spec(_variant_name(args), args.weights)  # a bad --variant fails before anything is loaded
+    if not ref.is_dir() and not dist.is_dir():
+        check_readable(ref)
+        check_readable(dist)
     if ref.is_dir() != dist.is_dir():
         raise ValueError(f"REF and DIST must both be image files or both be folders ({ref} is a "
                          f"{'folder' if ref.is_dir() else 'file'}, {dist} is a {'folder' if dist.is_dir() else 'file'})")
@@ -182,9 +227,12 @@ def _score_files(args, ref: Path, dist: Path) -> int:
     spec = _metric_spec(name, args.weights)
     fh, close = _open_out(args.out)
     try:
-        device = torch.device(args.device)
+        device = parse_device(args.device)
         x, y = _load_checked(ref, spec, device), _load_checked(dist, spec, device)  # before the (slow) build
-        d = _score_pair(_module_on(name, args.weights, device), spec, ref, dist, x, y)
+        from ..features.tiling import tiling
+
+        with tiling(progress=True):  # a big image is scored in strips, with a progress bar
+            d = _score_pair(_module_on(name, args.weights, device), spec, ref, dist, x, y)
         if args.json:
             fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d,
                                  "lower_is_better": spec.lower_is_better}) + "\n")
@@ -205,13 +253,21 @@ def _pair_folders(ref: Path, dist: Path, skip: bool) -> Tuple[List[str], dict, d
     common = sorted(set(refs) & set(dists))
     problems: List[Tuple[str, str]] = []
     for name in sorted(set(refs) ^ set(dists)):
-        present, absent = (refs[name], dist) if name in refs else (dists[name], ref)
-        problems.append((str(present), f"no file of that name in {absent}"))
+        present, absent = (ref, dist) if name in refs else (dist, ref)
+        problems.append((name, f"in {present} only, no file of that name in {absent}"))
+    for name in list(common):  # unreadable files are found before the model is built
+        for folder, files in ((ref, refs), (dist, dists)):
+            try:
+                check_readable(files[name])
+            except (ValueError, OSError) as exc:
+                problems.append((name, f"in {folder}: {exc}"))
+                common.remove(name)
+                break
     if problems and not skip:
         shown = "; ".join(f"{p}: {why}" for p, why in problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ValueError(f"{len(problems)} file(s) have no partner: {shown}{more}. Pass --skip-missing to score "
-                         "the pairs that exist and list the rest at the end")
+        raise ValueError(f"{len(problems)} file(s) have no partner or cannot be read: {shown}{more}. Pass "
+                         "--skip-missing to score the pairs that exist and list the rest at the end")
     if not common:
         raise ValueError(f"no file names in common between {ref} and {dist}")
     return common, refs, dists, problems
@@ -229,7 +285,7 @@ def _score_folders(args, ref: Path, dist: Path) -> int:
     rows: List[dict] = []
     writer = None
     try:
-        device = torch.device(args.device)
+        device = parse_device(args.device)
         metric = _module_on(name, args.weights, device)
         if not args.json:
             writer = csv.DictWriter(fh, fieldnames=["file", "distance"])
@@ -276,7 +332,7 @@ def _write_json(fh: TextIO, variant: str, rows: List[dict], problems: List[Tuple
 def _report_problems(problems: List[Tuple[str, str]]) -> None:
     if not problems:
         return
-    print(f"skipped {len(problems)} file(s):", file=sys.stderr)
+    print(f"skipped {len(problems)} file(s) (names as in the CSV's 'file' column):", file=sys.stderr)
     for file, why in problems:
         print(f"  {file}: {why}", file=sys.stderr)
 
@@ -284,6 +340,20 @@ def _report_problems(problems: List[Tuple[str, str]]) -> None:
 # --------------------------------------------------------------------------------------------
 # variants
 # --------------------------------------------------------------------------------------------
+def used_pooling(name: str) -> str:
+    """The down-samplers a variant's trunk really runs (up to its deepest tap): ``blurmax×2`` for a
+    trunk that stops at pool2, ``max×5`` for one reaching pool5, ``a/b/...`` when they differ."""
+    from ..features.variants import get_variant
+    from ..trunk.vgg16 import POOL_LAYER_INDICES, TAP_LAYER_INDEX
+
+    trunk = get_variant(name).trunk
+    deepest = max(TAP_LAYER_INDEX[t] for t in trunk.taps)
+    used = [p for p, idx in zip(trunk.pooling, POOL_LAYER_INDICES) if idx <= deepest]
+    if not used:
+        return "none"
+    return f"{used[0]}×{len(used)}" if len(set(used)) == 1 else "/".join(used)
+
+
 def run_variants(args) -> int:
     from ..features.variants import DEFAULT_VARIANT, variant_table
     from .registry import get_spec
@@ -292,12 +362,18 @@ def run_variants(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
+    pools = {r["name"]: used_pooling(r["name"]) for r in rows}
+    wn = max(len(r["name"]) for r in rows + [{"name": "lpips-vgg"}])
+    wf = max(len(r["formulation"]) for r in rows)
+    wp = max(len(p) for p in pools.values())
+    wt = max(len(r["taps"]) for r in rows)
     for r in rows:
         get_spec(r["name"])  # every listed variant is a registry metric
         star = "*" if r["name"] == DEFAULT_VARIANT else " "
-        print(f"{star} {r['name']:<22} {r['formulation']:<6} pooling={r['pooling']:<40} weights={r['weights']}")
+        print(f"{star} {r['name']:<{wn}}  {r['formulation']:<{wf}}  pooling={pools[r['name']]:<{wp}}  "
+              f"taps={r['taps']:<{wt}}  weights={r['weights']}")
         print(f"    {r['description']}\n    invariance: {r['invariance']}")
-    print(f"  {'lpips-vgg':<22} {get_spec('lpips-vgg').description} (the baseline; --variant accepts it too)")
+    print(f"  {'lpips-vgg':<{wn}}  {get_spec('lpips-vgg').description} (the baseline; --variant accepts it too)")
     from .registry import list_metrics
 
     installed = set(list_metrics(installed_only=True))
@@ -307,5 +383,5 @@ def run_variants(args) -> int:
         for m in others:
             spec = get_spec(m)
             status = "" if m in installed else f"  [not installed: pip install 'invariant-lpips[peers]']"
-            print(f"  {m:<22} {spec.description}{status}")
+            print(f"  {m:<{wn}}  {spec.description}{status}")
     return 0
