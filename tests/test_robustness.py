@@ -354,7 +354,7 @@ def test_parse_helpers():
         rcli.parse_shifts("a..b")
 
 
-def test_cli_end_to_end(tmp_path, monkeypatch):
+def test_cli_end_to_end(tmp_path, monkeypatch, capsys):
     _write_images(tmp_path / "imgs")
     out = tmp_path / "out"
     calls = []
@@ -372,6 +372,10 @@ def test_cli_end_to_end(tmp_path, monkeypatch):
     assert args.func(args) == 0
     # each metric is built once up front (fail fast), then again for its evaluation
     assert calls == [("mse", "cpu"), ("l1", "cpu"), ("mse", "cpu"), ("l1", "cpu")]
+    # a summary on stdout, one row per metric, even with --quiet
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:3] == ["metric", "flip", "rate"] and "ripple crop" in printed[0]
+    assert [line.split()[0] for line in printed[1:3]] == ["mse", "l1"]
     data = json.loads((out / "robustness.json").read_text())
     assert [r["metric"] for r in data["results"]] == ["mse", "l1"]
     assert data["config"]["files"] == ["im0.png", "im1.jpg"]

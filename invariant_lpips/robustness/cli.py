@@ -10,7 +10,7 @@ Metrics come from the metric registry (:func:`resolve_metric` ->
 (:mod:`invariant_lpips.data.io`), centre-cropped to ``--size`` (``WIDTHxHEIGHT`` or ``N``).
 Writes ``robustness.json``, ``sweeps.csv``, ``rank_flips.csv``,
 ``summary.csv`` and, when matplotlib is installed, ``sweep_<protocol>.png``
-and ``rank_flips.png`` into ``--out``.
+and ``rank_flips.png`` into ``--out``, and prints a summary table (one row per metric) on stdout.
 
 Start-up rule of the command line: this module imports no torch at import time; :func:`run`
 imports the study when the command runs.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Union
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"--device must be cpu or cuda, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but CUDA is not available")
+    from ..metric.cli import parse_device
+
+    device = str(parse_device(device))  # a clear message when CUDA is asked for but not usable
     names = [n.strip() for n in str(args.metrics).split(",") if n.strip()]
     if not names:
         raise ValueError("--metrics is empty")
@@ -196,9 +198,14 @@ def run(args: argparse.Namespace) -> int:
             write_report(results, args.out, config=config, plots=False)  # partial results survive a crash
 
     paths = write_report(results, args.out, config=config, plots=plots)
+    from .report import summary_table
+
+    print(summary_table(results))
+    print("(flip rate: share of triplets whose order a small shift flips; shift/noise, shift/blur: median "
+          "distance of a shift over that of a faint distortion; ripple: the periodic part of the shift sweep; "
+          "lower is more robust everywhere)")
     if not args.quiet:
-        for key, path in paths.items():
-            print(f"{key}: {path}")
+        print(f"files in {args.out}: " + ", ".join(Path(p).name for p in paths.values()))
     return 0
 
 

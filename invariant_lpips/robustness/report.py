@@ -155,6 +155,32 @@ def write_csv(results: Sequence[Dict[str, Any]], out_dir: PathLike) -> Dict[str,
     return paths
 
 
+def summary_table(results: Sequence[Dict[str, Any]]) -> str:
+    """A plain-text table of the headline figures, one row per metric: the mean rank-flip rate over the
+    flip shifts, the shift-to-distortion ratios (median d of a shift / median d of noise, of blur; lower
+    is more robust) and each protocol's ripple (the periodic part of the shift sweep). ``-`` where a stage
+    was not run."""
+    protocols: List[str] = []
+    for r in results:
+        protocols += [p for p in (r.get("sweeps") or {}) if p not in protocols]
+    header = ["metric", "flip rate", "shift/noise", "shift/blur"] + [f"ripple {p}" for p in protocols]
+    rows = []
+    for r in results:
+        rf = r.get("rank_flip") or {}
+        rates = [v for v in rf.get("rate") or [] if v is not None]
+        sdr = r.get("shift_to_distortion") or {}
+        sweeps = r.get("sweeps") or {}
+        cells = [str(r.get("metric")), float(np.mean(rates)) if rates else None,
+                 (sdr.get("noise") or {}).get("ratio"), (sdr.get("blur") or {}).get("ratio")]
+        cells += [((sweeps.get(p) or {}).get("periodicity") or {}).get("ripple") for p in protocols]
+        rows.append(["-" if c is None or (isinstance(c, float) and not np.isfinite(c)) else
+                     (f"{c:.4g}" if isinstance(c, (float, np.floating)) else str(c)) for c in cells])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header)] + [line(row) for row in rows])
+
+
 def matplotlib_available() -> bool:
     try:
         import matplotlib  # noqa: F401 - optional dependency (the plots extra)
