@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,8 +28,7 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "classifier" / "digits"
 
 def main(argv=None) -> int:
     # deferred: start-up time (--help answers without importing torch)
-    import torch
-
+    from invariant_lpips.benchmarks.environment import environment
     from invariant_lpips.classifier.digits import DigitsConfig, run_digits_demo
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -45,16 +43,8 @@ def main(argv=None) -> int:
     cfg = DigitsConfig(seed=args.seed)
     t0 = time.time()
     res = run_digits_demo(args.out, cfg, progress=not args.quiet, num_threads=args.threads)
-    env = {"python": sys.version.split()[0], "torch": torch.__version__, "platform": platform.platform(),
-           "processor": platform.processor(), "threads": torch.get_num_threads(),
-           "wall_seconds": round(time.time() - t0, 1),
+    env = {**environment("cpu", packages=("scikit-learn",)), "wall_seconds": round(time.time() - t0, 1),
            "command": "python benchmarks/classifier_digits.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    try:
-        import sklearn  # optional dependency (the classifier extra): only its version is recorded
-
-        env["scikit-learn"] = sklearn.__version__
-    except ImportError:  # pragma: no cover
-        pass
     with open(Path(args.out) / "environment.json", "w") as fh:
         json.dump(env, fh, indent=2)
     print(f"\ntrunk: {res['trunk']['parameters']:,} parameters (frozen), pretraining val accuracy "

@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -222,13 +221,11 @@ def main(argv=None) -> int:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     import torch
 
+    from invariant_lpips.benchmarks.environment import environment
+
     report: Dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": args.budget,
-                              "python": platform.python_version(), "torch": torch.__version__,
-                              "cuda_available": torch.cuda.is_available(), "steps": {}}
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        report.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2 ** 30, 1), cuda=torch.version.cuda,
-                      cpu_count=os.cpu_count())
+                              "cuda_available": torch.cuda.is_available(),
+                              "environment": environment("cuda" if torch.cuda.is_available() else "cpu"), "steps": {}}
     path = out / "gpu_check.json"
 
     def save():

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -58,33 +57,13 @@ SINGLE_SIZE = (800, 1080)  # H, W
 
 
 def machine_info() -> Dict[str, Any]:
+    """The environment record (:func:`invariant_lpips.benchmarks.environment.environment`) of this machine, on
+    the GPU when there is one, plus the lpips package's version."""
     import torch
 
-    from invariant_lpips.benchmarks.runner import cpu_model
+    from invariant_lpips.benchmarks.environment import environment
 
-    cpu = cpu_model()
-    info: Dict[str, Any] = {
-        "cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-    }
-    try:
-        import psutil
-
-        info["physical_cores"] = psutil.cpu_count(logical=False)
-        info["ram_gib"] = round(psutil.virtual_memory().total / 2 ** 30, 1)
-    except ImportError:
-        pass
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-    try:
-        from importlib.metadata import version
-
-        info["lpips"] = version("lpips")
-        info["invariant_lpips"] = version("invariant-lpips")
-    except Exception:  # noqa: BLE001
-        pass
-    return info
+    return environment("cuda" if torch.cuda.is_available() else "cpu", packages=("lpips",))
 
 
 # ----------------------------------------------------------------------------- one configuration
@@ -295,9 +274,10 @@ def _workload_label(r: Dict[str, Any]) -> str:
 
 
 def markdown(results: List[Dict[str, Any]], info: Dict[str, Any], peaks: Dict[str, float]) -> str:
-    lines = [f"Machine: {info.get('cpu')} ({info.get('logical_cores')} logical cores, torch threads "
-             f"{info.get('torch_threads')}), torch {info.get('torch')}"
-             + (f", GPU {info['gpu']} (CUDA {info.get('cuda')})" if info.get("gpu") else ", no GPU"), ""]
+    d = info.get("device", {})  # an environment record
+    lines = [f"Machine: {d.get('cpu')} ({d.get('cores')} logical cores, torch threads "
+             f"{d.get('torch_threads')}), torch {info.get('torch')}"
+             + (f", GPU {d['gpu']} (CUDA {d.get('cuda')})" if d.get("gpu") else ", no GPU"), ""]
     if peaks:
         lines.append("Measured peak (4096^3 matmul): "
                      + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + "")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from invariant_lpips.benchmarks.environment import environment
 from invariant_lpips.calibration.fit import FitConfig, fit_weights, predict
 from invariant_lpips.calibration.pairs import design_matrix, fit_formulation, initial_parameters, variant_tensors
 from invariant_lpips.calibration.type_folds import (evaluate_distances, human_targets, kfold_type_level,
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"config": {"dataset": args.dataset, "table": args.table, "refs": refs, "n_pairs": len(pairs),
-                          "types": types, "size": size, "torch": torch.__version__}, "metrics": {}, "designs": {}}
+                          "types": types, "size": size, "environment": environment("cpu")}, "metrics": {}, "designs": {}}
 
     for name in [n for n in args.peers.split(",") if n]:
         if args.peers_dir is None:

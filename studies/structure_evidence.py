@@ -48,6 +48,7 @@ import torch
 
 from probes import (block_shuffle, centre_crop, gaussian_blur, jpeg, loss_starts, lowpass_corr, psnr,
                                                rotate, ssim)
+from invariant_lpips.benchmarks.environment import environment
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.features.variants import DEFAULT_VARIANT
 from invariant_lpips.metric.registry import build_metric
@@ -271,10 +272,7 @@ def write(args, what, out):
     measured.update(out["metrics"])
     out["metrics"] = measured
     lines = globals()[f"render_{what}"](out)
-    import platform
-
-    out["machine"] = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                      "torch": torch.__version__}
+    out["machine"] = environment("cpu")
     (folder / f"{what}.json").write_text(json.dumps(out, indent=1))
     (folder / f"{what}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

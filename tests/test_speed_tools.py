@@ -49,7 +49,7 @@ def test_speed_plan_and_table():
     rows = [dict(c, pairs_per_s=2.0 if c["metric"] == "lpips-gap-blur" else 1.0, ms_per_pair=1.0, torch_threads=2,
                  gflops_per_s=300.0, peak_rss_mib=1.0, rss_after_build_mib=1.0, peak_cuda_mib=None,
                  trunk_backend="auto") for c in cfgs[:4]]
-    table = speed.markdown(rows, {"cpu": "X", "logical_cores": 2, "torch_threads": 2, "torch": "t"},
+    table = speed.markdown(rows, {"torch": "t", "device": {"cpu": "X", "cores": 2, "torch_threads": 2}},
                            {"cpu fp32": 400.0})
     assert "Measured peak" in table and "| 75% |" in table and "| 2.00 |" in table
 

@@ -1,14 +1,12 @@
 """``invariant-lpips bench``: score a human-judgement dataset with several metrics.
 
-The same options serve ``benchmarks/run_benchmark.py`` (convenient under torchrun). Writes
+Under torchrun: ``torchrun --nproc_per_node 4 -m invariant_lpips bench ...``. Writes
 ``scores_<metric>.csv``, ``summary.json``, ``summary.md`` and ``manifest.json`` into ``--out``.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import List, Optional
 
 BENCH_DATASETS = ("kadid10k", "raid", "tid2013", "tid2008", "csiq")
 
@@ -84,16 +82,3 @@ def register(subparsers) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     p.set_defaults(func=run)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Stand-alone entry point (``benchmarks/run_benchmark.py``, also under torchrun)."""
-    parser = argparse.ArgumentParser(prog="run_benchmark", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"run_benchmark: error: {exc}", file=sys.stderr)
-        return 1

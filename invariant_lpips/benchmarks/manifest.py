@@ -9,27 +9,22 @@ whose fingerprint differs is refused instead of mixing scores.
 from __future__ import annotations
 
 import importlib.util
-import os
-import platform
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-import numpy as np
-import torch
 
 from .. import __version__
 from ..data.io import file_sha256
 from ..metric.registry import MetricAdapter
 from ..weights.vgg16 import VGG16_FEATURES_SHA256, features_sha256, resolve_vgg16_state_dict
+from .environment import cpu_model, device_info, dist_version, environment
 from .plan import BenchmarkConfig
 from .scoring import module_of
 
 __all__ = ["cpu_model", "device_info", "metric_info", "build_manifest", "manifest_dataset", "describe_caches",
            "dist_version"]
 
-PEER_DISTRIBUTIONS = ("lpips", "DISTS_pytorch", "stlpips-pytorch", "piq")
 #: peer -> (importable module, its weight file inside the package)
 PEER_WEIGHT_FILES = {
     "lpips-pkg": ("lpips", "weights/v0.1/vgg.pth"),
@@ -40,38 +35,6 @@ PEER_WEIGHT_FILES = {
 PEER_VERSION_OF = {"lpips-pkg": "lpips", "dists": "DISTS_pytorch", "stlpips-vgg": "stlpips-pytorch"}
 #: peers whose VGG-16 trunk comes from our resolver
 VGG_PEERS = ("lpips-pkg", "dists", "stlpips-vgg")
-
-
-def dist_version(dist: str) -> Optional[str]:
-    """The installed version of a distribution, or None."""
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where available)."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return cpu
-
-
-def device_info(device: torch.device) -> Dict[str, Any]:
-    info: Dict[str, Any] = {"type": device.type, "name": str(device)}
-    if device.type == "cuda" and torch.cuda.is_available():
-        idx = device.index if device.index is not None else torch.cuda.current_device()
-        info.update({"gpu": torch.cuda.get_device_name(idx), "cuda": torch.version.cuda,
-                     "cudnn": torch.backends.cudnn.version()})
-    else:
-        info.update({"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()})
-    return info
 
 
 def trunk_hash(adapter: MetricAdapter) -> Tuple[Optional[str], str]:
@@ -148,14 +111,7 @@ def build_manifest(cfg: BenchmarkConfig, dataset_info: Dict[str, Any], world: in
         "status": "running",
         "argv": list(sys.argv),
         "package": {"invariant_lpips": __version__},
-        "peers": {d: dist_version(d) for d in PEER_DISTRIBUTIONS},
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "torchvision": dist_version("torchvision"),
-        "numpy": np.__version__,
-        "scipy": dist_version("scipy"),
-        "device": device_info(cfg.device),
+        **environment(cfg.device),  # python, platform, versions, peers, device
         "dtype": cfg.dtype_name,
         "compile": cfg.compile_trunk,
         "batch_size": cfg.batch_size,

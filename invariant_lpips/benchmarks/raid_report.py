@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import json
 import math
-import platform
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -22,7 +21,7 @@ import torch
 
 from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, read_raid_curves, read_raid_trials, raid_images_dir
 from ..metric.registry import get_spec
-from .manifest import cpu_model, dist_version
+from .environment import environment, machine_line
 from .persistence import atomic_write_json, atomic_write_text
 from .raid import plot_curve_panels
 from .raid_eval import (LEVEL_INDEX, MLDS_CEILING, Pair, needed_pairs, raid_figures, score_metric,
@@ -129,14 +128,6 @@ def plot_mean_curves(curves: Sequence[RaidCurvePoint], distances: Mapping[str, M
     return plot_curve_panels(human, shown, path, "d(level 1, level L), normalised per curve", title)
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import os
-
-    return f"{cpu_model()}, {os.cpu_count()} cores, CPU, torch threads {torch.get_num_threads()}"
-
-
 def _ranges(values: Sequence[int]) -> str:
     """[1, 2, 3, 5] -> '1-3, 5'."""
     out: List[str] = []
@@ -210,7 +201,8 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     if images is not None:
         label += f", images {_ranges(sorted(keep))} ({len(keep)} of {n_all})"
     fig = raid_figures(curves, trials, {n: distances[n] for n in metrics if n in complete}, lower_is_better=lib)
-    machine = _machine(dev)
+    env = environment(dev)
+    machine = machine_line(env)
     summary = {"dataset": label, "images_dir": str(images_dir), "stimuli_sha256": fp, "n_pairs": len(pairs),
                "metrics": list(metrics), "complete": [n for n in metrics if n in complete],
                "incomplete": {n: sorted(_complete_images(distances[n], pairs)) for n in metrics if n not in complete},
@@ -236,9 +228,7 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
                 "params_json_sha256": hashlib.sha256(params.read_bytes()).hexdigest() if params.is_file() else None,
                 "responses_sha256": hashlib.sha256(Path(responses).read_bytes()).hexdigest(),
                 "answers_sha256": hashlib.sha256(Path(answers).read_bytes()).hexdigest(),
-                "machine": machine, "python": platform.python_version(), "torch": torch.__version__,
-                "invariant_lpips": dist_version("invariant-lpips"),
-                "peers": {p: dist_version(p) for p in ("lpips", "DISTS_pytorch", "stlpips-pytorch")},
+                "machine": machine, **env,
                 "metrics": {n: json.loads((out / "scores" / (n.replace(":", "_") + ".json")).read_text())
                             for n in metrics if (out / "scores" / (n.replace(":", "_") + ".json")).is_file()}}
     atomic_write_json(out / "manifest.json", manifest)
