@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..data.correlation import srcc
+from ..data.correlation import srcc_or_nan
 
 __all__ = ["RAID_DISTORTIONS", "level_index_oracle", "raid_analysis", "raid_markdown", "plot_raid_curves",
            "ORACLE_NAME"]
@@ -37,14 +37,6 @@ __all__ = ["RAID_DISTORTIONS", "level_index_oracle", "raid_analysis", "raid_mark
 RAID_DISTORTIONS = ("rot", "trans", "scale", "gn")
 ORACLE_NAME = "level-index oracle"
 MIN_LEVEL = 2  # level 01 is the undistorted image
-
-
-def _srcc(x: Sequence[float], y: Sequence[float]) -> float:
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.size < 3:
-        return float("nan")
-    return srcc(x, y)
 
 
 def _nanmean(v: Sequence[float]) -> float:
@@ -64,13 +56,13 @@ def _figures(recs: List[Any], values: Mapping[int, float], sign: float) -> Dict[
     v = {i: sign * float(values[i]) for i in idx}
     resp = {i: float(recs[i].score) for i in idx}
     hi = [i for i in idx if lvl[i] >= MIN_LEVEL]
-    out: Dict[str, Any] = {"n_pooled": len(hi), "pooled_srcc": _srcc([v[i] for i in hi], [resp[i] for i in hi])}
+    out: Dict[str, Any] = {"n_pooled": len(hi), "pooled_srcc": srcc_or_nan([v[i] for i in hi], [resp[i] for i in hi])}
     types = sorted({recs[i].dist_type for i in idx}, key=lambda t: (RAID_DISTORTIONS.index(t)
                                                                      if t in RAID_DISTORTIONS else 99, t))
     out["per_distortion"] = {}
     for t in types:
         sel = [i for i in hi if recs[i].dist_type == t]
-        out["per_distortion"][t] = _srcc([v[i] for i in sel], [resp[i] for i in sel])
+        out["per_distortion"][t] = srcc_or_nan([v[i] for i in sel], [resp[i] for i in sel])
     out["per_distortion_mean"] = _nanmean(list(out["per_distortion"].values()))
     curves: Dict[tuple, List[int]] = {}
     for i in idx:
@@ -79,7 +71,7 @@ def _figures(recs: List[Any], values: Mapping[int, float], sign: float) -> Dict[
     for (_ref, t), sel in curves.items():
         x, y = [v[i] for i in sel], [resp[i] for i in sel]
         if len(sel) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
-            per_curve[t].append(_srcc(x, y))
+            per_curve[t].append(srcc_or_nan(x, y))
     out["per_curve"] = {t: {"mean": _nanmean(s), "median": _nanmedian(s), "n_curves": len(s)}
                         for t, s in per_curve.items()}
     all_curves = [s for vals in per_curve.values() for s in vals]
@@ -88,7 +80,7 @@ def _figures(recs: List[Any], values: Mapping[int, float], sign: float) -> Dict[
     for lv in sorted({lvl[i] for i in hi}):
         sel = [i for i in hi if lvl[i] == lv]
         x, y = [v[i] for i in sel], [resp[i] for i in sel]
-        per_level[lv] = _srcc(x, y) if len(sel) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+        per_level[lv] = srcc_or_nan(x, y) if len(sel) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
     out["cross_distortion_per_level"] = per_level
     out["cross_distortion"] = _nanmean(list(per_level.values()))
     return out

@@ -38,7 +38,7 @@ import torch
 
 from ..data.io import load_image
 from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, RaidTrial, raid_stimulus
-from ..data.correlation import srcc
+from ..data.correlation import srcc_or_nan
 from ..features.cache import FeatureCache, default_cache_root, stack
 from ..metric.registry import MetricAdapter, build_metric
 from ..progress import progress_bar
@@ -326,22 +326,15 @@ def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path]
 # =============================================================================== figures
 
 
-def _srcc(x: Sequence[float], y: Sequence[float]) -> float:
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return srcc(x, y)
-
-
 def curve_figures(curves: Sequence[RaidCurvePoint], value: Callable[[RaidCurvePoint], float]) -> Dict[str, Any]:
     """Curve-level SRCCs of ``value(point)`` (d(level 1, level L), oriented: higher = more different)
     against Response: ``pooled`` (levels >= 2), ``per_distortion``, ``per_curve_mean`` (+ per distortion,
     over each curve's levels; curves where either side is constant are left out and counted)."""
     pts = list(curves)
     hi = [c for c in pts if c.level >= 2]
-    out: Dict[str, Any] = {"n_pooled": len(hi), "pooled": _srcc([value(c) for c in hi], [c.response for c in hi])}
+    out: Dict[str, Any] = {"n_pooled": len(hi), "pooled": srcc_or_nan([value(c) for c in hi], [c.response for c in hi])}
     kinds = [k for k in RAID_KIND_ORDER if any(c.kind == k for c in pts)]
-    out["per_distortion"] = {k: _srcc([value(c) for c in hi if c.kind == k], [c.response for c in hi if c.kind == k])
+    out["per_distortion"] = {k: srcc_or_nan([value(c) for c in hi if c.kind == k], [c.response for c in hi if c.kind == k])
                              for k in kinds}
     by: Dict[Tuple[int, str], List[RaidCurvePoint]] = {}
     for c in pts:
@@ -349,7 +342,7 @@ def curve_figures(curves: Sequence[RaidCurvePoint], value: Callable[[RaidCurvePo
     per: Dict[str, List[float]] = {k: [] for k in kinds}
     skipped = 0
     for (_i, k), cs in by.items():
-        s = _srcc([value(c) for c in cs], [c.response for c in cs])
+        s = srcc_or_nan([value(c) for c in cs], [c.response for c in cs])
         if math.isfinite(s):
             per[k].append(s)
         else:

@@ -30,6 +30,7 @@ from scipy.special import expit
 
 __all__ = [
     "srcc",
+    "srcc_or_nan",
     "krcc",
     "plcc",
     "logistic4",
@@ -81,6 +82,14 @@ def srcc(pred: Any, target: Any) -> float:
     if _is_constant(x) or _is_constant(y):
         return float("nan")
     return float(stats.spearmanr(x, y)[0])
+
+
+def srcc_or_nan(pred: Any, target: Any) -> float:
+    """:func:`srcc`, or nan where there are fewer than 3 points (a curve, a level or a type too small to rank)
+    instead of an error: what the RAID figures average over."""
+    if np.asarray(pred).size < 3:
+        return float("nan")
+    return srcc(pred, target)
 
 
 def krcc(pred: Any, target: Any) -> float:
