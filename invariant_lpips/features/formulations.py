@@ -66,13 +66,16 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .pooled import CHANNELS, COLOUR_TAP, MAP_STATISTICS, Stats, applies, check_statistics, term_key, term_parts, term_tap
+from .pooled import (CHANNELS, COLOUR_TAP, MAP_STATISTICS, Stats, applies, check_statistics, term_key, term_parts,
+                     term_tap)
 from .structure import compare_maps
 
 #: the ``e`` of the ``stats`` formulation
 NORM_EPS = 1e-6
 #: the ``c0`` of the ``texture`` formulation (DISTS' constant)
 TEXTURE_C = 1e-6
+#: floor of the squared channel norm in a registered term's unit normalisation (finite gradients at f = 0)
+REGISTERED_EPS = 1e-10
 #: the key of a term's scale in a weights file
 SCALE_PREFIX = "scale."
 
@@ -101,6 +104,8 @@ class Formulation:
     mean_only: bool = False
     #: compares map-valued statistics (coarse maps, :data:`~invariant_lpips.features.pooled.MAP_STATISTICS`)
     reads_maps: bool = False
+    #: compares registered (pair) terms, computed from both images at once (see :class:`RegisteredFormulation`)
+    pair_terms: bool = False
 
     def __repr__(self) -> str:
         return f"<formulation {self.name!r}>"
@@ -146,16 +151,22 @@ class Formulation:
         diff = a - b
         return (w * diff * diff).sum(dim=-1)
 
-    def term_differences(self, s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Weights
-                         ) -> torch.Tensor:
-        """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides)."""
+    def term_differences(self, s0: Stats, s1: Stats, terms: Sequence[str], channel_weights: Weights,
+                         pair: Optional[Mapping[str, torch.Tensor]] = None) -> torch.Tensor:
+        """``D_k`` for every term: (N, K) float32 (N broadcasts between the two sides). ``pair``: the ``D_k``
+        (N,) of pair terms, computed by the pair step (:mod:`~invariant_lpips.features.registration`)
+        through this formulation's :meth:`term_difference` on the registered maps."""
         cols = []
         for k in terms:
+            if pair is not None and k in pair:
+                cols.append(pair[k].float())
+                continue
             a, b = s0[k], s1[k]  # float32, or float64 from a .double() metric
             work = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
             a, b = a.to(work), b.to(work)
             cols.append(self.term_difference(k, a, b, channel_weights[k].to(a.device, work)))
-        return torch.stack(cols, dim=-1)
+        n = max(c.shape[0] for c in cols)
+        return torch.stack([c.expand(n) for c in cols], dim=-1)
 
     def transform(self, D: torch.Tensor) -> torch.Tensor:
         """Per-term values before the scales (identity: squared differences)."""
@@ -173,13 +184,15 @@ class Formulation:
         return self._weigh(self.transform(D), term_scales)
 
     def distance(self, s0: Stats, s1: Stats, terms: Sequence[str], lins: Weights,
-                 term_scales: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                 term_scales: Optional[torch.Tensor] = None, pair: Optional[Mapping[str, torch.Tensor]] = None
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The distance between two batches of statistics: ((N,), per-term (N, K)).
 
-        ``lins``: per-tap channel weights (tap -> (C,)); ``term_scales``: (K,) ``a_k``.
+        ``lins``: per-tap channel weights (tap -> (C,)); ``term_scales``: (K,) ``a_k``; ``pair``: the
+        ``D_k`` of pair terms (see :meth:`term_differences`).
         """
         n_channels = sum(CHANNELS[term_tap(t)] for t in terms)
-        D = self.term_differences(s0, s1, terms, self.channel_weights(terms, lins))
+        D = self.term_differences(s0, s1, terms, self.channel_weights(terms, lins), pair)
         return self.combine(D, term_scales, n_channels)
 
     # ------------------------------------------------------------------ calibration
@@ -299,6 +312,53 @@ class TextureStructureFormulation(TextureFormulation):
         return super().term_difference(key, a, b, w)
 
 
+#: the statistic name of a registered (pair) term: ``"<space>.reg.<tap>"``
+PAIR_STATISTIC = "reg"
+
+
+def is_pair_term(key: str) -> bool:
+    """A term computed from both images at once (registration), not from per-image statistics."""
+    return term_parts(key)[1] == PAIR_STATISTIC
+
+
+class RegisteredFormulation(TextureStructureFormulation):
+    """``texture-structure`` plus *registered* terms: fine maps compared position by position after the
+    two images are aligned (:mod:`~invariant_lpips.features.registration`).
+
+    ``d = sum_k a_k T_k + sum_j a_j S_j + sum_r a_r M_r``: texture ``T_k`` and coarse structure ``S_j`` as
+    :class:`TextureStructureFormulation`; for a registered term ``r`` = ``<space>.reg.<tap>``, on the maps
+    ``a``, ``b`` (N, C, h, w) of the two images' *overlap* after the global displacement is undone:
+
+    * ``unit`` space (a trunk tap): ``M_r = mean_p sum_c w_c (u_c(p) - v_c(p))^2 / sum_c w_c``, with ``u``,
+      ``v`` the maps unit-normalised over channels at each position (LPIPS' comparison, averaged over the
+      overlap);
+    * ``lab`` (the CIELab image): ``M_r = mean_p sum_c w_c ((a_c(p) - b_c(p)) / 100)^2 / sum_c w_c``.
+
+    ``M_r`` is 0 for identical images and for a whole-pixel shift within the registration's range; a
+    mirror or a shuffle, which no global shift explains, costs as much as unaligned LPIPS. Every pixel of
+    the overlap gets a gradient; the displacement itself is detached.
+    """
+
+    name = "texture-structure-registered"
+    #: computes registered (pair) terms, ``"<space>.reg.<tap>"`` (see :func:`is_pair_term`)
+    pair_terms = True
+
+    def term_difference(self, key, a, b, w):
+        space, stat, tap = term_parts(key)
+        if stat != PAIR_STATISTIC:
+            return super().term_difference(key, a, b, w)
+        if space == "unit":  # LPIPS' unit normalisation, with a floor that keeps the gradient finite at f = 0
+            a = a * torch.rsqrt((a * a).sum(dim=1, keepdim=True) + REGISTERED_EPS)
+            b = b * torch.rsqrt((b * b).sum(dim=1, keepdim=True) + REGISTERED_EPS)
+        elif space == COLOUR_TAP:
+            a, b = a / 100.0, b / 100.0
+        else:
+            raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap) or 'lab'")
+        diff = a - b
+        per = (w.view(1, -1, 1, 1) * diff * diff).sum(dim=1).mean(dim=(-2, -1))
+        return per / w.sum().clamp_min(1e-12)
+
+
 _REGISTRY: Dict[str, Formulation] = {}
 
 
@@ -313,7 +373,7 @@ def register_formulation(formulation: Formulation, overwrite: bool = False) -> F
 
 
 for _f in (PaperFormulation(), LPIPSFormulation(), StatsFormulation(), StatsSquaredFormulation(),
-           TextureFormulation(), TextureStructureFormulation()):
+           TextureFormulation(), TextureStructureFormulation(), RegisteredFormulation()):
     register_formulation(_f)
 
 def get_formulation(formulation: Union[str, Formulation]) -> Formulation:

@@ -34,7 +34,7 @@ cache stores any shape, and the formulation that reads it compares it (see ``doc
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -170,7 +170,8 @@ def map_statistics(feat: torch.Tensor, tap: str, space: str, statistics: Iterabl
 
 def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Sequence[str] = ("unit",),
                       statistics: Sequence[str] = ("mean",), colour_statistics: Sequence[str] = (),
-                      circular: bool = False) -> Stats:
+                      circular: bool = False, maps: Optional[Dict[str, torch.Tensor]] = None,
+                      map_taps: Sequence[str] = ()) -> Stats:
     """Image batch -> pooled statistics (the spine's one feature path).
 
     Args:
@@ -179,17 +180,26 @@ def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Seque
         taps: trunk taps to pool; ``spaces``: ``raw`` and/or ``unit``; ``statistics``: from :data:`STATISTICS`.
         colour_statistics: statistics of the CIELab colour tap (empty: no colour tap, no cost).
         circular: circular padding in the ``local`` blur (set when the trunk pads circularly).
+        maps, map_taps: if ``maps`` is a dict, the raw maps of ``map_taps`` (trunk taps, and ``"lab"`` for
+            the CIELab image) of this same pass are put in it (the registered terms' pair step reads them).
 
     Returns:
         dict ``"<space>.<stat>.<tap>"`` -> (N, C) float32.
     """
     from .tiling import pooled_statistics_tiled, should_tile  # deferred: tiling imports this module
 
-    if should_tile(trunk, x, circular, wants_maps=False):
+    if should_tile(trunk, x, circular, wants_maps=maps is not None and bool(map_taps)):
         # a large image without gradients: the same statistics from row strips (bounded memory)
         return pooled_statistics_tiled(trunk, x, taps, spaces, statistics, colour_statistics, circular)
     out: Stats = {}
     feats = trunk(lpips_scale(x))
+    lab = None
+    if maps is not None:
+        for tap in map_taps:
+            if tap == COLOUR_TAP:
+                lab = maps[tap] = srgb_to_lab((work(x) + 1) / 2)
+            else:
+                maps[tap] = feats[tap]
     for tap in taps:
         p = trunk.phase_multiplier[tap]
         f = feats[tap]
@@ -197,6 +207,6 @@ def pooled_statistics(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Seque
             g = unit_normalize(f) if space == "unit" else f
             out.update(map_statistics(g, tap, space, statistics, p, circular))
     if colour_statistics:
-        lab = srgb_to_lab((work(x) + 1) / 2)
+        lab = srgb_to_lab((work(x) + 1) / 2) if lab is None else lab
         out.update(map_statistics(lab, COLOUR_TAP, COLOUR_TAP, colour_statistics, 1, circular))
     return out

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 
 from ..trunk.config import TrunkConfig
+from ..trunk.vgg16 import POOL_TAPS
 from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
 from .formulations import Formulation, get_formulation
 from .pooled import CHANNELS, COLOUR_TAP, term_parts
@@ -40,6 +41,10 @@ class Variant:
         weights_file: shipped linear weights (None = unit weights).
         statistic_taps: optional ``((statistic, (tap, ...)), ...)``: read that statistic at those taps
             only (e.g. pooled means and spreads early, coarse maps deep); other statistics at every tap.
+        registered: registered (pair) terms ``"<space>.reg.<tap>"`` (``unit`` at a trunk tap, ``lab.reg.lab``
+            for the CIELab image), compared position by position after registration
+            (:mod:`~invariant_lpips.features.registration`); their taps must be among the trunk's.
+        max_shift: the largest displacement (px per axis) registration undoes.
     """
 
     name: str
@@ -49,6 +54,8 @@ class Variant:
     colour_statistics: Tuple[str, ...] = ()
     weights_file: Optional[str] = None
     statistic_taps: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    registered: Tuple[str, ...] = ()
+    max_shift: int = 8
 
     def __post_init__(self):
         object.__setattr__(self, "formulation", get_formulation(self.formulation))
@@ -60,6 +67,16 @@ class Variant:
             if st not in self.statistics or not set(taps) <= set(self.trunk.taps):
                 raise ValueError(f"statistic_taps: {st!r} at {list(taps)} needs {st!r} in statistics "
                                  f"{list(self.statistics)} and taps among the trunk's {list(self.trunk.taps)}")
+        object.__setattr__(self, "registered", tuple(self.registered))
+        for key in self.registered:
+            space, stat, tap = term_parts(key)
+            valid = stat == "reg" and ((space == "unit" and tap in self.trunk.taps) or (space == tap == COLOUR_TAP))
+            if not valid:
+                raise ValueError(f"registered term {key!r}: write 'unit.reg.<trunk tap>' (a tap among "
+                                 f"{list(self.trunk.taps)}) or 'lab.reg.lab'")
+        if self.registered and not self.formulation.pair_terms:
+            raise ValueError(f"registered terms {list(self.registered)} need a formulation that compares them "
+                             "('texture-structure-registered')")
 
     @property
     def taps(self) -> Tuple[str, ...]:
@@ -69,19 +86,29 @@ class Variant:
     def terms(self) -> List[str]:
         """The statistics keys the distance uses, in a fixed order (see the formulation)."""
         only = dict(self.statistic_taps)
-        return [k for k in self.formulation.terms(self.trunk.taps, self.statistics, self.colour_statistics)
+        stat = [k for k in self.formulation.terms(self.trunk.taps, self.statistics, self.colour_statistics)
                 if term_parts(k)[1] not in only or term_parts(k)[0] == COLOUR_TAP or term_parts(k)[2] in only[term_parts(k)[1]]]
+        return stat + list(self.registered)
+
+    def statistic_taps_used(self) -> Tuple[str, ...]:
+        """The trunk taps that per-image statistics are read at (registered-only taps excluded)."""
+        used = {term_parts(k)[2] for k in self.terms() if k not in self.registered}
+        return tuple(t for t in self.trunk.taps if t in used)
+
+    def map_taps(self) -> Tuple[str, ...]:
+        """The maps the registered terms compare (trunk taps, and ``"lab"``)."""
+        return tuple(dict.fromkeys(term_parts(k)[2] for k in self.registered))
 
     def channels(self) -> Dict[str, int]:
         """tap -> channels of every per-channel weight vector (the trunk taps, then the colour tap)."""
-        taps = list(self.trunk.taps) + ([COLOUR_TAP] if self.colour_statistics else [])
+        taps = list(self.trunk.taps) + ([COLOUR_TAP] if self.colour_statistics or COLOUR_TAP in self.map_taps() else [])
         return {t: CHANNELS[t] for t in taps}
 
     def weights(self, weights: WeightsArg = None) -> Tuple[Dict[str, torch.Tensor], dict]:
         """The linear weights (tensors, manifest entry): ``None`` the shipped file (or ones), ``"ones"``,
         a dict or a file (:func:`~invariant_lpips.weights.linear.resolve_linear_weights`)."""
         return resolve_linear_weights(weights, self.channels(), self.weights_file, variant=self.name,
-                                      fill_with_ones=(COLOUR_TAP,))
+                                      fill_with_ones=(COLOUR_TAP,) + tuple(t for t in self.trunk.taps if t not in POOL_TAPS))
 
     def with_(self, **changes) -> "Variant":
         """A copy with ``changes``; trunk fields (``pooling``, ``padding_mode``, ...) go to the trunk."""

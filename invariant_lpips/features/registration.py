@@ -1,0 +1,224 @@
+"""Registration: estimate the global displacement of two images, then compare them where they overlap.
+
+Shift tolerance by *matching*, not by *discarding*: the pooled and coarse statistics forgive a shift by
+throwing fine position away; a registered term keeps every position, so a loss built on it has a
+gradient at every pixel, and forgives a shift because it first undoes it.
+
+Estimation (:func:`estimate_shift`, no gradient: the displacement is detached from the graph):
+
+    L_i      = luminance of image i (0.299 R + 0.587 G + 0.114 B), mean removed, a central crop of at most
+               ``window`` px a side (the same crop of both), times a Tukey (raised-cosine edge) window
+    R(f)     = F[L_1](f) conj(F[L_0](f)) / (|F[L_1](f) F[L_0](f)| + eps) * exp(-|f|^2 / (2 f_0^2))
+    c(d)     = Re sum_f R(f) exp(2 pi i f . d)                        (weighted phase correlation)
+    d*       = argmax_{|d_y|, |d_x| <= max_shift} c(d)  on the integer grid, then refined on a grid of
+               1 / ``upsample`` px within +-1 px of it by evaluating c at those points (an upsampled DFT,
+               Guizar-Sicairos et al. 2008)
+
+``x1(p) ~ x0(p - d*)``: ``x1`` is ``x0`` moved by ``d* = (d_y, d_x)`` (down, right). The Gaussian weight
+(``f_0`` = 0.25 cycles / px) keeps noise at high frequencies out of the peak; it is symmetric, so the
+peak of a pure shift stays at the shift. A displacement is accepted only where the correlation at
+``d*`` beats the one at zero by ``margin`` (relative): unrelated or heavily damaged pairs, whose peak
+is noise, are compared unshifted.
+
+Compensation (:func:`overlap`): the displacement rounded to whole pixels, then both images cropped to
+the region they share (``H - |d_y|`` x ``W - |d_x|``). This is exact: nothing is resampled, so no
+blur enters either side. The residual (at most half a pixel) is left to the anti-aliased features.
+
+What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels.
+Not forgiven: local jitter (different displacements in different regions), rotation, scaling; a mirror
+or a block shuffle, which no global shift explains.
+
+Shapes: images (N, 3, H, W) (both sides the same size; N broadcasting, one side may be 1); shifts
+(N, 2) float (sub-pixel estimates).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterator, List, Tuple
+
+import torch
+
+#: largest displacement (px, per axis) that registration looks for and undoes
+MAX_SHIFT = 8
+#: the estimate's resolution is 1 / UPSAMPLE px
+UPSAMPLE = 20
+#: central crop (px a side) on which the displacement is estimated (cost independent of image size)
+WINDOW = 256
+#: a non-zero displacement must beat the correlation at zero by this fraction of the peak's height
+MARGIN = 0.1
+#: Gaussian frequency weight of the phase correlation (cycles / px)
+F0 = 0.25
+
+
+def _luminance(x: torch.Tensor) -> torch.Tensor:
+    return 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+
+
+def _tukey(n: int, alpha: float, device, dtype) -> torch.Tensor:
+    """A Tukey window of ``n`` points: flat in the middle, raised-cosine edges of ``alpha * n / 2`` points."""
+    t = torch.arange(n, device=device, dtype=dtype)
+    edge = max(1.0, alpha * (n - 1) / 2)
+    w = torch.ones(n, device=device, dtype=dtype)
+    lo = t < edge
+    hi = t > (n - 1) - edge
+    w[lo] = 0.5 * (1 - torch.cos(math.pi * t[lo] / edge))
+    w[hi] = 0.5 * (1 - torch.cos(math.pi * ((n - 1) - t[hi]) / edge))
+    return w
+
+
+def _central(x: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    sh, sw = min(h, size), min(w, size)
+    y0, x0 = (h - sh) // 2, (w - sw) // 2
+    return x[..., y0:y0 + sh, x0:x0 + sw]
+
+
+def _dft_surface(R: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """``c(y, x) = Re sum_f R(f) exp(2 pi i (f_y y + f_x x))`` on the grid ``ys`` x ``xs`` (per batch item).
+
+    R (N, H, W) complex; ys (N, A), xs (N, B) float -> (N, A, B)."""
+    h, w = R.shape[-2:]
+    fy = torch.fft.fftfreq(h, device=R.device, dtype=torch.float64)
+    fx = torch.fft.fftfreq(w, device=R.device, dtype=torch.float64)
+    ey = torch.exp(2j * math.pi * ys[..., None].double() * fy)           # (N, A, H)
+    ex = torch.exp(2j * math.pi * xs[..., None].double() * fx)           # (N, B, W)
+    return (ey @ R.to(torch.complex128) @ ex.transpose(-1, -2)).real      # (N, A, B)
+
+
+@torch.no_grad()
+def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIFT, upsample: int = UPSAMPLE,
+                   window: int = WINDOW, margin: float = MARGIN) -> torch.Tensor:
+    """The displacement ``d`` with ``x1(p) ~ x0(p - d)`` (module docstring), per pair.
+
+    Args:
+        x0, x1: (N, C, H, W) images of the same size (C = 3: RGB, or 1), any range; N may be 1 on one side.
+        max_shift: the largest displacement looked for, px per axis (0: always zero).
+        upsample: sub-pixel resolution of the estimate (1 / upsample px; 1: whole pixels).
+        window: central crop (px a side) the estimate is made on.
+        margin: a displacement is accepted only if its correlation beats zero's by this fraction of the
+            peak's height; else (0, 0).
+
+    Returns:
+        (N, 2) float32 ``(d_y, d_x)``, detached.
+    """
+    if x0.shape[-2:] != x1.shape[-2:]:
+        raise ValueError(f"registration needs two images of the same size, got {tuple(x0.shape[-2:])} and "
+                         f"{tuple(x1.shape[-2:])}: resize or crop one of them first")
+    n = max(x0.shape[0], x1.shape[0])
+    if max_shift <= 0:
+        return torch.zeros(n, 2, device=x0.device)
+    lum = []
+    for x in (x0, x1):
+        x = x.detach().float()
+        l = _luminance(x) if x.shape[1] == 3 else x[:, 0]
+        l = _central(l, window)
+        lum.append((l - l.mean(dim=(-2, -1), keepdim=True)).expand(n, *l.shape[-2:]))
+    h, w = lum[0].shape[-2:]
+    win = _tukey(h, 0.25, x0.device, torch.float32)[:, None] * _tukey(w, 0.25, x0.device, torch.float32)[None]
+    F0_, F1_ = torch.fft.fft2(lum[0] * win), torch.fft.fft2(lum[1] * win)
+    cross = F1_ * F0_.conj()
+    fy = torch.fft.fftfreq(h, device=x0.device)[:, None]
+    fx = torch.fft.fftfreq(w, device=x0.device)[None]
+    weight = torch.exp(-(fy ** 2 + fx ** 2) / (2 * F0 ** 2))
+    mag = cross.abs()
+    R = cross / (mag + 1e-6 * mag.amax(dim=(-2, -1), keepdim=True) + 1e-30) * weight
+    surface = torch.fft.ifft2(R).real                                       # (N, h, w): c at integer d
+    ry, rx = min(max_shift, h // 2 - 1), min(max_shift, w // 2 - 1)
+    oy = torch.arange(-ry, ry + 1, device=x0.device) % h
+    ox = torch.arange(-rx, rx + 1, device=x0.device) % w
+    local = surface[:, oy][:, :, ox]                                         # (N, 2ry+1, 2rx+1)
+    flat = local.flatten(1).argmax(dim=1)
+    iy = (flat // local.shape[-1]).double() - ry
+    ix = (flat % local.shape[-1]).double() - rx
+    if upsample > 1:
+        steps = torch.arange(-upsample, upsample + 1, device=x0.device, dtype=torch.float64) / upsample
+        fine = _dft_surface(R, iy[:, None] + steps, ix[:, None] + steps)     # (N, A, A), in units of h*w
+        best = fine.flatten(1).argmax(dim=1)
+        iy = iy + steps[best // len(steps)]
+        ix = ix + steps[best % len(steps)]
+        peak = fine.flatten(1).amax(dim=1) / (h * w)
+    else:
+        peak = local.flatten(1).amax(dim=1).double()
+    zero = surface[:, 0, 0].double()
+    keep = (peak - zero) > margin * peak.abs().clamp_min(1e-12)
+    d = torch.stack([iy, ix], dim=1).float()
+    return torch.where(keep[:, None], d, torch.zeros_like(d))
+
+
+def whole_pixels(shift: torch.Tensor) -> List[Tuple[int, int]]:
+    """(N, 2) float shifts -> their nearest whole-pixel displacements, a list of (d_y, d_x)."""
+    r = torch.round(shift.detach().cpu()).to(torch.int64)
+    return [(int(a), int(b)) for a, b in r.tolist()]
+
+
+def overlap(x0: torch.Tensor, x1: torch.Tensor, d: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Both images cropped to the region they share when ``x1(p) = x0(p - d)``: exact, no resampling.
+
+    (N, C, H, W) x 2 -> (N, C, H - |d_y|, W - |d_x|) x 2; differentiable (a crop)."""
+    dy, dx = d
+    h, w = x0.shape[-2:]
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"displacement {d} leaves no overlap of two {h}x{w} images")
+    ys0, ys1 = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xs0, xs1 = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    return x0[..., ys0, xs0], x1[..., ys1, xs1]
+
+
+def shift_groups(shifts: List[Tuple[int, int]]) -> Iterator[Tuple[Tuple[int, int], List[int]]]:
+    """(whole-pixel displacement, indices of the pairs that have it), zero first."""
+    groups: Dict[Tuple[int, int], List[int]] = {}
+    for i, d in enumerate(shifts):
+        groups.setdefault(d, []).append(i)
+    for d in sorted(groups, key=lambda d: (d != (0, 0), d)):
+        yield d, groups[d]
+
+
+def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, keys, channel_weights,
+                     maps0: Dict[str, torch.Tensor], maps1: Dict[str, torch.Tensor], max_shift: int = MAX_SHIFT,
+                     features=None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+    """The pair step: ``D_r`` (N,) of every registered term ``r`` in ``keys``, and the estimated shifts.
+
+    Args:
+        formulation: compares the registered maps (its ``term_difference``: the one formula).
+        trunk: the metric's trunk, run again on the overlap crops of pairs that are displaced.
+        x0, x1: (N, 3, H, W) in [-1, 1] (one side may hold 1 image).
+        keys: the registered terms (``"<space>.reg.<tap>"``).
+        channel_weights: term -> (C,) weights.
+        maps0, maps1: the full-image maps (tap -> (N, C, h, w), and ``"lab"``) of the first trunk pass,
+            reused for the pairs found undisplaced (no second pass for them).
+        features: ``features(x) -> maps`` for a crop (the metric's own feature function).
+
+    What is cached and what is not: the per-image statistics go through the feature cache as before; the
+    displacement and the registered maps depend on both images, so they are computed per pair and never
+    cached. Pairs found undisplaced (the usual case when scoring distortions, or in a loss against an
+    aligned target) reuse the maps of the metric's one trunk pass; a displaced pair costs one more trunk
+    pass of its overlap.
+    """
+    n = max(x0.shape[0], x1.shape[0])
+    shifts = estimate_shift(x0, x1, max_shift=max_shift)
+    d_whole = whole_pixels(shifts)
+
+    def pick(t, idx):  # a side of one image broadcasts; else the group's rows
+        return t if t.shape[0] == 1 else t[idx]
+
+    cols: Dict[str, List[Tuple[List[int], torch.Tensor]]] = {k: [] for k in keys}
+    for d, idx in shift_groups(d_whole):
+        if d == (0, 0):
+            m0 = {t: pick(v, idx) for t, v in maps0.items()}
+            m1 = {t: pick(v, idx) for t, v in maps1.items()}
+        else:
+            c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
+            m0, m1 = features(c0), features(c1)
+        for k in keys:
+            tap = k.split(".")[-1]
+            a, b = m0[tap], m1[tap]
+            cols[k].append((idx, formulation.term_difference(k, a.float(), b.float(),
+                                                             channel_weights[k].to(a.device).float())))
+    out = {}
+    for k, parts in cols.items():
+        dev = parts[0][1].device
+        col = torch.zeros(n, device=dev, dtype=parts[0][1].dtype)
+        for idx, v in parts:
+            col = col.index_put((torch.tensor(idx, device=dev),), v.expand(len(idx)) if v.numel() == 1 else v)
+        out[k] = col
+    return out, shifts

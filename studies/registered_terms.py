@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Per-pair term columns of the registered family on the 512x384 KADID dev proxy (the selection's input).
+
+    invariant-lpips make-dataset --refs ../shared/data/kodak24 --out data/kodak_dev \\
+        --types 1,3,4,6,8,9,11,13,16,18,20,22,24 --size 512x384
+    python studies/registered_terms.py --dataset data/kodak_dev --out data/registered_terms.npz
+
+One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
+trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
+columns. A design of ``studies/registered_select.py`` is a weighting of these columns, so every design
+is evaluated without another trunk pass. The reference's statistics are computed once per reference
+(broadcast). Resumable: pairs already in ``--out`` are skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from invariant_lpips.data.generated import read_generated_set
+from invariant_lpips.data.io import load_image
+from invariant_lpips.features.variants import Variant, get_variant
+from invariant_lpips.metric.invariant import InvariantLPIPS
+
+DEV_TYPES = (1, 3, 4, 6, 8, 9, 11, 13, 16, 18, 20, 22, 24)
+REGISTERED = ("unit.reg.relu1_2", "unit.reg.pool1", "unit.reg.relu2_2", "unit.reg.pool2", "lab.reg.lab")
+
+
+def wide_variant() -> Variant:
+    """Every candidate term of the registered family (unit scales)."""
+    base = get_variant("structure-blur")
+    return Variant("registered-wide", "texture-structure-registered",
+                   base.trunk.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2")),
+                   ("mean", "std", "coarse16", "coarse32", "coarse64"), ("mean", "std"),
+                   statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
+                                   ("coarse16", ("pool1", "pool2")), ("coarse32", ("pool1", "pool2")),
+                                   ("coarse64", ("pool1", "pool2"))),
+                   registered=REGISTERED)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--batch", type=int, default=6)
+    ap.add_argument("--limit-refs", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(torch.get_num_threads())
+    pairs = read_generated_set(args.dataset, types=DEV_TYPES)
+    metric = InvariantLPIPS(variant=wide_variant(), weights="ones")
+    names = metric.terms
+    out = Path(args.out)
+    done = {}
+    if out.exists():
+        z = np.load(out, allow_pickle=False)
+        done = {str(k): v for k, v in zip(z["dist"], z["X"])}
+    by_ref = {}
+    for p in pairs:
+        by_ref.setdefault(str(p.ref_path), []).append(p)
+    refs = sorted(by_ref)[: args.limit_refs or None]
+    t0 = time.time()
+    for r, ref in enumerate(refs):
+        todo = [p for p in by_ref[ref] if str(p.dist_path) not in done]
+        if not todo:
+            continue
+        x = load_image(ref)
+        for s in range(0, len(todo), args.batch):
+            chunk = todo[s:s + args.batch]
+            y = torch.cat([load_image(p.dist_path) for p in chunk])
+            with torch.no_grad():
+                _, per = metric(x, y, normalize=True, retPerLayer=True)
+            vals = torch.cat([t.view(-1, 1) for t in per], dim=1).double().numpy()
+            for p, v in zip(chunk, vals):
+                done[str(p.dist_path)] = v
+        print(f"ref {r + 1}/{len(refs)}: {len(done)} pairs, {time.time() - t0:.0f} s", flush=True)
+        info = {str(p.dist_path): p for p in pairs}
+        keys = sorted(done)
+        np.savez(out, dist=np.array(keys), X=np.stack([done[k] for k in keys]), names=np.array(names),
+                 type=np.array([info[k].dist_type for k in keys]), level=np.array([info[k].level for k in keys]),
+                 ref=np.array([str(info[k].ref_path) for k in keys]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

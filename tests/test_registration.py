@@ -1,0 +1,157 @@
+"""Registration (the pair step of registered variants): displacement estimate, exact compensation,
+the registered terms' formula, gradients where the estimate is ill-posed. Random trunk: no weights."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from invariant_lpips.features.formulations import get_formulation
+from invariant_lpips.features.registration import estimate_shift, overlap, shift_groups, whole_pixels
+from invariant_lpips.features.variants import Variant, get_variant
+from invariant_lpips.metric.invariant import InvariantLPIPS
+
+
+def fourier_shift(x, dy, dx):
+    """x moved by (dy, dx) px (down, right), circularly and band-limited (exact for sub-pixel shifts)."""
+    h, w = x.shape[-2:]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(w, dtype=torch.float64)[None]
+    ph = torch.exp(-2j * math.pi * (fy * dy + fx * dx))
+    return torch.fft.ifft2(torch.fft.fft2(x.double()) * ph).real.float()
+
+
+def smooth_image(seed, h=96, w=128):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, h, w, generator=g)
+    k = torch.ones(3, 1, 5, 5) / 25
+    x = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="circular"), k, groups=3)
+    return (x - x.min()) / (x.max() - x.min())
+
+
+def registered_variant(**changes):
+    base = get_variant("structure-blur")
+    v = Variant("registered-test", "texture-structure-registered",
+                base.trunk.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2")), ("mean", "std", "coarse64"),
+                ("mean", "std"), statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
+                                                 ("coarse64", ("pool1",))),
+                registered=("unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab"))
+    return v.with_(**changes) if changes else v
+
+
+@pytest.mark.parametrize("dy,dx", [(0.3, -1.7), (2.5, 0.25), (-3.14, 4.9), (7.2, -6.6), (0.0, 0.0)])
+def test_subpixel_shift_estimated_within_a_tenth_of_a_pixel(dy, dx):
+    x = smooth_image(0)
+    d = estimate_shift(x, fourier_shift(x, dy, dx))
+    assert d.shape == (1, 2)
+    assert abs(float(d[0, 0]) - dy) <= 0.1 and abs(float(d[0, 1]) - dx) <= 0.1
+
+
+def test_crop_shift_of_a_photo_like_image_is_found_in_whole_pixels():
+    big = smooth_image(1, 160, 160)
+    a = big[..., 20:148, 20:148]
+    for dy, dx in [(3, -2), (0, 1), (-5, 5)]:
+        b = big[..., 20 - dy:148 - dy, 20 - dx:148 - dx]
+        assert whole_pixels(estimate_shift(a, b)) == [(dy, dx)]
+
+
+def test_shift_beyond_the_range_and_unrelated_images_are_not_undone():
+    x = smooth_image(2)
+    assert whole_pixels(estimate_shift(x, torch.roll(x, (3, 3), (2, 3)), max_shift=0)) == [(0, 0)]
+    noise = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
+    d = estimate_shift(x, noise)
+    assert d.abs().max() <= 8
+
+
+def test_estimate_needs_equal_sizes():
+    with pytest.raises(ValueError, match="same size"):
+        estimate_shift(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 40))
+
+
+def test_overlap_is_exact_and_groups_put_zero_first():
+    x = torch.rand(2, 3, 20, 24)
+    y = torch.roll(x, (2, -3), (2, 3))
+    a, b = overlap(x, y, (2, -3))
+    assert a.shape == b.shape == (2, 3, 18, 21)
+    assert torch.equal(a[..., :, 3:], b[..., :, 3:]) or torch.allclose(a, b)
+    assert [d for d, _ in shift_groups([(1, 0), (0, 0), (1, 0)])] == [(0, 0), (1, 0)]
+    with pytest.raises(ValueError, match="no overlap"):
+        overlap(x, y, (20, 0))
+
+
+def test_registered_formula_zero_at_equal_maps_and_positive_otherwise():
+    f = get_formulation("texture-structure-registered")
+    a, b = torch.rand(2, 8, 5, 6), torch.rand(2, 8, 5, 6)
+    w = torch.ones(8)
+    assert torch.equal(f.term_difference("unit.reg.relu1_2", a, a, w), torch.zeros(2))
+    assert bool((f.term_difference("unit.reg.relu1_2", a, b, w) > 0).all())
+    lab = torch.rand(1, 3, 4, 4) * 100
+    assert f.term_difference("lab.reg.lab", lab, lab + 10, torch.ones(3)).item() == pytest.approx(0.01, rel=1e-5)
+    with pytest.raises(ValueError, match="space must be"):
+        f.term_difference("raw.reg.pool1", a, b, w)
+
+
+def test_variant_refuses_registered_terms_it_cannot_compute():
+    with pytest.raises(ValueError, match="registered term"):
+        registered_variant(registered=("unit.reg.pool3",))
+    with pytest.raises(ValueError, match="need a formulation"):
+        Variant("x", "texture-structure", get_variant("structure-blur").trunk, ("mean",),
+                registered=("lab.reg.lab",))
+
+
+@pytest.fixture(scope="module")
+def metric():
+    torch.manual_seed(0)
+    return InvariantLPIPS(variant=registered_variant(), trunk_weights=None, weights="ones",
+                          padding_mode="circular")
+
+
+def test_circular_shift_costs_nothing_in_the_registered_terms(metric):
+    x = smooth_image(3)
+    y = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    shifted = torch.roll(x, (3, -2), (2, 3))
+    n = len(metric.variant.registered)
+    _, per_shift = metric(x, shifted, normalize=True, retPerLayer=True)
+    _, per_noise = metric(x, y, normalize=True, retPerLayer=True)
+    reg_shift = sum(float(t) for t in per_shift[-n:])
+    reg_noise = sum(float(t) for t in per_noise[-n:])
+    assert reg_noise > 0
+    assert reg_shift <= 1e-4 * reg_noise
+    assert whole_pixels(metric.last_shifts) == [(3, -2)]
+
+
+def test_mirror_costs_more_than_a_small_shift(metric):
+    x = smooth_image(4)
+    d_shift = float(metric(x, torch.roll(x, (1, 1), (2, 3)), normalize=True))
+    d_mirror = float(metric(x, x.flip(-1), normalize=True))
+    assert d_mirror > 3 * d_shift
+
+
+def test_batches_broadcast_and_mixed_shifts_match_one_by_one(metric):
+    x = smooth_image(5)
+    ys = torch.cat([torch.roll(x, (0, 0), (2, 3)), torch.roll(x, (2, 1), (2, 3)),
+                    (x * 0.8 + 0.1), torch.roll(x * 0.9, (-1, 3), (2, 3))])
+    batched = metric(x, ys, normalize=True).view(-1)
+    single = torch.cat([metric(x, y[None], normalize=True).view(-1) for y in ys])
+    assert torch.allclose(batched, single, atol=1e-6, rtol=1e-5)
+
+
+def test_gradients_finite_for_identical_flat_and_shifted_images(metric):
+    x = smooth_image(6)
+    for a, b in [(x, x), (torch.full_like(x, 0.5), torch.full_like(x, 0.5)), (x, torch.roll(x, (2, 2), (2, 3))),
+                 (torch.zeros_like(x), torch.zeros_like(x))]:
+        y = a.clone().requires_grad_(True)
+        metric(b, y, normalize=True).sum().backward()
+        assert torch.isfinite(y.grad).all()
+
+
+def test_registered_variant_needs_equal_sizes(metric):
+    with pytest.raises(ValueError, match="same size"):
+        metric(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 72), normalize=True)
+
+
+def test_distance_from_pooled_alone_is_refused_with_the_reason(metric):
+    x = torch.rand(1, 3, 64, 64)
+    g = metric.pooled_features(x, normalize=True)
+    with pytest.raises(ValueError, match="need both images"):
+        metric.distance_from_pooled(g, g)
