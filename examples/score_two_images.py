@@ -17,7 +17,7 @@ ref = il.load_image(HERE / "coffee.png")                  # (1, 3, 256, 384) in 
 shifted = il.load_image(HERE / "coffee_shifted_2px.png")
 jpeg = il.load_image(HERE / "coffee_jpeg_q15.png")
 
-metrics = {"InvariantLPIPS (default)": il.InvariantLPIPS(), "LPIPS-VGG (baseline)": il.LPIPS()}
+metrics = {"InvariantLPIPS (default)": il.InvariantLPIPS(), "LPIPS-VGG (baseline)": il.LPIPS(net="vgg")}
 with torch.inference_mode():
     for name, metric in metrics.items():
         d_shift = metric(ref, shifted, normalize=True).item()

@@ -387,4 +387,8 @@ def format_table(results: dict, csv: bool = False) -> str:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     lines = [fmt.format(*cols), fmt.format(*["-" * w for w in widths])] + [fmt.format(*r) for r in rows]
+    lines += ["", "acc@0: test accuracy on centred digits; acc dx: accuracy over the horizontal shifts (mean, worst); "
+                  "acc grid: over the (dx, dy) grid;",
+              "RL: relative loss (L(shift) - L(0)) / L(0), the growth of the test cross-entropy under the shift, "
+              "mean over the non-zero shifts (0 = shift-proof; 1 = the loss doubles)."]
     return "\n".join(lines)
