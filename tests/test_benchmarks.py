@@ -481,7 +481,7 @@ def test_registry_adapter_is_accepted(kadid, tmp_path):
 def test_torchrun_two_ranks(kadid, tmp_path):
     out = tmp_path / "dist"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "benchmarks" / "run_benchmark.py"), "--dataset", "kadid10k", "--root", str(kadid),
+           "-m", "invariant_lpips", "bench", "--dataset", "kadid10k", "--root", str(kadid),
            "--metrics", "mse,l1", "--out", str(out), "--workers", "0", "--bootstrap", "20", "--no-progress"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
