@@ -71,6 +71,7 @@ def fit_weights(
     init: torch.Tensor,
     config: FitConfig = FitConfig(),
     phi1: Optional[torch.Tensor] = None,
+    progress: bool = False,
 ) -> FitResult:
     """Learn non-negative weights.
 
@@ -80,6 +81,7 @@ def fit_weights(
         groups: (P,) reference id of each pair: the validation split holds out whole references.
         init: (D,) initial non-negative weights (e.g. LPIPS v0.1's, or ones).
         phi1: (P, D) reference-vs-p1 features, for ``2afc`` only.
+        progress: a progress bar over the optimisation steps (on stderr; it ends early with early stopping).
     """
     if phi.ndim != 2 or phi.shape[0] != target.shape[0] or phi.shape[1] != init.shape[0]:
         raise ValueError(f"shapes do not fit: phi {tuple(phi.shape)}, target {tuple(target.shape)}, "
@@ -135,7 +137,11 @@ def fit_weights(
 
     best = (-float("inf"), 0, torch.nn.functional.softplus(theta).detach().clone())
     history = []
+    from ..progress import progress_bar
+
+    bar = progress_bar(total=config.max_steps, desc="fitting weights", unit="step", disable=not progress)
     for step in range(config.max_steps):
+        bar.update(1)
         main, reg, w = objective(tr)
         loss = main + reg
         opt.zero_grad()
@@ -152,5 +158,6 @@ def fit_weights(
                     break
             else:
                 best = (float("nan"), step, w_now.clone())
+    bar.close()
     weights = best[2].float()
     return FitResult(weights=weights, history=history, best_step=best[1], best_val=best[0])

@@ -109,7 +109,7 @@ def calibrate(
 
     def fit(mask):
         return fit_weights(phi0[mask], target[mask], [g for g, m in zip(groups, mask) if m], w0, config,
-                           phi1=phi1[mask] if two_afc else None)
+                           phi1=phi1[mask] if two_afc else None, progress=progress)
 
     refs = sorted(set(groups))
     report: Dict[str, object] = {"variant": v.name, "loss": loss, "n_pairs": len(groups), "n_refs": len(refs),
