@@ -23,6 +23,7 @@ from ..features.variants import DEFAULT_VARIANT, Variant, get_variant
 from ..trunk.config import weights_label
 from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
 from .compat import lpips_constructor_args
+from .scale import attach_scale
 from .validation import check_module_device, check_pair
 
 
@@ -46,6 +47,8 @@ class InvariantLPIPS(nn.Module):
         backend: the trunk's execution path, ``"auto"`` (default: fused oneDNN conv + ReLU and a
             fused blur-max when no gradient is wanted on CPU float32; equal to ``"eager"`` within
             float rounding) or ``"eager"`` (plain layers). ``None`` keeps a given ``trunk``'s setting.
+        scale: ``None`` (default): the variant's raw distance; ``"lpips"``: the same distance through a fitted,
+            bounded, increasing map onto LPIPS-VGG's range (ranks unchanged; see :mod:`invariant_lpips.metric.scale`).
         pretrained, net, version, lpips, spatial, pnet_rand, pnet_tune, use_dropout, model_path, eval_mode,
             verbose: ``lpips.LPIPS``' constructor arguments, in lpips' positional order, accepted so that only
             the import changes (see :func:`invariant_lpips.metric.compat.lpips_constructor_args`). A variant
@@ -93,6 +96,7 @@ class InvariantLPIPS(nn.Module):
         padding_mode: Optional[str] = None,
         check_inputs: bool = True,
         backend: Optional[str] = None,
+        scale: Optional[str] = None,
         **unknown,
     ):
         super().__init__()
@@ -130,6 +134,7 @@ class InvariantLPIPS(nn.Module):
         })
         self.scales = nn.Parameter(torch.tensor(self.formulation.term_scales(self.terms, tensors)), requires_grad=False)
         self.train(not compat["eval_mode"])
+        attach_scale(self, scale, v.name)  # scale='lpips': outputs on LPIPS-VGG's range (metric/scale.py)
 
     def channel_weights(self) -> Dict[str, torch.Tensor]:
         """Per-term channel weights ``w_k`` of the distance (the formulation's view of ``lins``)."""
