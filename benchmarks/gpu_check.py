@@ -15,6 +15,10 @@ every step so that a cut-off run still reports what it measured:
    float32 deltas (SRCC delta, and the SRCC between the two distance vectors).
 4. ``speed``: ``benchmarks/speed.py --devices cuda --dtype fp32,bf16,fp16`` (default variant,
    LPIPS baseline and the ``lpips`` package; the matmul peak of each dtype).
+5. ``big_image``: a generated 4000x6000 pair scored by the default variant in row strips
+   (invariant_lpips/features/tiling.py) in float32 and with ``.half()``: time, peak CUDA memory, and
+   the half-precision distance against float32 (issue 26). The CUDA tests of step 1 include
+   ``.half()`` / ``.double()`` models and strips equal to the whole image.
 
 Usage (on the GPU machine, from the repository root; see gpu_check.sh)::
 
@@ -197,6 +201,37 @@ def run_speed(out: Path, remaining: float, device: str = "cuda") -> Dict[str, An
     return res
 
 
+def run_big_image(device: str = "cuda", size=(4000, 6000)) -> Dict[str, Any]:
+    """A large pair in strips on ``device``, float32 then ``.half()``: seconds, peak memory, distances."""
+    import copy
+
+    import torch
+
+    from invariant_lpips import InvariantLPIPS
+
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    low = torch.rand(1, 3, h // 64 + 2, w // 64 + 2, generator=g)
+    x = torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).to(device)
+    y = (x.roll(3, dims=-1) + 0.01 * torch.randn_like(x)).clamp(0, 1)
+    m = InvariantLPIPS().to(device)
+    res: Dict[str, Any] = {"size": [h, w], "variant": m.variant.name}
+    for name, metric, cast in (("fp32", m, lambda t: t), ("half", copy.deepcopy(m).half(), lambda t: t.half())):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            d = float(metric(cast(x), cast(y), normalize=True))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        res[name] = {"distance": d, "seconds": time.perf_counter() - t0,
+                     "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else None}
+    res["half_relative_difference"] = abs(res["half"]["distance"] - res["fp32"]["distance"]) / max(
+        abs(res["fp32"]["distance"]), 1e-12)
+    return res
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -211,7 +246,8 @@ def main(argv=None) -> int:
     ap.add_argument("--levels", default="1-5", help="levels of the generated set (default 1-5)")
     ap.add_argument("--device", default="cuda",
                     help="cuda (default); cpu only to dry-run the steps on a machine without a GPU")
-    ap.add_argument("--skip", default="", help="comma-separated steps to leave out: tests,runner,speed")
+    ap.add_argument("--big-size", default="4000x6000", help="HEIGHTxWIDTH of the big_image step (default 4000x6000)")
+    ap.add_argument("--skip", default="", help="comma-separated steps to leave out: tests,runner,speed,big_image")
     args = ap.parse_args(argv)
 
     t_start = time.time()
@@ -265,6 +301,7 @@ def main(argv=None) -> int:
         if "error" not in report["steps"].get("kadid_set", {"error": 1}):
             step("runner", run_runner, work / "set", out, workers, args.batch_size, args.device)
     step("speed", lambda: run_speed(out, deadline - time.time(), args.device))
+    step("big_image", run_big_image, args.device, tuple(int(v) for v in args.big_size.lower().split("x")))
     save()
     print(json.dumps({k: v for k, v in report.items() if k != "steps"}, indent=1))
     for name, s in report["steps"].items():

@@ -157,3 +157,62 @@ def test_real_weights_bf16_close_to_fp32_on_cuda(vgg_state, photos):
         with torch.autocast("cuda", dtype=torch.bfloat16):
             low = m(x, y, normalize=True).flatten()
     assert torch.allclose(low.float(), ref, rtol=2e-2), (low, ref)
+
+
+# ----------------------------------------------------------------------------- issue 26: dtypes, strips, scale
+@pytest.mark.parametrize("cls", [InvariantLPIPS, LPIPS])
+def test_half_model_on_cuda_is_finite_and_close(cls):
+    """``metric.half()`` with float16 images, as lpips users do: finite, close to float32 (InvariantLPIPS
+    computes its statistics and distance in float32 and returns float32; LPIPS returns float16 as lpips does)."""
+    import copy
+
+    torch.manual_seed(0)
+    m = cls(trunk_weights=None).cuda()
+    h = copy.deepcopy(m).half()
+    x, y = (t.cuda() for t in _pair())
+    with torch.no_grad():
+        ref = m(x, y, normalize=True).flatten()
+        low = h(x.half(), y.half(), normalize=True).flatten()
+    assert torch.isfinite(low).all()
+    assert torch.allclose(low.float(), ref, rtol=5e-2, atol=1e-4), (low, ref)
+
+
+@pytest.mark.parametrize("cls", [InvariantLPIPS, LPIPS])
+def test_double_model_on_cuda_gives_float64(cls):
+    torch.manual_seed(0)
+    m = cls(trunk_weights=None).cuda().double()
+    x, y = (t.cuda().double() for t in _pair())
+    with torch.no_grad():
+        assert m(x, y, normalize=True).dtype == torch.float64
+
+
+def test_strips_on_cuda_equal_the_whole_image():
+    from invariant_lpips.features.tiling import tiling
+
+    torch.manual_seed(0)
+    m = InvariantLPIPS(trunk_weights=None).cuda()
+    x = smooth_images(2, 512, 320, seed=3).cuda()
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        whole = m(x, y, normalize=True)
+        with tiling(tile_above_px=0, strip_rows=96):
+            tiled = m(x, y, normalize=True)
+    assert torch.allclose(tiled, whole, rtol=1e-5, atol=1e-6), (tiled, whole)
+
+
+def test_half_model_in_strips_on_cuda():
+    """float16 trunk in strips: the statistics accumulate in float64 and come back in float32."""
+    import copy
+
+    from invariant_lpips.features.tiling import tiling
+
+    torch.manual_seed(0)
+    m = InvariantLPIPS(trunk_weights=None).cuda()
+    h = copy.deepcopy(m).half()
+    x = smooth_images(1, 512, 320, seed=4).cuda()
+    y = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        ref = m(x, y, normalize=True)
+        with tiling(tile_above_px=0, strip_rows=128):
+            low = h(x.half(), y.half(), normalize=True)
+    assert torch.isfinite(low).all() and torch.allclose(low.float(), ref, rtol=5e-2, atol=1e-4)

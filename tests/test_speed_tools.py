@@ -72,7 +72,7 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     """Every step up to the GPU itself: set generation, the runner in both precisions, the JSON."""
     cmd = [sys.executable, str(BENCH / "gpu_check.py"), "--device", "cpu", "--out", str(tmp_path / "out"),
            "--work", str(tmp_path / "work"), "--refs", "2", "--types", "1,16", "--levels", "1,5",
-           "--batch-size", "4", "--skip", "tests,speed"]
+           "--batch-size", "4", "--skip", "tests,speed", "--big-size", "96x128"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
@@ -80,6 +80,8 @@ def test_gpu_check_dry_run_on_cpu(tmp_path):
     runner = report["steps"]["runner"]
     assert runner["fp32"]["pairs"] == 8 and 0 <= runner["fp32"]["srcc_vs_pseudo_score"] <= 1
     assert "delta_srcc_vs_pseudo_score" in runner["bf16_vs_fp32"]
+    big = report["steps"]["big_image"]
+    assert big["size"] == [96, 128] and big["half_relative_difference"] < 0.05, big
 
 
 def test_gpu_check_refuses_without_cuda(tmp_path):
