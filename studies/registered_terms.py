@@ -4,6 +4,7 @@
     invariant-lpips make-dataset --refs ../shared/data/kodak24 --out data/kodak_dev \\
         --types 1,3,4,6,8,9,11,13,16,18,20,22,24 --size 512x384
     python studies/registered_terms.py --dataset data/kodak_dev --out data/registered_terms.npz
+    python studies/registered_terms.py --probe ../shared/data/kodak24 --out data/registered_probe.npz
 
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
@@ -42,16 +43,50 @@ def wide_variant() -> Variant:
                    registered=REGISTERED)
 
 
+PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03", "jpeg30", "mirror", "shuffle32",
+               "shuffle64", "other-photo")
+
+
+def probe(metric, refs_dir, out, size=256):
+    """Term columns of synthetic, human-free probes on Kodak crops (crop shifts of 1-8 px, noise, JPEG q30,
+    a mirror, block shuffles, another photo): the non-KADID targets of every design, without another pass."""
+    from probes import block_shuffle, centre_crop, jpeg
+
+    from invariant_lpips.data.io import list_images
+
+    refs = [load_image(p) for p in list_images(refs_dir)]
+    g = torch.Generator().manual_seed(0)
+    crops = [centre_crop(r, size, 0, -4) for r in refs]
+    X, image, kind = [], [], []
+    for i, (r, x) in enumerate(zip(refs, crops)):
+        ys = [centre_crop(r, size, 0, -4 + 1), centre_crop(r, size, 0, -4 + 2), centre_crop(r, size, 0, 0),
+              centre_crop(r, size, 0, 4), (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+              (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1), jpeg(x, 30), x.flip(-1),
+              block_shuffle(x, 32, i), block_shuffle(x, 64, i), crops[(i + 1) % len(crops)]]
+        with torch.no_grad():
+            _, per = metric(x, torch.cat(ys), normalize=True, retPerLayer=True)
+        X.append(torch.cat([t.view(-1, 1) for t in per], dim=1).double().numpy())
+        image += [i] * len(ys)
+        kind += list(PROBE_KINDS)
+        print(f"probe {i + 1}/{len(refs)}", flush=True)
+    np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--dataset", help="generated KADID-layout folder at 512x384")
+    ap.add_argument("--probe", metavar="REFS", help="write the probe columns of crops of these references instead")
+    ap.add_argument("--crop", type=int, default=256, help="probe crop size")
     ap.add_argument("--out", required=True)
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--limit-refs", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
-    pairs = read_generated_set(args.dataset, types=DEV_TYPES)
     metric = InvariantLPIPS(variant=wide_variant(), weights="ones")
+    if args.probe:
+        return probe(metric, args.probe, args.out, args.crop)
+    pairs = read_generated_set(args.dataset, types=DEV_TYPES)
     names = metric.terms
     out = Path(args.out)
     done = {}

@@ -6,6 +6,7 @@ too, and overfits those types. The nested protocol here gives the honest figure.
 its per-pair distance is
 
     d = mean_{k in texture} X_k / m_k  +  lambda * mean_{k in structure} X_k / m_k      (``norm``)
+        [ + mu * mean_{r in registered} X_r / m_r ]      (registered terms, ``norm`` designs only)
 
 with ``m_k`` the mean of column ``k`` over the *training* pairs (images only, no human score), or
 ``d = sum_k a_k X_k / m_k`` with ``a >= 0`` fitted to the training cells' human means (``fit``:
@@ -68,14 +69,18 @@ class Cells:
 def design_coefficients(cells: Cells, design, train_types, fit_types=None):
     """(term names, coefficients): the design's distance is ``X[:, names] @ coef``, its normalisation taken
     on ``train_types``' pairs and its fit (``fit`` designs) on ``fit_types``' cells (default ``train_types``)."""
-    names = design["texture"] + design["structure"]
+    registered = list(design.get("registered", ()))
+    names = design["texture"] + design["structure"] + registered
     X = cells.columns(names)
     m = X[np.isin(cells.type, list(train_types))].mean(0)
     m[m <= 0] = 1.0
     if design["weighting"] == "norm":
-        nt, ns = len(design["texture"]), len(design["structure"])
-        share = np.array([1.0 / nt] * nt + [design.get("lambda", 1.0) / max(ns, 1)] * ns)
+        nt, ns, nr = len(design["texture"]), len(design["structure"]), len(registered)
+        share = np.array([1.0 / nt] * nt + [design.get("lambda", 1.0) / max(ns, 1)] * ns
+                         + [design.get("mu", 1.0) / max(nr, 1)] * nr)
         return names, share / m
+    if registered:
+        raise ValueError("registered terms are weighed by norm designs only")
     fit_types = train_types if fit_types is None else fit_types
     nt, ns = len(design["texture"]), len(design["structure"])
     fitted = names[:nt] if design["weighting"] == "fit+norm" else names

@@ -350,9 +350,7 @@ class RegisteredFormulation(TextureStructureFormulation):
         if space == "unit":  # LPIPS' unit normalisation, with a floor that keeps the gradient finite at f = 0
             a = a * torch.rsqrt((a * a).sum(dim=1, keepdim=True) + REGISTERED_EPS)
             b = b * torch.rsqrt((b * b).sum(dim=1, keepdim=True) + REGISTERED_EPS)
-        elif space == COLOUR_TAP:
-            a, b = a / 100.0, b / 100.0
-        else:
+        elif space != COLOUR_TAP:  # the CIELab maps are already (L*, a*, b*) / 100
             raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap) or 'lab'")
         diff = a - b
         per = (w.view(1, -1, 1, 1) * diff * diff).sum(dim=1).mean(dim=(-2, -1))

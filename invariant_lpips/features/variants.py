@@ -185,3 +185,12 @@ for _name, _formulation in [("lpips-gap-stats", "stats"), ("lpips-gap-stats-sq",
     # mean and spread per pool tap plus the CIELab colour tap, with LPIPS' per-channel weights
     register_variant(Variant(_name, _formulation, _BLUR, ("mean", "std"), ("mean", "std"),
                              weights_file="lpips_gap_stats.safetensors"))
+# compensate, then compare: structure-blur's texture and coarse-structure terms plus registered terms (fine
+# VGG maps and CIELab compared position by position after the global displacement is undone, see
+# features/registration.py); chosen by nested leave-one-type-out selection (studies/registered_select.py)
+_REGISTERED_TRUNK = _BLUR.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2"))
+_TEXTURE_TAPS = (("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")), ("coarse64", ("pool1",)))
+register_variant(Variant("registered-blur", "texture-structure-registered", _REGISTERED_TRUNK,
+                         ("mean", "std", "coarse64"), ("mean", "std"), weights_file="registered_blur.safetensors",
+                         statistic_taps=_TEXTURE_TAPS,
+                         registered=("unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab")))

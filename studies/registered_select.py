@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""Nested leave-one-type-out selection in the *registered* family (compensate, then compare fine features).
+
+    python studies/registered_select.py --terms data/registered_terms.npz --probe data/registered_probe.npz \\
+        --table ../shared/data/kadid_dev_type_level.csv --peers-dir studies/results/dev_proxy_512/peers \\
+        --out studies/results/registered_select [--ship invariant_lpips/weights/shipped/registered_blur.safetensors]
+
+Input: the per-pair term columns of ``studies/registered_terms.py`` (texture, coarse-structure and
+registered terms of one anti-aliased trunk pass to pool2) on the 512x384 KADID dev proxy, and the same
+columns on synthetic probes (crop shifts, noise, JPEG, mirror, shuffles). A design is
+
+    d = mean_{k in texture} T_k / m_k + lambda * mean_{j in structure} S_j / m_j + mu * mean_{r in registered} M_r / m_r
+
+with ``m`` the columns' means over the training pairs (images only, no human score). The pool: the
+texture base of the shipped default (pool1-2 means and spreads + CIELab), coarse structure (none, pool1
+at 32 or 64 px, pool1-2 at 64 px) x lambda, registered sets x mu (``mu = 0``: the old family).
+
+Admissible in a fold: the design meets the synthetic targets (a 1-px crop shift at most 2% of faint noise,
+median over crops; a mirror and a 64-px shuffle at least 2x faint noise and more than JPEG q30 on every
+crop) and ``mu >= --min-mu`` (the loss constraint, measured by ``benchmarks/loss.py``; no human score).
+Among them the nested protocol (``selection.nested_selection``) chooses by SRCC over the training cells.
+Nothing here reads RAID.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from selection import Cells, cell_srcc, design_coefficients, nested_selection
+
+from invariant_lpips.data.generated import read_peer_scores
+from invariant_lpips.data.type_level import read_type_level_table
+
+TEXTURE = ["raw.mean.pool1", "raw.mean.pool2", "raw.std.pool1", "raw.std.pool2", "lab.mean.lab", "lab.std.lab"]
+STRUCTURE = {"none": [], "s1.c64": ["raw.coarse64.pool1"], "s1.c32": ["raw.coarse32.pool1"],
+             "s12.c64": ["raw.coarse64.pool1", "raw.coarse64.pool2"]}
+REGISTERED = {"none": [], "r1": ["unit.reg.relu1_2"], "r12": ["unit.reg.relu1_2", "unit.reg.relu2_2"],
+              "p12": ["unit.reg.pool1", "unit.reg.pool2"], "lab": ["lab.reg.lab"],
+              "r12+lab": ["unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab"],
+              "r1+lab": ["unit.reg.relu1_2", "lab.reg.lab"]}
+LAMBDAS = (0.25, 0.5, 1.0)
+MUS = (0.25, 0.5, 1.0, 2.0, 4.0)
+TARGETS = {"shift_over_noise": 0.02, "arrangement_over_noise": 2.0}
+
+
+def design_name(s, lam, r, mu):
+    return f"tex12+lab|{s}" + (f"|λ{lam:g}" if s != "none" else "") + (f"|{r}|μ{mu:g}" if r != "none" else "")
+
+
+def design_pool():
+    pool = []
+    for s, r in itertools.product(STRUCTURE, REGISTERED):
+        for lam in (LAMBDAS if s != "none" else (0.0,)):
+            for mu in (MUS if r != "none" else (0.0,)):
+                pool.append({"name": design_name(s, lam, r, mu), "texture": list(TEXTURE),
+                             "structure": list(STRUCTURE[s]), "registered": list(REGISTERED[r]),
+                             "weighting": "norm", "lambda": lam, "mu": mu})
+    return pool
+
+
+class Probe:
+    def __init__(self, path):
+        z = np.load(path)
+        self.names = [str(n) for n in z["names"]]
+        self.X = z["X"].astype(np.float64)
+        self.kind = np.array([str(k) for k in z["kind"]])
+
+    def figures(self, names, coef):
+        d = self.X[:, [self.names.index(n) for n in names]] @ coef
+        d = {k: d[self.kind == k] for k in sorted(set(self.kind))}
+        out = {f"shift{s}_over_noise0.02": float(np.median(d[f"shift{s}"] / d["noise0.02"])) for s in (1, 2, 4, 8)}
+        for k in ("mirror", "shuffle64", "shuffle32"):
+            out[f"{k}_over_noise0.03_min"] = float(np.min(d[k] / d["noise0.03"]))
+            out[f"{k}_over_jpeg30_min"] = float(np.min(d[k] / d["jpeg30"]))
+        return out
+
+    @staticmethod
+    def meets(fig):
+        return (fig["shift1_over_noise0.02"] <= TARGETS["shift_over_noise"]
+                and all(fig[f"{k}_over_noise0.03_min"] >= TARGETS["arrangement_over_noise"]
+                        and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--terms", required=True)
+    ap.add_argument("--probe", required=True)
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--peers-dir", default="")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--min-mu", type=float, default=0.0, help="admissible designs have mu >= this (loss constraint)")
+    ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
+    ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
+    args = ap.parse_args(argv)
+
+    z = np.load(args.terms)
+    names = [str(n) for n in z["names"]]
+    table = read_type_level_table(args.table)
+    cells = Cells(z["X"], names, z["type"], z["level"], table)
+    refs = sorted(set(str(r) for r in z["ref"]))
+    probe = Probe(args.probe)
+    pool = design_pool()
+    print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
+
+    def admissible(design, train):
+        if design["mu"] < args.min_mu:
+            return False
+        nm, coef = design_coefficients(cells, design, train)
+        return Probe.meets(probe.figures(nm, coef))
+
+    peers = {}
+    if args.peers_dir:
+        dists = [Path(str(p)).name for p in z["dist"]]
+        for f in sorted(Path(args.peers_dir).glob("*.csv")):
+            peers[f.stem.split("_")[0]] = np.array(read_peer_scores(f, dists), dtype=np.float64)
+    res = nested_selection(cells, pool, peers, verbose=True, admissible=admissible)
+    every = [design_coefficients(cells, d, cells.types) for d in pool]
+    figs = [probe.figures(nm, c) for nm, c in every]
+    ok = [Probe.meets(f) and d["mu"] >= args.min_mu for f, d in zip(figs, pool)]
+    crit = [cell_srcc(cells, cells.columns(nm) @ c, cells.types) if k else -np.inf for (nm, c), k in zip(every, ok)]
+    best = int(np.argmax(crit))
+    chosen = pool[best]
+    rows = {}
+    show = [chosen["name"]] + [s for s in args.show.split(",") if s]
+    for d, (nm, c), f in zip(pool, every, figs):
+        if d["name"] in show:
+            rows[d["name"]] = {"srcc_all_cells": cell_srcc(cells, cells.columns(nm) @ c, cells.types), **f,
+                               "meets_probe_targets": Probe.meets(f), "mu": d["mu"], "lambda": d["lambda"]}
+    out = {"designs_compared": len(pool), "pairs": int(len(z["X"])), "references": len(refs), "min_mu": args.min_mu,
+           "nested_srcc": res["nested_srcc"], "nested_krcc": res["nested_krcc"], "nested_plcc": res["nested_plcc"],
+           "folds": res["folds"], "peers": res["peers"], "admissible_on_all_types": int(sum(ok)),
+           "chosen_on_all_types": chosen, "coefficients": dict(zip(every[best][0], map(float, every[best][1]))),
+           "frontier": rows}
+    o = Path(args.out)
+    o.mkdir(parents=True, exist_ok=True)
+    (o / "registered_select.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps({k: out[k] for k in ("nested_srcc", "admissible_on_all_types", "peers")}, indent=1))
+    print("chosen on all types:", chosen["name"], json.dumps(rows[chosen["name"]], indent=1))
+    if args.ship:
+        ship(chosen, out["coefficients"], args.ship)
+    return 0
+
+
+def ship(design, coefficients, path):
+    """The chosen design's scales as a weights file of variant ``registered-blur`` (texture terms scaled so
+    that each has mean 1 over the pairs: ``a_k = n_texture * coef_k``, as texture-blur's convention)."""
+    import torch
+
+    from invariant_lpips.features.variants import get_variant
+    from invariant_lpips.weights.linear import save_linear_weights
+
+    v = get_variant("registered-blur")
+    nt = len(design["texture"])
+    tensors = {t: torch.ones(c) for t, c in v.channels().items()}
+    for term in v.terms():
+        tensors["scale." + term] = torch.tensor([nt * coefficients.get(term, 0.0)], dtype=torch.float32)
+    save_linear_weights(path, tensors, variant=v.name, data="KADID-style distortions of Kodak24 (images only)",
+                        loss="none: each term scaled by its mean over the pairs",
+                        notes=f"design {design['name']}, chosen by studies/registered_select.py")
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
