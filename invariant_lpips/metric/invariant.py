@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..features.pooled import Stats, pooled_statistics
+from ..features.registration import pair_differences
 from ..features.variants import DEFAULT_VARIANT, Variant, get_variant
 from ..trunk.config import weights_label
 from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
@@ -147,19 +148,46 @@ class InvariantLPIPS(nn.Module):
         return self
 
     # ------------------------------------------------------------------ features
-    def pooled_features(self, x: torch.Tensor, normalize: bool = False) -> Stats:
-        """The variant's statistics, ``{term: (N, C) float32}``, for inputs in [-1, 1] (or [0, 1] with normalize)."""
+    def pooled_features(self, x: torch.Tensor, normalize: bool = False, maps: Optional[Dict[str, torch.Tensor]] = None
+                        ) -> Stats:
+        """The variant's per-image statistics, ``{term: (N, C) float32}``, for inputs in [-1, 1] (or [0, 1] with
+        normalize). ``maps``: a dict that receives the maps the registered terms compare (same trunk pass)."""
         if normalize:
             x = 2 * x - 1
         v = self.variant
-        stats = pooled_statistics(self.net, x, v.taps, (self.formulation.space,), v.statistics, v.colour_statistics,
-                                  circular=v.trunk.circular)
-        return {k: stats[k] for k in self.terms}
+        stats = pooled_statistics(self.net, x, v.statistic_taps_used(), (self.formulation.space,), v.statistics,
+                                  v.colour_statistics, circular=v.trunk.circular, maps=maps, map_taps=v.map_taps())
+        return {k: stats[k] for k in self.terms if k not in v.registered}
 
-    def distance_from_pooled(self, g0: Stats, g1: Stats, retPerLayer: bool = False):
+    def _maps(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The registered terms' maps of images in [-1, 1] (the pair step's second pass, on overlap crops)."""
+        maps: Dict[str, torch.Tensor] = {}
+        pooled_statistics(self.net, x, (), (self.formulation.space,), (), (), maps=maps, map_taps=self.variant.map_taps())
+        return maps
+
+    def pair_differences(self, in0: torch.Tensor, in1: torch.Tensor, maps0: Dict[str, torch.Tensor],
+                         maps1: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The pair step of a variant with registered terms: ``{term: (N,)}`` (empty for other variants).
+        Inputs in [-1, 1]; ``maps0``/``maps1`` from :meth:`pooled_features` (see
+        :func:`~invariant_lpips.features.registration.pair_differences`: what is cached and what is not)."""
+        v = self.variant
+        if not v.registered:
+            return {}
+        pair, self.last_shifts = pair_differences(
+            self.formulation, self.net, in0, in1, v.registered, self.formulation.channel_weights(v.registered, self.lins),
+            maps0, maps1, max_shift=v.max_shift, features=self._maps)
+        return pair
+
+    def distance_from_pooled(self, g0: Stats, g1: Stats, retPerLayer: bool = False,
+                             pair: Optional[Dict[str, torch.Tensor]] = None):
         """Distance between pooled statistics, (N, C) per term, N broadcasting between the two sides
-        (the variant's formulation). Returns (N,) [+ per-term list]."""
-        total, per = self.formulation.distance(g0, g1, self.terms, self.lins, self.scales)
+        (the variant's formulation); ``pair``: the registered terms' values (:meth:`pair_differences`),
+        required when the variant has any. Returns (N,) [+ per-term list]."""
+        missing = [k for k in self.variant.registered if pair is None or k not in pair]
+        if missing:
+            raise ValueError(f"variant {self.variant.name!r} has registered terms {missing}, which need both images: "
+                             "call the module on the images (forward), not distance_from_pooled alone")
+        total, per = self.formulation.distance(g0, g1, self.terms, self.lins, self.scales, pair)
         return (total, list(per.unbind(-1))) if retPerLayer else total
 
     # ------------------------------------------------------------------ forward
@@ -184,10 +212,18 @@ class InvariantLPIPS(nn.Module):
         # the two sides go through the trunk one after the other: the peak memory is that of one
         # batch, and a broadcast side of one image is computed once
         grad = torch.is_grad_enabled() and (in0.requires_grad or in1.requires_grad)
+        if normalize:
+            in0, in1 = 2 * in0 - 1, 2 * in1 - 1
+        if self.variant.registered and in0.shape[-2:] != in1.shape[-2:]:
+            raise ValueError(f"variant {self.variant.name!r} registers the two images, so they must have the same "
+                             f"size; got {tuple(in0.shape[-2:])} and {tuple(in1.shape[-2:])}: resize or crop one")
+        maps0: Dict[str, torch.Tensor] = {}
+        maps1: Dict[str, torch.Tensor] = {}
         with (self.net.eager() if grad and self.net.backend != "eager" else contextlib.nullcontext()):
-            g0 = self.pooled_features(in0, normalize)
-            g1 = self.pooled_features(in1, normalize)
-        out = self.distance_from_pooled(g0, g1, retPerLayer)  # a batch of one broadcasts against N
+            g0 = self.pooled_features(in0, maps=maps0)
+            g1 = self.pooled_features(in1, maps=maps1)
+            pair = self.pair_differences(in0, in1, maps0, maps1)
+        out = self.distance_from_pooled(g0, g1, retPerLayer, pair)  # a batch of one broadcasts against N
         if retPerLayer:
             total, terms = out
             return total.view(-1, 1, 1, 1), [t.view(-1, 1, 1, 1) for t in terms]
