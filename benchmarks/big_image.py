@@ -43,6 +43,14 @@ def machine() -> str:
     return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def _load() -> str:
+    """The 1-minute load average (the machine may be shared: a busy one makes the time longer)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"
+
+
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
 
@@ -100,7 +108,8 @@ def main(argv=None) -> int:
     if args.check:
         lines.append(f"- in one piece: {result['whole_distance']:.6f} ({result['whole_seconds']:.0f} s), relative "
                      f"difference {result['relative_difference']:.2e}")
-    lines += ["", f"Command: `python benchmarks/big_image.py {' '.join(argv if argv is not None else sys.argv[1:])}`", ""]
+    command = " ".join(["python benchmarks/big_image.py", *(argv if argv is not None else sys.argv[1:])])
+    lines += ["", f"Command: `{command}`; load average while it ran: {_load()}", ""]
     (out / f"{name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
