@@ -124,7 +124,7 @@ def random_variant(name: str = "lpips-gap") -> MetricAdapter:
     torch.manual_seed(0)
     m = InvariantLPIPS(name, trunk_weights=None).eval()
     spec = dataclasses.replace(get_spec(name), name=f"{name}-random")
-    return MetricAdapter(spec, lambda x, y: m(x, y, normalize=True), m)
+    return MetricAdapter.for_module(spec, m)
 
 
 class CountingMetric(MetricAdapter):
@@ -142,7 +142,7 @@ class CountingMetric(MetricAdapter):
                 raise RuntimeError("simulated crash")
             return ((x - y) ** 2).mean(dim=(1, 2, 3))
 
-        super().__init__(MetricSpec(name, "pixel", min_size=1), fn)
+        super().__init__(MetricSpec(name, "pixel", min_size=1), lambda x: x, fn)
 
 
 def read_csv(path: Path):

@@ -141,7 +141,7 @@ def test_runner_on_cuda_with_autocast_and_pinned_memory(tmp_path):
         w.writerows(rows)
     torch.manual_seed(0)
     m = InvariantLPIPS(trunk_weights=None)
-    adapter = MetricAdapter(get_spec("lpips-gap-blur"), lambda a, b: m(a, b, normalize=True), m)
+    adapter = MetricAdapter.for_module(get_spec("lpips-gap-blur"), m)
     summary = run_benchmark(KADID10k(root), [adapter], tmp_path / "out", device="cuda", batch_size=3,
                             num_workers=0, dtype="bf16", bootstrap=0, progress=False, feature_cache=False)
     assert summary is not None

@@ -7,10 +7,10 @@ Works on a real RAID image folder or on the reconstruction of
 distortion) curve, for every level pair the analysis needs: ``(1, L)`` for the curves and the pairs
 shown in the trials (41 pairs per curve in RAID, 96 curves). Distances are cached per metric in
 ``scores/<metric>.csv`` (appended and fsynced after each curve; a rerun scores only what is missing,
-so adding one metric scores only that one). Our GAP variants read per-image statistics through the
-one :class:`~invariant_lpips.features.cache.FeatureCache`; every other metric is called on the pairs,
-with its trunk memoised per image (:class:`TrunkMemo`: each stimulus goes through a peer's network
-once per curve instead of once per pair; the distance is the metric's own).
+so adding one metric scores only that one). Every metric is scored through the one protocol
+(:mod:`invariant_lpips.metric.protocol`): each stimulus of a curve goes through ``features`` once, then
+``distance`` pairs them. Our variants whose features are pooled statistics read them through the one
+:class:`~invariant_lpips.features.cache.FeatureCache` instead.
 
 **Figures** (:func:`raid_figures`), every table with three baselines: the *level index* (``|la - lb|``;
 ``L`` on the curves), MSE (a metric, scored like the others) and the *MLDS ceiling* (the fitted curves'
@@ -40,12 +40,12 @@ from ..data.io import load_image
 from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, RaidTrial, raid_stimulus
 from ..data.correlation import srcc_or_nan
 from ..features.cache import FeatureCache, default_cache_root, stack
+from ..metric.protocol import cat, take
 from ..metric.registry import MetricAdapter, build_metric
 from ..progress import progress_bar
-from .scoring import module_of, uses_pooled_statistics
 
-__all__ = ["Pair", "needed_pairs", "TrunkMemo", "score_metric", "read_pair_scores", "stimuli_fingerprint",
-           "raid_figures", "trial_agreement", "curve_figures", "memo_target", "LEVEL_INDEX", "MLDS_CEILING"]
+__all__ = ["Pair", "needed_pairs", "score_metric", "read_pair_scores", "stimuli_fingerprint",
+           "raid_figures", "trial_agreement", "curve_figures", "LEVEL_INDEX", "MLDS_CEILING"]
 
 Pair = Tuple[int, str, int, int]  # (image, kind, level_a, level_b), level_a < level_b
 LEVEL_INDEX = "level index"
@@ -73,99 +73,6 @@ def _by_curve(pairs: Iterable[Pair]) -> "OrderedDict[Tuple[int, str], List[Pair]
     for p in pairs:
         out.setdefault((p[0], p[1]), []).append(p)
     return out
-
-
-# =============================================================================== memoised trunks
-
-
-def _split(out: Any, i: int) -> Any:
-    if isinstance(out, torch.Tensor):
-        return out[i:i + 1]
-    if isinstance(out, dict):
-        return type(out)((k, _split(v, i)) for k, v in out.items())
-    if isinstance(out, tuple) and hasattr(out, "_fields"):
-        return type(out)(*[_split(v, i) for v in out])
-    if isinstance(out, (list, tuple)):
-        return type(out)(_split(v, i) for v in out)
-    raise TypeError(f"cannot split a trunk output of type {type(out).__name__}")
-
-
-def _cat(items: Sequence[Any]) -> Any:
-    first = items[0]
-    if isinstance(first, torch.Tensor):
-        return torch.cat(list(items), 0)
-    if isinstance(first, dict):
-        return type(first)((k, _cat([it[k] for it in items])) for k in first)
-    if isinstance(first, tuple) and hasattr(first, "_fields"):
-        return type(first)(*[_cat([it[j] for it in items]) for j in range(len(first))])
-    return type(first)(_cat([it[j] for it in items]) for j in range(len(first)))
-
-
-class TrunkMemo:
-    """Memoise a network's per-image forward (``obj.<attr>``) by the content of each input sample.
-
-    Installed on a peer's feature network (lpips-style ``module.net``, DISTS' ``forward_once``), it
-    returns the cached per-sample outputs for inputs seen before and runs the network only on new
-    ones (``sub_batch`` at a time). The distance is still computed by the metric itself, so the result
-    equals the plain call (tested). Holds at most ``capacity`` images (least recently used dropped)."""
-
-    def __init__(self, obj: Any, attr: str, capacity: int = 12, sub_batch: int = 4):
-        self.obj, self.attr = obj, attr
-        self.original: Callable = getattr(obj, attr)
-        self.capacity, self.sub_batch = int(capacity), int(sub_batch)
-        self.store: "OrderedDict[str, Any]" = OrderedDict()
-        self.computed = 0
-        self.hits = 0
-
-    @staticmethod
-    def _key(x: torch.Tensor) -> str:
-        arr = x.detach().to("cpu").contiguous().numpy()
-        return hashlib.blake2b(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode(),
-                               digest_size=16).hexdigest()
-
-    def __call__(self, x: torch.Tensor, *args, **kwargs) -> Any:
-        if args or kwargs or not isinstance(x, torch.Tensor) or x.dim() != 4:
-            return self.original(x, *args, **kwargs)
-        keys = [self._key(x[i]) for i in range(x.shape[0])]
-        todo = list(dict.fromkeys(k for k in keys if k not in self.store))
-        first = {k: keys.index(k) for k in todo}
-        for s in range(0, len(todo), self.sub_batch):
-            chunk = todo[s:s + self.sub_batch]
-            out = self.original(x[[first[k] for k in chunk]])
-            for j, k in enumerate(chunk):
-                self.store[k] = _split(out, j)
-            self.computed += len(chunk)
-        self.hits += len(keys) - len(todo)
-        for k in keys:
-            self.store.move_to_end(k)
-        res = _cat([self.store[k] for k in keys])
-        while len(self.store) > max(self.capacity, len(set(keys))):
-            self.store.popitem(last=False)
-        return res
-
-    def install(self) -> "TrunkMemo":
-        setattr(self.obj, self.attr, self)
-        return self
-
-    def remove(self) -> None:
-        try:
-            delattr(self.obj, self.attr)  # the instance attribute: the class method shows again
-        except AttributeError:
-            setattr(self.obj, self.attr, self.original)
-        self.store.clear()
-
-
-def memo_target(adapter: MetricAdapter) -> Optional[Tuple[Any, str]]:
-    """Where a metric's per-image network is: (object, attribute) or None (pixel metrics)."""
-    m = module_of(adapter)
-    if m is None:
-        return None
-    net = getattr(m, "net", None)
-    if isinstance(net, torch.nn.Module):
-        return net, "forward"
-    if callable(getattr(m, "forward_once", None)):
-        return m, "forward_once"
-    return None
 
 
 # =============================================================================== scoring
@@ -275,38 +182,37 @@ def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path]
     if not todo:
         return {p: done[p] for p in pairs}
     meta_path.write_text(json.dumps(meta, indent=1))
-    module = module_of(adapter)
-    if module is not None:
-        module.eval()
-    pooled = uses_pooled_statistics(adapter)
-    cache = memo = None
-    if pooled:
-        cache = FeatureCache(module.variant, root=Path(cache_root) if cache_root else default_cache_root(),
-                             device=device, trunk=module.net)
-    else:
-        target = memo_target(adapter)
-        memo = TrunkMemo(*target).install() if target is not None else None
+    adapter.eval()
+    cache = None
+    if adapter.statistics_cached:
+        cache = FeatureCache(adapter.module.variant, root=Path(cache_root) if cache_root else default_cache_root(),
+                             device=device, trunk=adapter.trunk)
+        terms = list(adapter.module.terms)
+    passes = 0
     bar = progress_bar(total=sum(len(v) for v in todo.values()), desc=f"raid {name}", disable=not progress)
     try:
         with torch.inference_mode():
             for (image, kind), cps in todo.items():
                 levels = sorted({lv for p in cps for lv in p[2:]})
                 files = {lv: str(raid_stimulus(images_dir, kind, image, lv)) for lv in levels}
-                if pooled:
+                if cache is not None:
                     stats = cache.features_for_files([files[lv] for lv in levels], batch_size=2)
-                    d = module.distance_from_pooled(
-                        {k: v.to(device) for k, v in stack([stats[files[p[2]]] for p in cps], module.terms).items()},
-                        {k: v.to(device) for k, v in stack([stats[files[p[3]]] for p in cps], module.terms).items()})
-                    vals = d.detach().float().reshape(-1).cpu().numpy().tolist()
+                    feats = {lv: {k: v.to(device) for k, v in stack([stats[files[lv]]], terms).items()}
+                             for lv in levels}
                     cache.clear_memory()
-                else:
-                    imgs = {lv: load_image(files[lv]) for lv in levels}
-                    vals = []
-                    for s in range(0, len(cps), chunk):
-                        part = cps[s:s + chunk]
-                        xa = torch.cat([imgs[p[2]] for p in part]).to(device).contiguous(memory_format=torch.channels_last)
-                        xb = torch.cat([imgs[p[3]] for p in part]).to(device).contiguous(memory_format=torch.channels_last)
-                        vals += adapter(xa, xb).detach().float().reshape(-1).cpu().numpy().tolist()
+                else:  # each stimulus through the metric's features once
+                    feats = {}
+                    for s in range(0, len(levels), chunk):
+                        part = levels[s:s + chunk]
+                        x = torch.cat([load_image(files[lv]) for lv in part]).to(device)
+                        f = adapter.features(x.contiguous(memory_format=torch.channels_last))
+                        feats.update((lv, take(f, [j])) for j, lv in enumerate(part))
+                        passes += len(part)
+                vals = []
+                for s in range(0, len(cps), chunk):
+                    part = cps[s:s + chunk]
+                    d = adapter.distance(cat([feats[p[2]] for p in part]), cat([feats[p[3]] for p in part]))
+                    vals += d.detach().float().reshape(-1).cpu().numpy().tolist()
                 if len(vals) != len(cps) or not all(math.isfinite(v) for v in vals):
                     raise ValueError(f"metric {name!r} gave {len(vals)} values (finite: "
                                      f"{all(math.isfinite(v) for v in vals)}) for {len(cps)} pairs of "
@@ -316,9 +222,7 @@ def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path]
                 bar.update(len(cps))
     finally:
         bar.close()
-        if memo is not None:
-            memo.remove()
-    meta["memo"] = None if memo is None else {"trunk_passes": memo.computed, "hits": memo.hits}
+    meta["feature_passes"] = passes
     meta_path.write_text(json.dumps(meta, indent=1))
     return {p: done[p] for p in pairs}
 

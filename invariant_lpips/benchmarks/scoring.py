@@ -1,14 +1,16 @@
-"""Scoring: metrics from the registry, image decoding, and the two ways a pair is scored.
+"""Scoring: metrics from the registry, image decoding, and the two ways a pair is scored, both through the
+one protocol (:mod:`invariant_lpips.metric.protocol`: ``features`` / ``distance``).
 
-* :class:`PooledScorer` -- our GAP variants (``spec.kind == "ours"`` with pooled statistics). Their
-  distance is a function of per-image statistics, read through the one
+* :class:`PooledScorer` -- our variants whose features are pooled statistics only
+  (``adapter.statistics_cached``: no registered terms). Their distance is a function of per-image
+  statistics, read through the one
   :class:`~invariant_lpips.features.cache.FeatureCache` (sharing the metric's trunk; metrics with the
   same trunk configuration share one cache). A second run over the same images does no trunk pass:
   it hashes the files and reads the cached statistics; no image is decoded.
 * :class:`ImageScorer` -- every other metric: decoded images (one DataLoader for all such metrics,
   decoding in worker processes while the previous batch is scored, pinned memory on CUDA,
-  channels_last), the reference broadcast against a batch of distorted images, under CUDA autocast
-  with ``dtype``.
+  channels_last); the reference's features are computed once per group and paired with each batch of
+  distorted images, under CUDA autocast with ``dtype``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import torch
 from ..data.io import load_image
 from ..features.cache import FeatureCache, default_cache_root, stack
 from ..metric.registry import MetricAdapter, build_metric
-from ..trunk.vgg16 import VGG16Trunk
+from ..metric.protocol import take
 from .plan import BenchmarkConfig, Group, Skips
 
 __all__ = ["prepare_metrics", "ImageScorer", "PooledScorer", "make_scorers", "ImageJobs", "collate",
@@ -67,22 +69,14 @@ def _prepare(adapter: MetricAdapter, device: torch.device, compile_trunk: bool) 
     if module is not None:
         module.eval()
         module.to(memory_format=torch.channels_last)
-        net = getattr(module, "net", None)
-        if compile_trunk and adapter.kind in ("ours", "baseline") and isinstance(net, torch.nn.Module):
-            if hasattr(net, "backend"):
-                net.backend = "eager"  # inductor fuses the plain layers itself
-            if hasattr(net, "compile"):
-                net.compile()  # in place: keeps the trunk's attributes (taps, phase_multiplier)
-            else:  # pragma: no cover - torch < 2.2
-                module.net = torch.compile(net)
+    net = adapter.trunk
+    if compile_trunk and net is not None:
+        net.backend = "eager"  # inductor fuses the plain layers itself
+        if hasattr(torch.nn.Module, "compile"):  # torch >= 2.2
+            net.compile()  # in place: keeps the trunk's attributes (taps, phase_multiplier)
+        else:  # pragma: no cover
+            module.net = torch.compile(net)
     return adapter
-
-
-def uses_pooled_statistics(adapter: MetricAdapter) -> bool:
-    """One of our GAP variants: its distance is a function of cached pooled statistics."""
-    m = module_of(adapter)
-    return (adapter.kind == "ours" and m is not None and hasattr(m, "distance_from_pooled")
-            and hasattr(m, "terms") and hasattr(m, "variant") and isinstance(getattr(m, "net", None), VGG16Trunk))
 
 
 # =============================================================================== image decoding
@@ -151,14 +145,15 @@ def _check_finite(name: str, d: np.ndarray, recs: Sequence[Any]) -> None:
 
 
 class ImageScorer:
-    """Runs one metric on (reference, batch of distorted images) with the run's device and precision."""
+    """Runs one metric on (reference, batch of distorted images) with the run's device and precision:
+    the reference's features once (:meth:`set_reference`), each batch's features, then ``distance``."""
 
     def __init__(self, adapter: MetricAdapter, device: torch.device, amp_dtype: Optional[torch.dtype]):
         self.adapter = adapter
         self.name = adapter.name
         self.device = device
         self.amp_dtype = amp_dtype
-        self.ref: Optional[torch.Tensor] = None
+        self.ref: Any = None
 
     def _autocast(self):
         if self.amp_dtype is not None and self.device.type == "cuda":
@@ -166,30 +161,37 @@ class ImageScorer:
         return contextlib.nullcontext()
 
     def set_reference(self, ref: Optional[torch.Tensor]) -> None:
-        self.ref = ref
+        """The reference image (1, 3, H, W) in [0, 1] (its features are kept), or None."""
+        if ref is None:
+            self.ref = None
+            return
+        with self._autocast():
+            self.ref = self.adapter.features(ref)
 
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
+        n = batch.shape[0]
+        ref = self.ref if self.adapter.broadcasts else take(self.ref, [0] * n)
         with self._autocast():
-            d = self.adapter(self.ref, batch)
-        return _as_numpy(d, self.name, batch.shape[0])
+            d = self.adapter.distance(ref, self.adapter.features(batch))
+        return _as_numpy(d, self.name, n)
 
 
 class PooledScorer:
-    """One of our GAP variants, scored from pooled statistics read through a :class:`FeatureCache`."""
+    """One of our variants whose features are pooled statistics, scored from statistics read through a
+    :class:`FeatureCache` (the cache's entries hold every statistic: the metric's terms are stacked)."""
 
     def __init__(self, adapter: MetricAdapter, cache: FeatureCache):
         self.adapter = adapter
         self.name = adapter.name
-        self.module = module_of(adapter)
-        self.terms = list(self.module.terms)
+        self.terms = list(adapter.module.terms)
         self.cache = cache
-        self.device = next(iter(self.module.parameters())).device
+        self.device = next(iter(adapter.module.parameters())).device
 
     def __call__(self, ref: Dict[str, torch.Tensor], dists: Sequence[Dict[str, torch.Tensor]]) -> np.ndarray:
         n = len(dists)
         g1 = {k: v.to(self.device) for k, v in stack(dists, self.terms).items()}
         g0 = {k: ref[k].to(self.device).unsqueeze(0) for k in self.terms}  # a batch of one: the formulation broadcasts
-        return _as_numpy(self.module.distance_from_pooled(g0, g1), self.name, n)
+        return _as_numpy(self.adapter.distance(g0, g1), self.name, n)
 
 
 def make_scorers(adapters: Sequence[MetricAdapter], cfg: BenchmarkConfig
@@ -200,11 +202,10 @@ def make_scorers(adapters: Sequence[MetricAdapter], cfg: BenchmarkConfig
     caches: Dict[str, FeatureCache] = {}
     root = Path(cfg.cache_root) if cfg.cache_root is not None else default_cache_root()
     for a in adapters:
-        if not uses_pooled_statistics(a):
+        if not a.statistics_cached:
             image[a.name] = ImageScorer(a, cfg.device, cfg.amp_dtype)
             continue
-        m = module_of(a)
-        cache = FeatureCache(m.variant, root=root, device=cfg.device, trunk=m.net, enabled=cfg.feature_cache,
+        cache = FeatureCache(a.module.variant, root=root, device=cfg.device, trunk=a.trunk, enabled=cfg.feature_cache,
                              dtype=cfg.amp_dtype)
         cache = caches.setdefault(cache.key, cache)  # same trunk configuration: one cache, one trunk pass
         pooled[a.name] = PooledScorer(a, cache)

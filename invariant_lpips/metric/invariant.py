@@ -25,7 +25,15 @@ from ..trunk.config import weights_label
 from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
 from .compat import lpips_constructor_args
 from .scale import attach_scale
-from .validation import check_module_device, check_pair
+from .validation import check_image_batch, check_module_device, check_pair
+
+#: keys of the pair step's inputs in a registered variant's features (not statistics, not cached)
+PAIR_IMAGE = "pair.image"
+PAIR_MAP = "pair.map."
+
+
+def _pair_maps(f: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k[len(PAIR_MAP):]: v for k, v in f.items() if k.startswith(PAIR_MAP)}
 
 
 class InvariantLPIPS(nn.Module):
@@ -186,14 +194,74 @@ class InvariantLPIPS(nn.Module):
         missing = [k for k in self.variant.registered if pair is None or k not in pair]
         if missing:
             raise ValueError(f"variant {self.variant.name!r} has registered terms {missing}, which need both images: "
-                             "call the module on the images (forward), not distance_from_pooled alone")
+                             "call the module on the images (forward), or distance() on features(), not "
+                             "distance_from_pooled alone")
         total, per = self.formulation.distance(g0, g1, self.terms, self.lins, self.scales, pair)
         return (total, list(per.unbind(-1))) if retPerLayer else total
+
+    # ------------------------------------------------------------------ the protocol
+    @property
+    def statistics_cached(self) -> bool:
+        """Whether :meth:`features` is nothing but per-image pooled statistics (no registered terms), which
+        :class:`~invariant_lpips.features.cache.FeatureCache` holds (a superset of keys): scorers then read
+        the cache and call :meth:`distance` on its entries."""
+        return not self.variant.registered
+
+    def features(self, x: torch.Tensor, normalize: bool = False) -> Dict[str, torch.Tensor]:
+        """``F`` of a batch (N, 3, H, W) in [-1, 1] ([0, 1] with ``normalize``): the protocol's first half
+        (:mod:`invariant_lpips.metric.protocol`).
+
+        ``F`` is a dict: the variant's pooled statistics ``{term: (N, C) or a coarse map}`` (per image,
+        cacheable), and for a variant with registered terms also what the pair step needs, which is not
+        cacheable as statistics: ``"pair.image"``, the image in [-1, 1], and ``"pair.map.<tap>"``, the maps of
+        ``variant.map_taps()`` from the same trunk pass."""
+        x = check_image_batch(x, "x", normalize=normalize, min_size=MIN_INPUT_SIZE, check_values=self.check_inputs)
+        check_module_device(self, x)
+        x = self._cast(x)
+        return self._features(2 * x - 1 if normalize else x)
+
+    def _features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if not self.variant.registered:
+            return self.pooled_features(x)
+        maps: Dict[str, torch.Tensor] = {}
+        f = dict(self.pooled_features(x, maps=maps))
+        f[PAIR_IMAGE] = x
+        f.update({PAIR_MAP + k: v for k, v in maps.items()})
+        return f
+
+    def distance(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """(N,) distances between two :meth:`features` (N each, or 1 on either side: it broadcasts); the
+        protocol's second half. ``distance(features(x), features(y))`` equals ``forward(x, y).flatten()``.
+
+        For a variant with registered terms this runs the pair step (:meth:`pair_differences`: the
+        displacement of each pair, and for a displaced pair one trunk pass of the overlap), which depends on
+        both images and is never cached; the rest is a function of the per-image statistics."""
+        return self._distance(f0, f1, False)
+
+    def _distance(self, f0, f1, per_term: bool):
+        pair = None
+        if self.variant.registered:
+            missing = [k for k in (PAIR_IMAGE,) if k not in f0 or k not in f1]
+            if missing:
+                raise ValueError(f"variant {self.variant.name!r} has registered terms, which need both images: "
+                                 "pass features() of this metric (they carry 'pair.image' and the maps), not "
+                                 "cached statistics")
+            x0, x1 = f0[PAIR_IMAGE], f1[PAIR_IMAGE]
+            self._check_registered_sizes(x0, x1)
+            grad = torch.is_grad_enabled() and (x0.requires_grad or x1.requires_grad)
+            with (self.net.eager() if grad and self.net.backend != "eager" else contextlib.nullcontext()):
+                pair = self.pair_differences(x0, x1, _pair_maps(f0), _pair_maps(f1))
+        return self.distance_from_pooled(f0, f1, per_term, pair)
+
+    def _check_registered_sizes(self, in0: torch.Tensor, in1: torch.Tensor) -> None:
+        if self.variant.registered and in0.shape[-2:] != in1.shape[-2:]:
+            raise ValueError(f"variant {self.variant.name!r} registers the two images, so they must have the same "
+                             f"size; got {tuple(in0.shape[-2:])} and {tuple(in1.shape[-2:])}: resize or crop one")
 
     # ------------------------------------------------------------------ forward
     def forward(self, in0: torch.Tensor, in1: torch.Tensor, retPerLayer: bool = False,
                 normalize: bool = False):
-        """Distance between ``in0`` and ``in1``.
+        """Distance between ``in0`` and ``in1``: ``distance(features(in0), features(in1))``.
 
         Args:
             in0, in1: (N, 3, H, W) images in [-1, 1], or [0, 1] with ``normalize=True``; grey
@@ -214,16 +282,9 @@ class InvariantLPIPS(nn.Module):
         grad = torch.is_grad_enabled() and (in0.requires_grad or in1.requires_grad)
         if normalize:
             in0, in1 = 2 * in0 - 1, 2 * in1 - 1
-        if self.variant.registered and in0.shape[-2:] != in1.shape[-2:]:
-            raise ValueError(f"variant {self.variant.name!r} registers the two images, so they must have the same "
-                             f"size; got {tuple(in0.shape[-2:])} and {tuple(in1.shape[-2:])}: resize or crop one")
-        maps0: Dict[str, torch.Tensor] = {}
-        maps1: Dict[str, torch.Tensor] = {}
+        self._check_registered_sizes(in0, in1)
         with (self.net.eager() if grad and self.net.backend != "eager" else contextlib.nullcontext()):
-            g0 = self.pooled_features(in0, maps=maps0)
-            g1 = self.pooled_features(in1, maps=maps1)
-            pair = self.pair_differences(in0, in1, maps0, maps1)
-        out = self.distance_from_pooled(g0, g1, retPerLayer, pair)  # a batch of one broadcasts against N
+            out = self._distance(self._features(in0), self._features(in1), retPerLayer)
         if retPerLayer:
             total, terms = out
             return total.view(-1, 1, 1, 1), [t.view(-1, 1, 1, 1) for t in terms]

@@ -23,7 +23,7 @@ from ..trunk.config import TrunkConfig, weights_label
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
 from ..weights.linear import resolve_linear_weights
 from .compat import lpips_constructor_args
-from .validation import check_module_device, check_pair
+from .validation import check_image_batch, check_module_device, check_pair
 
 LPIPS_MIN_SIZE = 16
 
@@ -98,30 +98,69 @@ class LPIPS(nn.Module):
         self.net.train(False)
         return self
 
+    # ------------------------------------------------------------------ the protocol
+    def features(self, x: torch.Tensor, normalize: bool = False) -> Dict[str, torch.Tensor]:
+        """``F`` of a batch (N, 3, H, W) in [-1, 1] ([0, 1] with ``normalize``): the unit-normalised VGG
+        features ``{relu1_2..relu5_3: (N, C, h, w)}`` (float32, or float64 after ``.double()``), the
+        protocol's first half (:mod:`invariant_lpips.metric.protocol`). Per image: cacheable."""
+        x = check_image_batch(x, "x", normalize=normalize, min_size=LPIPS_MIN_SIZE, check_values=self.check_inputs)
+        check_module_device(self, x)
+        x = self._cast(x)
+        return self._features(2 * x - 1 if normalize else x)
+
+    def _features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return self._normalized(self.net(lpips_scale(x)))
+
+    @staticmethod
+    def _normalized(f: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        out = {}
+        for tap in RELU_TAPS:
+            # float32, or float64 for a float64 trunk (.double()): never less than float32 (eps underflow)
+            work = torch.promote_types(f[tap].dtype, torch.float32)
+            if work == torch.float32:
+                out[tap] = unit_normalize(f[tap])
+            else:
+                t = f[tap].to(work)
+                out[tap] = t / (torch.sqrt(torch.sum(t * t, dim=1, keepdim=True)) + LPIPS_EPS)
+        return out
+
+    def distance(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """(N,) LPIPS between two :meth:`features` (equal map sizes; N each, or 1 on either side), in the
+        module's dtype: ``distance(features(x), features(y))`` equals ``forward(x, y).flatten()``."""
+        maps = self._layer_maps(f0, f1)
+        val = maps[0].mean(dim=(2, 3))
+        for m in maps[1:]:
+            val = val + m.mean(dim=(2, 3))
+        return self._out_dtype(val).reshape(-1)
+
+    def _out_dtype(self, t: torch.Tensor) -> torch.Tensor:
+        dtype = self.net.features[0].weight.dtype
+        return t.to(dtype) if not torch.is_autocast_enabled() and t.dtype != dtype else t
+
+    def _cast(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = self.net.features[0].weight.dtype
+        return x if torch.is_autocast_enabled() else x.to(dtype)
+
+    def _layer_maps(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor]):
+        maps = []
+        for tap in RELU_TAPS:
+            u0, u1 = f0[tap], f1[tap]
+            w = self.lins[tap].to(u0.dtype).view(1, -1, 1, 1)
+            maps.append(((u0 - u1) ** 2 * w).sum(dim=1, keepdim=True))
+        return maps
+
     def layer_maps(self, in0: torch.Tensor, in1: torch.Tensor, normalize: bool = False):
         """Per-layer weighted squared-difference maps, list of (N, 1, h_l, w_l) float32."""
         if normalize:
             in0, in1 = 2 * in0 - 1, 2 * in1 - 1
-        if in0.shape == in1.shape:
-            f = self.net(lpips_scale(torch.cat([in0, in1], 0)))
+        if in0.shape == in1.shape:  # one trunk pass for both sides
+            f = self._features(torch.cat([in0, in1], 0))
             n = in0.shape[0]
             f0 = {k: v[:n] for k, v in f.items()}
             f1 = {k: v[n:] for k, v in f.items()}
         else:
-            f0, f1 = self.net(lpips_scale(in0)), self.net(lpips_scale(in1))
-        maps = []
-        for tap in RELU_TAPS:
-            # float32, or float64 for a float64 trunk (.double()): never less than float32 (eps underflow)
-            work = torch.promote_types(f0[tap].dtype, torch.float32)
-            if work == torch.float32:
-                u0, u1 = unit_normalize(f0[tap]), unit_normalize(f1[tap])
-            else:
-                u0, u1 = (f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + LPIPS_EPS)
-                          for f in (f0[tap].to(work), f1[tap].to(work)))
-            diff = (u0 - u1) ** 2
-            w = self.lins[tap].to(work).view(1, -1, 1, 1)
-            maps.append((diff * w).sum(dim=1, keepdim=True))
-        return maps
+            f0, f1 = self._features(in0), self._features(in1)
+        return self._layer_maps(f0, f1)
 
     def forward(self, in0: torch.Tensor, in1: torch.Tensor, retPerLayer: bool = False,
                 normalize: bool = False):
@@ -129,10 +168,7 @@ class LPIPS(nn.Module):
         in0, in1 = check_pair(in0, in1, normalize=normalize, min_size=LPIPS_MIN_SIZE, same_size=True,
                               check_values=self.check_inputs)
         check_module_device(self, in0)
-        dtype = self.net.features[0].weight.dtype
-        if not torch.is_autocast_enabled():
-            in0, in1 = in0.to(dtype), in1.to(dtype)
-        maps = self.layer_maps(in0, in1, normalize)
+        maps = self.layer_maps(self._cast(in0), self._cast(in1), normalize)
         size = in0.shape[-2:]
         if self.spatial:
             res = [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps]
@@ -141,6 +177,5 @@ class LPIPS(nn.Module):
         val = res[0]
         for r in res[1:]:
             val = val + r
-        if not torch.is_autocast_enabled() and val.dtype != dtype:  # the module's dtype (.half(): float16)
-            val, res = val.to(dtype), [r.to(dtype) for r in res]
+        val, res = self._out_dtype(val), [self._out_dtype(r) for r in res]  # the module's dtype (.half(): float16)
         return (val, res) if retPerLayer else val

@@ -21,7 +21,8 @@ Each entry (:class:`MetricSpec`) names a metric and says how it is called:
 
 Every registered :class:`~invariant_lpips.features.variants.Variant` is a metric under its own
 name (also as ``invariant:<name>``). :func:`build_metric` returns a :class:`MetricAdapter`:
-``adapter(x, y) -> (N,)`` on (N, 3, H, W) inputs in [0, 1], either side may have N = 1.
+``adapter(x, y) -> (N,)`` on (N, 3, H, W) inputs in [0, 1], either side may have N = 1, and the one protocol
+``adapter.features(x)`` / ``adapter.distance(F0, F1)`` (:mod:`invariant_lpips.metric.protocol`).
 """
 from __future__ import annotations
 
@@ -52,13 +53,28 @@ class MetricSpec:
 
 
 class MetricAdapter(torch.nn.Module):
-    """A metric under the common convention: inputs in [0, 1], output (N,)."""
+    """A metric under the studies' convention and the one protocol (:mod:`invariant_lpips.metric.protocol`):
+    images in [0, 1]; ``features(x) -> F`` per image, ``distance(F0, F1) -> (N,)``; ``adapter(x, y)`` is
+    ``distance(features(x), features(y))`` (a batch of one on either side is expanded first, except for
+    metrics that broadcast it themselves: ``spec.broadcasts``, whose ``distance`` also accepts it).
 
-    def __init__(self, spec: MetricSpec, fn: Callable, module: Optional[torch.nn.Module] = None):
+    ``pair``: our modules' forward (``m(x, y, normalize=True)``), which is that composition plus input
+    checks and one execution path for both sides under autograd; the adapter's forward calls it."""
+
+    def __init__(self, spec: MetricSpec, features: Callable, distance: Callable,
+                 module: Optional[torch.nn.Module] = None, pair: Optional[Callable] = None):
         super().__init__()
         self.spec = spec
-        self.fn = fn
+        self._features = features
+        self._distance = distance
+        self._pair = pair
         self.module = module if module is not None else torch.nn.Identity()
+
+    @classmethod
+    def for_module(cls, spec: MetricSpec, m: torch.nn.Module) -> "MetricAdapter":
+        """One of our modules (``InvariantLPIPS``, ``LPIPS``) under ``spec``."""
+        return cls(spec, lambda x: m.features(x, normalize=True), m.distance, m,
+                   pair=lambda x, y: m(x, y, normalize=True))
 
     name = property(lambda self: self.spec.name)
     lower_is_better = property(lambda self: self.spec.lower_is_better)
@@ -66,12 +82,34 @@ class MetricAdapter(torch.nn.Module):
     min_size = property(lambda self: self.spec.min_size)
     broadcasts = property(lambda self: self.spec.broadcasts)
 
+    @property
+    def statistics_cached(self) -> bool:
+        """Whether ``F`` is nothing but per-image pooled statistics that
+        :class:`~invariant_lpips.features.cache.FeatureCache` holds (our variants without registered terms):
+        ``distance`` then takes the cache's entries (stacked) directly."""
+        return isinstance(self.module, InvariantLPIPS) and self.module.statistics_cached
+
+    @property
+    def trunk(self):
+        """Our metrics' shared trunk (:class:`~invariant_lpips.trunk.vgg16.VGG16Trunk`), None for others."""
+        return self.module.net if isinstance(self.module, (InvariantLPIPS, LPIPS)) else None
+
+    def features(self, x: torch.Tensor):
+        """``F`` of a batch (N, 3, H, W) in [0, 1]."""
+        return self._features(x)
+
+    def distance(self, f0, f1) -> torch.Tensor:
+        """(N,) distances between two batches of features."""
+        return self._distance(f0, f1).reshape(-1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != y.shape[0] and not self.spec.broadcasts:
             n = max(x.shape[0], y.shape[0])
             x = x.expand(n, -1, -1, -1) if x.shape[0] == 1 else x
             y = y.expand(n, -1, -1, -1) if y.shape[0] == 1 else y
-        return self.fn(x, y).reshape(-1)
+        if self._pair is not None:
+            return self._pair(x, y).reshape(-1)
+        return self.distance(self.features(x), self.features(y))
 
     def __repr__(self) -> str:
         return f"MetricAdapter({self.name!r}, lower_is_better={self.lower_is_better}, kind={self.kind!r})"
@@ -158,21 +196,19 @@ def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=No
     spec = get_spec(name)
     if spec.kind in ("ours", "baseline"):
         m = build_module(name, weights=weights, device=device)
-        return MetricAdapter(spec, lambda x, y: m(x, y, normalize=True), m)
+        return MetricAdapter.for_module(spec, m)
     if weights is not None:
         raise ValueError(f"--weights applies to our metrics only, not to {name!r}")
     if name == "lpips-pkg":
-        fn, m = peers.build_lpips_pkg(device)
+        built = peers.build_lpips_pkg(device)
     elif name == "dists":
-        fn, m = peers.build_dists(device)
+        built = peers.build_dists(device)
     elif name == "stlpips-vgg":
-        fn, m = peers.build_stlpips(device)
+        built = peers.build_stlpips(device)
     elif name in ("ssim", "ms-ssim", "psnr"):
-        fn, m = peers.build_piq(name, device)
-    elif name == "mse":
-        fn, m = (lambda x, y: ((x - y) ** 2).mean(dim=(1, 2, 3))), None
-    elif name == "l1":
-        fn, m = (lambda x, y: (x - y).abs().mean(dim=(1, 2, 3))), None
+        built = peers.build_piq(name, device)
+    elif name in ("mse", "l1"):
+        built = peers.build_pixel(name)
     else:  # pragma: no cover - every static spec has a builder
         raise ValueError(f"no builder for {name!r}")
-    return MetricAdapter(spec, fn, m)
+    return MetricAdapter(spec, *built)
