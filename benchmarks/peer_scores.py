@@ -7,12 +7,12 @@ distances are cached instead, one CSV per metric and size; reruns skip the pairs
         --out studies/results/dev_proxy_512/peers
 
 Rows: ``dist_img,ref_img,distance`` (distance in the metric's own orientation, lower = more similar
-for every metric listed here).
+for every metric listed here), in the package's one resumable score file
+(:mod:`invariant_lpips.benchmarks.persistence`: appended and fsynced per batch, a torn tail cut).
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -22,30 +22,27 @@ import torch
 from invariant_lpips.data.io import load_image
 from invariant_lpips.data.sizes import parse_size
 from invariant_lpips.data.generated import read_generated_set
+from invariant_lpips.benchmarks.persistence import AppendCSV, read_scores
 from invariant_lpips.metric.registry import build_metric
+
+FIELDS = ("dist_img", "ref_img", "distance")
 
 
 def score(name: str, dataset: str, size, out: Path, device: str = "cpu", batch: int = 8) -> Path:
     pairs = read_generated_set(dataset)
     tag = f"{size[0]}x{size[1]}" if size else "native"
     path = out / f"{name}_{tag}.csv"
-    done = set()
-    if path.is_file():
-        with open(path, newline="") as fh:
-            done = {r["dist_img"] for r in csv.DictReader(fh)}
+    rows, _clean = read_scores(path, FIELDS, ("dist_img",))
+    done = {r["dist_img"] for r in rows}
     todo = [p for p in pairs if p.dist_path.name not in done]
     if not todo:
         return path
     metric = build_metric(name, device)
-    new = not path.is_file()
     by_ref = {}
     for p in todo:
         by_ref.setdefault(p.ref_path, []).append(p)
     t0, n = time.time(), 0
-    with open(path, "a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(["dist_img", "ref_img", "distance"])
+    with AppendCSV(path, FIELDS) as store:
         for ref_path, group in by_ref.items():
             ref = load_image(ref_path, size=size, device=device)
             for j in range(0, len(group), batch):
@@ -53,9 +50,7 @@ def score(name: str, dataset: str, size, out: Path, device: str = "cpu", batch: 
                 dist = torch.cat([load_image(p.dist_path, size=size, device=device) for p in chunk])
                 with torch.inference_mode():
                     d = metric(ref, dist).double().cpu().numpy()
-                for p, v in zip(chunk, d):
-                    w.writerow([p.dist_path.name, p.ref_path.name, f"{v:.8g}"])
-                fh.flush()
+                store.append([[p.dist_path.name, p.ref_path.name, f"{v:.8g}"] for p, v in zip(chunk, d)])
                 n += len(chunk)
             print(f"{name}: {n}/{len(todo)} pairs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     return path

@@ -1,4 +1,11 @@
-"""Persistence and resume: the scores files, the state file and atomic writes of the benchmark runner.
+"""Persistence and resume: the one resumable per-pair score file, the state file and atomic writes.
+
+The score file (:class:`AppendCSV` to write, :func:`read_scores` to read) is the one store of per-pair
+scores of the package: the benchmark runner (``scores_<metric>.csv``, columns :data:`CSV_FIELDS`), RAID
+(``scores/<metric>.csv``, columns ``image,kind,level_a,level_b,distance``) and
+``benchmarks/peer_scores.py`` (``dist_img,ref_img,distance``) all write through it: rows appended,
+flushed and fsynced per group, a torn last line (an interrupted write) cut before appending and dropped
+when reading, duplicates of a key dropped, so a rerun scores only what is missing.
 
 Scores are appended per reference group to ``scores_<metric>.csv`` (per rank to
 ``parts/scores_<metric>.rank<k>.csv`` under torchrun), flushed and fsynced; the state file
@@ -90,26 +97,28 @@ def read_json(path: Union[str, Path]) -> Optional[dict]:
 # =============================================================================== scores files
 
 
-def read_scores(path: Union[str, Path]) -> Tuple[List[Row], bool]:
-    """Read a ``scores_<metric>.csv`` written by the runner, tolerating a torn tail.
+def read_scores(path: Union[str, Path], fields: Sequence[str] = CSV_FIELDS,
+                key: Sequence[str] = ("metric", "dist_path")) -> Tuple[List[Row], bool]:
+    """Read a score file written by :class:`AppendCSV` (header ``fields``), tolerating a torn tail.
 
-    Returns ``(rows, clean)``: rows as dicts (first occurrence of each ``(metric, dist_path)``),
-    ``clean`` False when a torn or malformed line or a duplicate was dropped (the caller rewrites
+    Returns ``(rows, clean)``: rows as dicts (first occurrence of each ``key``), ``clean`` False when a
+    torn or malformed line, a non-finite ``distance`` or a duplicate was dropped (the caller may rewrite
     the file). A missing file gives ``([], True)``; a file with a foreign header raises ``ValueError``.
     """
+    fields = tuple(fields)
     path = Path(path)
     if not path.is_file():
         return [], True
     text = path.read_bytes().decode("utf-8", errors="replace")
     lines = text.split("\n")
     clean = lines[-1] == ""  # an append-only file torn mid-write lacks its final newline
-    lines = lines[:-1]
+    lines = [ln.rstrip("\r") for ln in lines[:-1]]
     if not lines:
         return [], clean and text == ""
     header = next(csv.reader([lines[0]]))
-    if tuple(header) != CSV_FIELDS:
-        raise ValueError(f"{path}: unexpected header {header} (expected {list(CSV_FIELDS)}); this is not a "
-                         "scores file of this runner: move it away or use another output folder")
+    if tuple(header) != fields:
+        raise ValueError(f"{path}: unexpected header {header} (expected {list(fields)}); this is not a "
+                         "score file of this kind: move it away or use another output folder")
     rows: List[Row] = []
     seen = set()
     for line in lines[1:]:
@@ -118,21 +127,21 @@ def read_scores(path: Union[str, Path]) -> Tuple[List[Row], bool]:
         except (csv.Error, StopIteration):
             clean = False
             continue
-        if len(vals) != len(CSV_FIELDS):
+        if len(vals) != len(fields):
             clean = False
             continue
-        row = dict(zip(CSV_FIELDS, vals))
+        row = dict(zip(fields, vals))
         try:
             if not math.isfinite(float(row["distance"])):
                 raise ValueError
         except ValueError:
             clean = False
             continue
-        key = (row["metric"], row["dist_path"])
-        if key in seen:
+        k = tuple(row[c] for c in key)
+        if k in seen:
             clean = False
             continue
-        seen.add(key)
+        seen.add(k)
         rows.append(row)
     return rows, clean
 
@@ -146,31 +155,56 @@ def rows_to_csv_text(rows: Iterable[Row]) -> str:
     return buf.getvalue()
 
 
-class AppendCSV:
-    """Append-only CSV: rows are written, flushed and fsynced per reference group."""
+def drop_torn_tail(path: Path) -> None:
+    """Cut a last line left unfinished by an interrupted write (it would merge with the next row)."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
 
-    def __init__(self, path: Path):
-        self.path = path
+
+class AppendCSV:
+    """Append-only score file (header ``fields``): rows (dicts, or sequences in ``fields`` order) are
+    written, flushed and fsynced per :meth:`append`; a torn last line is cut on opening."""
+
+    def __init__(self, path: Path, fields: Sequence[str] = CSV_FIELDS):
+        self.path = path = Path(path)
+        self.fields = tuple(fields)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file():
+            drop_torn_tail(path)
         new = not path.is_file() or path.stat().st_size == 0
         self.fh = open(path, "a", encoding="utf-8", newline="")
         self.writer = csv.writer(self.fh, lineterminator="\n")
         if new:
-            self.writer.writerow(CSV_FIELDS)
+            self.writer.writerow(self.fields)
             self._sync()
 
     def _sync(self) -> None:
         self.fh.flush()
         os.fsync(self.fh.fileno())
 
-    def append(self, rows: Sequence[Row]) -> None:
+    def append(self, rows: Sequence[Union[Row, Sequence[Any]]]) -> None:
         for r in rows:
-            self.writer.writerow([r[k] for k in CSV_FIELDS])
+            self.writer.writerow([r[k] for k in self.fields] if isinstance(r, Mapping) else list(r))
         self._sync()
 
     def close(self) -> None:
         if not self.fh.closed:
             self.fh.close()
+
+    def __enter__(self) -> "AppendCSV":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # =============================================================================== the output folder

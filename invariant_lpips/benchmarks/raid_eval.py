@@ -24,11 +24,8 @@ Response itself, SRCC 1):
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
-import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -43,6 +40,7 @@ from ..features.cache import FeatureCache, default_cache_root, stack
 from ..metric.protocol import cat, take
 from ..metric.registry import MetricAdapter, build_metric
 from ..progress import progress_bar
+from .persistence import AppendCSV, read_scores
 
 __all__ = ["Pair", "needed_pairs", "score_metric", "read_pair_scores", "stimuli_fingerprint",
            "raid_figures", "trial_agreement", "curve_figures", "LEVEL_INDEX", "MLDS_CEILING"]
@@ -93,51 +91,16 @@ def _scores_path(scores_dir: Path, name: str) -> Path:
 
 
 def read_pair_scores(path: Union[str, Path]) -> Dict[Pair, float]:
-    """A scores CSV -> {pair: distance}; a torn last line is ignored."""
-    path = Path(path)
-    out: Dict[Pair, float] = {}
-    if not path.is_file():
-        return out
-    text = path.read_text()
-    lines = text.splitlines()
-    if text and not text.endswith("\n"):
-        lines = lines[:-1]
-    for row in csv.DictReader(io.StringIO("\n".join(lines) + "\n")):
-        try:
-            out[_pair(int(row["image"]), row["kind"], int(row["level_a"]), int(row["level_b"]))] = float(
-                row["distance"])
-        except (TypeError, ValueError, KeyError):
-            continue
-    return out
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left unfinished by an interrupted write (it would merge with the next row)."""
-    with open(path, "rb+") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        if size == 0:
-            return
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
+    """A scores CSV -> {pair: distance}; a torn last line is ignored (the one score file:
+    :func:`~invariant_lpips.benchmarks.persistence.read_scores`)."""
+    rows, _clean = read_scores(path, _CSV_COLS, ("image", "kind", "level_a", "level_b"))
+    return {_pair(int(r["image"]), r["kind"], int(r["level_a"]), int(r["level_b"])): float(r["distance"])
+            for r in rows}
 
 
 def _append(path: Path, rows: List[Tuple[Pair, float]]) -> None:
-    if path.is_file():
-        _drop_torn_tail(path)
-    new = not path.is_file() or path.stat().st_size == 0
-    with open(path, "a", newline="") as f:
-        w = csv.writer(f)
-        if new:
-            w.writerow(_CSV_COLS)
-        for (i, k, a, b), d in rows:
-            w.writerow([i, k, a, b, repr(float(d))])
-        f.flush()
-        os.fsync(f.fileno())
+    with AppendCSV(path, _CSV_COLS) as out:
+        out.append([[i, k, a, b, repr(float(d))] for (i, k, a, b), d in rows])
 
 
 def _meta_ok(meta_path: Path, fingerprint: str, name: str) -> None:
