@@ -195,3 +195,40 @@ def nested_selection(cells: Cells, pool: List[dict], peers: Dict[str, np.ndarray
                                                                                   cells.human)}
                      for k, v in peer_pred.items()}}
     return out
+
+
+#: targets on the synthetic probes (no human score involved): a 1-px crop shift costs at most 2% of faint
+#: noise (sigma 0.02; median over crops); a mirror and a 64-px block shuffle cost at least 2x faint noise
+#: (sigma 0.03) and more than JPEG q30, on every crop
+PROBE_TARGETS = {"shift_over_noise": 0.02, "arrangement_over_noise": 2.0}
+
+
+class Probe:
+    """Per-pair term columns of the synthetic probes (``kind``: shift1/2/4[/8], noise0.02/0.03, jpeg30, mirror,
+    shuffle32/64, other-photo; one row per crop and kind) and a design's figures on them."""
+
+    def __init__(self, path):
+        z = np.load(path)
+        self.names = [str(n) for n in z["names"]]
+        self.X = z["X"].astype(np.float64)
+        self.kind = np.array([str(k) for k in z["kind"]])
+        self.image = z["image"].astype(int)
+
+    def distances(self, names, coef):
+        d = self.X[:, [self.names.index(n) for n in names]] @ coef
+        return {k: d[self.kind == k] for k in sorted(set(self.kind))}
+
+    def figures(self, names, coef):
+        d = self.distances(names, coef)
+        out = {f"shift{s}_over_noise0.02": float(np.median(d[f"shift{s}"] / d["noise0.02"]))
+               for s in (1, 2, 4, 8) if f"shift{s}" in d}
+        for k in ("mirror", "shuffle64", "shuffle32"):
+            out[f"{k}_over_noise0.03_min"] = float(np.min(d[k] / d["noise0.03"]))
+            out[f"{k}_over_jpeg30_min"] = float(np.min(d[k] / d["jpeg30"]))
+        return out
+
+    @staticmethod
+    def admissible(fig, targets=PROBE_TARGETS):
+        return (fig["shift1_over_noise0.02"] <= targets["shift_over_noise"]
+                and all(fig[f"{k}_over_noise0.03_min"] >= targets["arrangement_over_noise"]
+                        and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selection import (Cells, cell_srcc, criterion, design_coefficients, design_distances,
+from selection import (PROBE_TARGETS, Cells, Probe, cell_srcc, criterion, design_coefficients, design_distances,
                                                    nested_selection)
 from designs import design_by_name, design_pool, design_scales, design_weights
 from invariant_lpips.data.generated import read_peer_scores
@@ -50,38 +50,7 @@ FRONTIER = ["tex12+lab|none|norm1", "tex12+lab|s1.c64.centred|norm0.5", "tex12+l
             "tex12345+lab|none|fit", "tex12+lab|s1.c32.centred|norm0.5"]
 
 
-#: targets on the synthetic probes (studies/structure_study.py probe), no human score involved:
-#: a 1-px shift costs at most 2% of faint noise (median over crops); a mirror and a 64-px block shuffle
-#: cost at least 2x faint noise (sigma 0.03) and more than JPEG q30, on every crop
-TARGETS = {"shift_over_noise": 0.02, "arrangement_over_noise": 2.0}
-
-
-class Probe:
-    def __init__(self, path):
-        z = np.load(path)
-        self.names = [str(n) for n in z["names"]]
-        self.X = z["X"].astype(np.float64)
-        self.kind = np.array([str(k) for k in z["kind"]])
-        self.image = z["image"].astype(int)
-
-    def distances(self, names, coef):
-        d = self.X[:, [self.names.index(n) for n in names]] @ coef
-        return {k: d[self.kind == k] for k in sorted(set(self.kind))}
-
-    def figures(self, names, coef):
-        d = self.distances(names, coef)
-        out = {"shift1_over_noise0.02": float(np.median(d["shift1"] / d["noise0.02"])),
-               "shift2_over_noise0.02": float(np.median(d["shift2"] / d["noise0.02"])),
-               "shift4_over_noise0.02": float(np.median(d["shift4"] / d["noise0.02"]))}
-        for k in ("mirror", "shuffle64", "shuffle32"):
-            out[f"{k}_over_noise0.03_min"] = float(np.min(d[k] / d["noise0.03"]))
-            out[f"{k}_over_jpeg30_min"] = float(np.min(d[k] / d["jpeg30"]))
-        return out
-
-    def admissible(self, fig):
-        return (fig["shift1_over_noise0.02"] <= TARGETS["shift_over_noise"]
-                and all(fig[f"{k}_over_noise0.03_min"] >= TARGETS["arrangement_over_noise"]
-                        and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
+TARGETS = PROBE_TARGETS
 
 
 def ship(cells, design, args):

@@ -188,9 +188,9 @@ for _name, _formulation in [("lpips-gap-stats", "stats"), ("lpips-gap-stats-sq",
 # compensate, then compare: structure-blur's texture and coarse-structure terms plus registered terms (fine
 # VGG maps and CIELab compared position by position after the global displacement is undone, see
 # features/registration.py); chosen by nested leave-one-type-out selection (studies/registered_select.py)
-_REGISTERED_TRUNK = _BLUR.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2"))
-_TEXTURE_TAPS = (("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")), ("coarse64", ("pool1",)))
+_REGISTERED_TRUNK = _BLUR.with_(taps=("relu1_2", "pool1", "pool2"))
 register_variant(Variant("registered-blur", "texture-structure-registered", _REGISTERED_TRUNK,
-                         ("mean", "std", "coarse64"), ("mean", "std"), weights_file="registered_blur.safetensors",
-                         statistic_taps=_TEXTURE_TAPS,
-                         registered=("unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab")))
+                         ("mean", "std", "coarse32"), ("mean", "std"), weights_file="registered_blur.safetensors",
+                         statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
+                                         ("coarse32", ("pool1",))),
+                         registered=("unit.reg.relu1_2",)))
