@@ -155,3 +155,20 @@ def test_distance_from_pooled_alone_is_refused_with_the_reason(metric):
     g = metric.pooled_features(x, normalize=True)
     with pytest.raises(ValueError, match="need both images"):
         metric.distance_from_pooled(g, g)
+
+
+def test_registered_terms_in_row_strips_equal_the_whole_image():
+    """Big images without gradients: the statistics and the registered terms in strips with a halo give
+    the whole image's values (here strips forced on a small image)."""
+    from invariant_lpips.features.tiling import tiling
+
+    torch.manual_seed(0)
+    m = InvariantLPIPS(variant="registered-blur", trunk_weights=None)
+    x = smooth_image(7, 200, 96)
+    ys = torch.cat([torch.roll(x, (2, -1), (2, 3)), (x * 0.7 + 0.1)])
+    with torch.no_grad():
+        _, whole = m(x, ys, normalize=True, retPerLayer=True)
+        with tiling(tile_above_px=0, strip_rows=64):
+            _, strips = m(x, ys, normalize=True, retPerLayer=True)
+    for a, b in zip(whole, strips):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a.flatten(), b.flatten())

@@ -185,7 +185,10 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
         keys: the registered terms (``"<space>.reg.<tap>"``).
         channel_weights: term -> (C,) weights.
         maps0, maps1: the full-image maps (tap -> (N, C, h, w), and ``"lab"``) of the first trunk pass,
-            reused for the pairs found undisplaced (no second pass for them).
+            reused for the pairs found undisplaced (no second pass for them); empty for big images
+            scored without gradients (:func:`strip_plan`): then every pair's overlap is compared in row
+            strips with a halo, which gives the whole image's value (a mean over positions is a sum of the
+            strips' sums) at a bounded peak memory.
         features: ``features(x) -> maps`` for a crop (the metric's own feature function).
 
     What is cached and what is not: the per-image statistics go through the feature cache as before; the
@@ -196,6 +199,8 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
     """
     n = max(x0.shape[0], x1.shape[0])
     shifts = estimate_shift(x0, x1, max_shift=max_shift)
+    have_maps = bool(maps0) and bool(maps1)
+    plan = None if have_maps else strip_plan(trunk, x0, x1)
     d_whole = whole_pixels(shifts)
 
     def pick(t, idx):  # a side of one image broadcasts; else the group's rows
@@ -203,7 +208,12 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
 
     cols: Dict[str, List[Tuple[List[int], torch.Tensor]]] = {k: [] for k in keys}
     for d, idx in shift_groups(d_whole):
-        if d == (0, 0):
+        if plan is not None:  # a big image without gradients: the overlap in row strips
+            c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
+            for k, v in _strip_differences(formulation, keys, channel_weights, c0, c1, features, *plan).items():
+                cols[k].append((idx, v))
+            continue
+        if d == (0, 0) and have_maps:
             m0 = {t: pick(v, idx) for t, v in maps0.items()}
             m1 = {t: pick(v, idx) for t, v in maps1.items()}
         else:
@@ -222,3 +232,44 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
             col = col.index_put((torch.tensor(idx, device=dev),), v.expand(len(idx)) if v.numel() == 1 else v)
         out[k] = col
     return out, shifts
+
+
+def strip_plan(trunk, x0: torch.Tensor, x1: torch.Tensor):
+    """``(rows, halo)`` when a pair should be compared in row strips (no gradient wanted, a trunk whose
+    down-samplers are local, and more pixels than the tiling policy's limit: see
+    :mod:`~invariant_lpips.features.tiling`), else ``None``."""
+    from .tiling import POLICY, halo_px, strip_rows, tileable
+
+    big = max(x0.shape[-2] * x0.shape[-1], x1.shape[-2] * x1.shape[-1]) > POLICY.tile_above_px
+    grad = torch.is_grad_enabled() and (x0.requires_grad or x1.requires_grad)
+    if not big or grad or not tileable(trunk, trunk.config.padding_mode == "circular"):
+        return None
+    return strip_rows(trunk, x0 if x0.shape[0] >= x1.shape[0] else x1, POLICY), halo_px(trunk)
+
+
+def _strip_differences(formulation, keys, channel_weights, c0, c1, features, rows: int, halo: int
+                       ) -> Dict[str, torch.Tensor]:
+    """The registered terms of two aligned images computed strip by strip: input rows ``[a, a + rows)`` go
+    through the trunk with ``halo`` rows of context each side (``a`` and ``halo`` multiples of the deepest
+    stride, so every tap's rows are the whole image's); each term's per-position mean over a strip is
+    weighted by its positions and the strips' sums are divided by the total."""
+    from .pooled import TAP_STRIDE
+
+    h = c0.shape[-2]
+    sums: Dict[str, torch.Tensor] = {}
+    counts: Dict[str, int] = {}
+    for a in range(0, h, rows):
+        b = min(h, a + rows)
+        a0, b0 = max(0, a - halo), min(h, b + halo)
+        m0, m1 = features(c0[..., a0:b0, :]), features(c1[..., a0:b0, :])
+        for k in keys:
+            tap = k.split(".")[-1]
+            s = TAP_STRIDE[tap]
+            r0 = (a - a0) // s
+            r1 = r0 + (-(-b // s) - a // s)
+            f0, f1 = m0[tap][..., r0:r1, :], m1[tap][..., r0:r1, :]
+            npos = f0.shape[-2] * f0.shape[-1]
+            v = formulation.term_difference(k, f0.float(), f1.float(), channel_weights[k].to(f0.device).float())
+            sums[k] = sums.get(k, 0) + v.double() * npos
+            counts[k] = counts.get(k, 0) + npos
+    return {k: (sums[k] / counts[k]).float() for k in keys}

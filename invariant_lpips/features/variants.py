@@ -120,9 +120,9 @@ class Variant:
 
 _REGISTRY: Dict[str, Variant] = {}
 #: the default variant: the design that nested leave-one-type-out selection on the 512x384 KADID dev proxy
-#: picks among those meeting the arrangement and shift targets on synthetic probes
-#: (studies/structure_select.py; figures in README, "Results")
-DEFAULT_VARIANT = "structure-blur"
+#: picks in the registered family among those meeting the arrangement and shift targets on synthetic probes
+#: (studies/registered_select.py; figures in README, "Results")
+DEFAULT_VARIANT = "registered-blur"
 
 
 def register_variant(variant: Variant, overwrite: bool = False) -> Variant:

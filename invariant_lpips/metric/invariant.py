@@ -6,8 +6,9 @@ frozen VGG-16 trunk (pooling policy of the variant) -> taps -> pooled statistics
 (:mod:`~invariant_lpips.features.formulations`: every formula is there).
 
 Shapes: ``in0`` (N0, 3, H0, W0), ``in1`` (N1, 3, H1, W1) with N0 == N1 or one of them 1 (broadcast; the
-single image's trunk features are computed once). Statistics remove space, so the two sides may have
-*different* sizes (each at least 32x32). Output (N, 1, 1, 1) as ``lpips`` returns.
+single image's trunk features are computed once). Pooled statistics remove space, so a variant without
+registered terms accepts *different* sizes (each at least 32x32); a registered variant (the default)
+compares positions after registration and needs equal sizes. Output (N, 1, 1, 1) as ``lpips`` returns.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..features.pooled import Stats, pooled_statistics
-from ..features.registration import pair_differences
+from ..features.registration import pair_differences, strip_plan
 from ..features.variants import DEFAULT_VARIANT, Variant, get_variant
 from ..trunk.config import weights_label
 from ..trunk.vgg16 import MIN_INPUT_SIZE, VGG16Trunk
@@ -72,10 +73,10 @@ class InvariantLPIPS(nn.Module):
         >>> import torch
         >>> _ = torch.manual_seed(0)
         >>> metric = InvariantLPIPS(trunk_weights=None)     # the default variant
-        >>> metric.variant.name, metric.formulation.name, metric.terms[:2]
-        ('structure-blur', 'texture-structure', ['raw.mean.pool1', 'raw.mean.pool2'])
-        >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 48, 80)
-        >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts; sizes may differ
+        >>> metric.variant.name, metric.formulation.name, metric.terms[-1]
+        ('registered-blur', 'texture-structure-registered', 'unit.reg.relu1_2')
+        >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 64, 64)
+        >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts
         >>> d.shape, bool((d > 0).all()), float(metric(x, x, normalize=True).abs().max())
         (torch.Size([2, 1, 1, 1]), True, 0.0)
     """
@@ -223,6 +224,10 @@ class InvariantLPIPS(nn.Module):
     def _features(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         if not self.variant.registered:
             return self.pooled_features(x)
+        if strip_plan(self.net, x, x) is not None:  # big, no gradient: statistics and pair step in strips
+            f = dict(self.pooled_features(x))
+            f[PAIR_IMAGE] = x
+            return f
         maps: Dict[str, torch.Tensor] = {}
         f = dict(self.pooled_features(x, maps=maps))
         f[PAIR_IMAGE] = x
