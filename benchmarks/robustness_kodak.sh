@@ -18,13 +18,16 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/stats" --size 192 --max
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats
 invariant-lpips robustness --images "$KODAK" --out "$OUT/stats_sq" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats-sq
-# the texture variant (the default since issue 13), same settings
+# texture-blur (texture terms only), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/texture" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics texture-blur
-# the structure-aware default (structure-blur), same settings
+# structure-blur (the previous default), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/structure" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics structure-blur
+# registered-blur (the default), same settings
+invariant-lpips robustness --images "$KODAK" --out "$OUT/registered" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-blur
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run
 python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" \
     "$OUT/stats/robustness.json" "$OUT/stats_sq/robustness.json" "$OUT/texture/robustness.json" \
-    "$OUT/structure/robustness.json" | tee "$OUT/table.md"
+    "$OUT/structure/robustness.json" "$OUT/registered/robustness.json" | tee "$OUT/table.md"

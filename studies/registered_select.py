@@ -70,6 +70,8 @@ def main(argv=None):
     ap.add_argument("--peers-dir", default="")
     ap.add_argument("--out", required=True)
     ap.add_argument("--min-mu", type=float, default=0.0, help="admissible designs have mu >= this (loss constraint)")
+    ap.add_argument("--max-mu", type=float, default=float("inf"),
+                    help="the pool holds designs with mu <= this only (0: the old family, no registered term)")
     ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
     ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
     args = ap.parse_args(argv)
@@ -80,7 +82,7 @@ def main(argv=None):
     cells = Cells(z["X"], names, z["type"], z["level"], table)
     refs = sorted(set(str(r) for r in z["ref"]))
     probe = Probe(args.probe)
-    pool = design_pool()
+    pool = [d for d in design_pool() if d["mu"] <= args.max_mu]
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
 
     def admissible(design, train):

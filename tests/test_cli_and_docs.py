@@ -370,7 +370,7 @@ def test_variants_columns_align_and_show_the_pools_used(capsys):
     rows = [line for line in out.splitlines() if "pooling=" in line]
     assert len({line.index("pooling=") for line in rows}) == 1 and len({line.index("weights=") for line in rows}) == 1
     default = next(line for line in rows if line.startswith("*"))
-    assert "pooling=blurmax×2" in default and "taps=pool1,pool2" in default
+    assert "pooling=blurmax×2" in default and "taps=relu1_2,pool1,pool2" in default
 
 
 def test_score_two_files_json_and_text(folders, fake_metric, capsys, tmp_path):
