@@ -97,7 +97,7 @@ def aligned(args):
 def misaligned(args):
     refs, _ = load_refs(args.refs, args.limit or 3)
     size, results = args.crop, {}
-    settings = {"crop": size, "images": len(refs), "steps": args.steps, "lr": args.lr, "shifts": MISALIGNED_SHIFTS}
+    settings = {"crop": size, "images": len(refs), "steps": args.steps, "lr": args.lr, "shifts": [list(s) for s in MISALIGNED_SHIFTS]}
     for name in args.metrics.split(","):
         loss, t0, rows = as_loss(build_metric(name)), time.time(), []
         for i, r in enumerate(refs):

@@ -19,8 +19,8 @@ def register(sub) -> None:
                    help="kadid10k | tid2008 | tid2013 | csiq | raid | bapps | type-level")
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--variant", default=None,
-                   help="the InvariantLPIPS variant to calibrate (default: the package's default variant, marked * "
-                        "by 'invariant-lpips variants')")
+                   help="the InvariantLPIPS variant to calibrate (default: structure-blur, the default's counterpart "
+                        "without registered terms, which cannot be fitted from cached statistics)")
     p.add_argument("--loss", default="pearson", choices=["pearson", "rank", "2afc"],
                    help="fit objective: pearson or rank (MOS/DMOS datasets), 2afc (bapps) (default pearson)")
     p.add_argument("--out", required=True, help="weights file to write (.safetensors; a .json manifest is written beside it)")
@@ -41,11 +41,14 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    if args.variant is None:
-        from ..features.variants import DEFAULT_VARIANT
+#: the variant calibrated when --variant is not given (the default variant's registered terms need both
+#: images, so it cannot be fitted from cached statistics; this is its statistics-only counterpart)
+CALIBRATION_DEFAULT = "structure-blur"
 
-        args.variant = DEFAULT_VARIANT
+
+def run(args) -> int:
+    if args.variant is None:  # the default's registered terms cannot be fitted from cached statistics
+        args.variant = CALIBRATION_DEFAULT
     from ..weights.linear import save_linear_weights
     from .fit import FitConfig
     from .train import calibrate

@@ -83,6 +83,10 @@ def calibrate(
     ``stats`` variants fit one scale per term (a few dozen parameters); the others per-channel weights.
     """
     v = variant if isinstance(variant, Variant) else get_variant(variant)
+    if v.registered:
+        raise ValueError(f"variant {v.name!r} has registered terms {list(v.registered)}, which compare both images "
+                         "after registration and so cannot be fitted from cached per-image statistics; calibrate a "
+                         "variant without them (e.g. 'structure-blur', 'texture-blur' or 'lpips-gap-blur')")
     config = config or FitConfig(loss=loss, seed=seed)
     config.loss, config.formulation = loss, fit_formulation(v)
     cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, size=size)
