@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -27,20 +26,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from invariant_lpips.benchmarks.environment import environment, machine_line  # noqa: E402
 from invariant_lpips import InvariantLPIPS  # noqa: E402
 from invariant_lpips.features import tiling as tl  # noqa: E402
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """The machine line of the one environment record (invariant_lpips.benchmarks.environment)."""
+    return machine_line(environment("cpu"))
 
 
 def _load() -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
 import sys
 import time
 from datetime import date
@@ -33,6 +32,7 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from invariant_lpips.benchmarks.environment import environment, machine_line  # noqa: E402
 from invariant_lpips import LPIPS, InvariantLPIPS  # noqa: E402
 from invariant_lpips.distortions import distort  # noqa: E402
 from invariant_lpips.metric.scale import SCALE_FILE, ScaleMap  # noqa: E402
@@ -49,16 +49,8 @@ REFERENCES = {
 
 
 def machine() -> str:
-    """The CPU model, core count and torch version (for the results' header)."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """The machine line of the one environment record (invariant_lpips.benchmarks.environment)."""
+    return machine_line(environment("cpu"))
 
 
 def centre_crop(img: np.ndarray, size: int, dx: int = 0) -> np.ndarray:

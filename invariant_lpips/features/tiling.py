@@ -287,6 +287,17 @@ def _pyramid_steps(stat: str, tap: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ the path
+def _push(moments, pyramids, space: str, tap: str, statistics, g: torch.Tensor, final: bool) -> None:
+    """Feed one strip's rows ``g`` of (space, tap) to its moment stream and to its statistics' pyramids."""
+    ms = moments.get(f"{space}.{tap}")
+    if ms is not None:
+        ms.push(g)
+    for stat in statistics:
+        ps = pyramids.get(term_key(space, stat, tap))
+        if ps is not None:
+            ps.push(g, final)
+
+
 def pooled_statistics_tiled(trunk, x: torch.Tensor, taps: Sequence[str], spaces: Sequence[str] = ("unit",),
                             statistics: Sequence[str] = ("mean",), colour_statistics: Sequence[str] = (),
                             circular: bool = False, policy: Optional[TilingPolicy] = None) -> Stats:
@@ -336,24 +347,12 @@ def pooled_statistics_tiled(trunk, x: torch.Tensor, taps: Sequence[str], spaces:
                 last = f.shape[-2] if final else (b - lo) // s
                 f = f[..., first:last, :]
                 for space in spaces:
-                    g = unit_normalize(f) if space == "unit" else work(f)
-                    ms = moments.get(f"{space}.{tap}")
-                    if ms is not None:
-                        ms.push(g)
-                    for stat in statistics:
-                        ps = pyramids.get(term_key(space, stat, tap))
-                        if ps is not None:
-                            ps.push(g, final)
+                    _push(moments, pyramids, space, tap, statistics, unit_normalize(f) if space == "unit" else work(f),
+                          final)
             del feats
             if colour_statistics:
                 lab = srgb_to_lab((work(x[..., a:b, :]) + 1) / 2)
-                ms = moments.get(f"{COLOUR_TAP}.{COLOUR_TAP}")
-                if ms is not None:
-                    ms.push(lab)
-                for stat in colour_statistics:
-                    ps = pyramids.get(term_key(COLOUR_TAP, stat, COLOUR_TAP))
-                    if ps is not None:
-                        ps.push(lab, final)
+                _push(moments, pyramids, COLOUR_TAP, COLOUR_TAP, colour_statistics, lab, final)
             bar.update(1)
     out: Stats = {}
     for key, tap, space, stat in wanted:
