@@ -238,13 +238,15 @@ def strip_plan(trunk, x0: torch.Tensor, x1: torch.Tensor):
     """``(rows, halo)`` when a pair should be compared in row strips (no gradient wanted, a trunk whose
     down-samplers are local, and more pixels than the tiling policy's limit: see
     :mod:`~invariant_lpips.features.tiling`), else ``None``."""
-    from .tiling import POLICY, halo_px, strip_rows, tileable
+    from .tiling import ALIGN, POLICY, halo_px, strip_rows, tileable
 
     big = max(x0.shape[-2] * x0.shape[-1], x1.shape[-2] * x1.shape[-1]) > POLICY.tile_above_px
     grad = torch.is_grad_enabled() and (x0.requires_grad or x1.requires_grad)
     if not big or grad or not tileable(trunk, trunk.config.padding_mode == "circular"):
         return None
-    return strip_rows(trunk, x0 if x0.shape[0] >= x1.shape[0] else x1, POLICY), halo_px(trunk)
+    # both images' strips are alive at once in the pair step: half the rows of a one-image strip
+    rows = strip_rows(trunk, x0 if x0.shape[0] >= x1.shape[0] else x1, POLICY)
+    return max(ALIGN, rows // 2 // ALIGN * ALIGN), halo_px(trunk)
 
 
 def _strip_differences(formulation, keys, channel_weights, c0, c1, features, rows: int, halo: int
