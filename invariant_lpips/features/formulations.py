@@ -76,6 +76,8 @@ NORM_EPS = 1e-6
 TEXTURE_C = 1e-6
 #: floor of the squared channel norm in a registered term's unit normalisation (finite gradients at f = 0)
 REGISTERED_EPS = 1e-10
+#: elements per block of rows in a registered comparison (batch x channels x rows x width; keeps it in cache)
+REGISTERED_BLOCK = 1 << 19
 #: the key of a term's scale in a weights file
 SCALE_PREFIX = "scale."
 
@@ -347,14 +349,27 @@ class RegisteredFormulation(TextureStructureFormulation):
         space, stat, tap = term_parts(key)
         if stat != PAIR_STATISTIC:
             return super().term_difference(key, a, b, w)
-        if space == "unit":  # LPIPS' unit normalisation, with a floor that keeps the gradient finite at f = 0
-            a = a * torch.rsqrt((a * a).sum(dim=1, keepdim=True) + REGISTERED_EPS)
-            b = b * torch.rsqrt((b * b).sum(dim=1, keepdim=True) + REGISTERED_EPS)
-        elif space != COLOUR_TAP:  # the CIELab maps are already (L*, a*, b*) / 100
+        if space not in ("unit", COLOUR_TAP):  # the CIELab maps are already (L*, a*, b*) / 100
             raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap) or 'lab'")
-        diff = a - b
-        per = (w.view(1, -1, 1, 1) * diff * diff).sum(dim=1).mean(dim=(-2, -1))
-        return per / w.sum().clamp_min(1e-12)
+        unit = space == "unit"
+        h, wd = a.shape[-2:]
+        if b.shape[-2:] != (h, wd):
+            raise ValueError(f"registered term {key!r}: maps of sizes {tuple(a.shape[-2:])} and "
+                             f"{tuple(b.shape[-2:])} (compare the overlap of two registered images)")
+        # the same formula on blocks of rows: the large maps' temporaries stay in the CPU's cache (the
+        # per-position comparison is local, so the blocks' sums add up to the whole map's)
+        rows = max(1, REGISTERED_BLOCK // max(1, a.shape[1] * wd * max(a.shape[0], b.shape[0])))
+        wv = w.view(1, -1, 1, 1)
+        total = None
+        for r0 in range(0, h, rows):
+            u, v = a[..., r0:r0 + rows, :], b[..., r0:r0 + rows, :]
+            if unit:  # LPIPS' unit normalisation, with a floor that keeps the gradient finite at f = 0
+                u = u * torch.rsqrt((u * u).sum(dim=1, keepdim=True) + REGISTERED_EPS)
+                v = v * torch.rsqrt((v * v).sum(dim=1, keepdim=True) + REGISTERED_EPS)
+            diff = u - v
+            part = (wv * diff * diff).sum(dim=(1, 2, 3))
+            total = part if total is None else total + part
+        return total / (h * wd) / w.sum().clamp_min(1e-12)
 
 
 _REGISTRY: Dict[str, Formulation] = {}

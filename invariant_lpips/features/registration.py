@@ -203,8 +203,8 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
     plan = None if have_maps else strip_plan(trunk, x0, x1)
     d_whole = whole_pixels(shifts)
 
-    def pick(t, idx):  # a side of one image broadcasts; else the group's rows
-        return t if t.shape[0] == 1 else t[idx]
+    def pick(t, idx):  # a side of one image broadcasts; all pairs: the tensor itself (no copy)
+        return t if t.shape[0] == 1 or idx == list(range(t.shape[0])) else t[idx]
 
     cols: Dict[str, List[Tuple[List[int], torch.Tensor]]] = {k: [] for k in keys}
     for d, idx in shift_groups(d_whole):
