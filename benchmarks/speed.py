@@ -3,7 +3,8 @@
 
 Two workloads, measured in one run on the same machine:
 
-* ``kadid``  -- a KADID-shaped reference group: one 512x384 reference and N distorted images
+* ``kadid``  -- a KADID-shaped reference group: one 512x384 reference and N distorted images (noisy
+  copies of it, sigma 0.01-0.1: aligned with it, as KADID's are; a registered metric finds them undisplaced)
   (default 16 on CPU, 125 on CUDA), scored in batches as ``metric(ref, batch)`` (default batch:
   the whole group on CPU, 32 on CUDA). Our metrics compute the broadcast reference once per call.
   The ``lpips`` package is measured twice: ``lpips-pkg`` as it is used on a dataset of pairs
@@ -11,7 +12,7 @@ Two workloads, measured in one run on the same machine:
   drop-in cost); ``lpips-pkg[bcast]`` called with the batch-of-1 reference, which it also
   accepts; and ``lpips-pkg[bcast,cl]``, that plus channels-last inputs (its best case). Inputs are
   contiguous NCHW tensors, as a DataLoader yields them, unless ``cl``.
-* ``single`` -- single 1080x800 pairs, ``metric(x, y)`` with N = 1.
+* ``single`` -- single 1080x800 pairs (an image and a noisy copy), ``metric(x, y)`` with N = 1.
 * ``trunk`` -- the trunk alone (conv stack and pooling, no statistics or distance) on the KADID
   group's 1 + N images in one batch, for our metrics: its "pairs/s" are images/s, and its GFLOP/s
   the trunk's own share of the peak.
@@ -149,12 +150,18 @@ def worker(cfg: Dict[str, Any]) -> Dict[str, Any]:
         # [cl]: hand the peer channels-last inputs too (its convolutions then follow that format)
         return x.to(dev).contiguous(memory_format=torch.channels_last if "cl" in flags else torch.contiguous_format)
 
+    def distorted(x, n):  # KADID's distorted images are aligned with their reference: noisy copies of it
+        sigma = torch.linspace(0.01, 0.1, n).view(n, 1, 1, 1)
+        noise = torch.randn(n, *x.shape[1:], generator=g).to(dev)
+        return (x + sigma.to(dev) * noise).clamp(0, 1).contiguous(memory_format=torch.channels_last if "cl" in flags else torch.contiguous_format)
+
     # lpips-pkg[bcast]: call the package with the batch-of-1 reference (it broadcasts itself)
     call = adapter.fn if "bcast" in flags else adapter
     expands = not (adapter.broadcasts or "bcast" in flags)
     if cfg["workload"] == "kadid":
         hw = KADID_SIZE
-        ref, dist = images(1, hw), images(cfg["n_distorted"], hw)
+        ref = images(1, hw)
+        dist = distorted(ref, cfg["n_distorted"])
         chunks = list(dist.split(cfg["batch_size"]))
         pairs = dist.shape[0]
         # trunk passes per step: the reference once per call, or once per pair when expanded
@@ -172,7 +179,8 @@ def worker(cfg: Dict[str, Any]) -> Dict[str, Any]:
             return [torch.stack([t.float().mean() for t in net(x).values()])]
     else:
         hw = SINGLE_SIZE
-        x, y = images(1, hw), images(1, hw)
+        x = images(1, hw)
+        y = distorted(x, 1)
         pairs, trunk_images = 1, 2
 
         def step():

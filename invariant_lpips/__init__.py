@@ -9,8 +9,12 @@ learned per-channel weights, plus anti-aliased pooling that removes the residual
 >>> img0 = torch.rand(1, 3, 64, 64)
 >>> metric(img0, img0.flip(-1), normalize=True).shape             # [0, 1] images -> (N, 1, 1, 1)
 torch.Size([1, 1, 1, 1])
->>> invariant_lpips.get_metric is invariant_lpips.metric.registry.get_metric
-True
+>>> invariant_lpips.build_metric("mse")(img0, img0.flip(-1)).shape  # the one accessor: [0, 1] -> (N,)
+torch.Size([1])
+
+The lpips-style classes (``InvariantLPIPS``, ``LPIPS``) and ``distance()`` keep lpips' convention ([-1, 1],
+or [0, 1] with ``normalize=True``); ``build_metric(name)``, the one accessor, builds any metric of
+``list_metrics()`` by name, with [0, 1] inputs and (N,) output.
 
 The public names are imported lazily (PEP 562, :mod:`invariant_lpips._lazy`), so ``import invariant_lpips`` and the command line's
 ``--help`` / ``--version`` do not import torch; the first use of a name imports its module.
@@ -37,7 +41,6 @@ _EXPORTS = {
     "dssim": ".metric.lpips_helpers",
     "distance": ".metric.functional",
     "distance_files": ".metric.functional",
-    "get_metric": ".metric.registry",
     "build_metric": ".metric.registry",
     "list_metrics": ".metric.registry",
     "load_image": ".data.io",
@@ -66,6 +69,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from .metric.lpips_baseline import LPIPS
     from .metric.lpips_helpers import (dssim, im2tensor, l2, normalize_tensor, psnr, spatial_average, tensor2im,
                                        upsample)
-    from .metric.registry import build_metric, get_metric, list_metrics
+    from .metric.registry import build_metric, list_metrics
     from .metric.validation import NormalizeWarning
     from .trunk.vgg16 import VGG16Trunk

@@ -123,7 +123,7 @@ class InvariantLPIPSMetric(_PerceptualMetric):
     def __init__(self, variant: Optional[str] = None, net_type: str = "vgg", reduction: Optional[str] = "mean",
                  normalize: bool = False, weights=None, **kwargs: Any):
         _check_net_type(type(self).__name__, net_type)
-        from .metric.registry import build_module
+        from .metric.registry import _build_module
 
         metric_kwargs, module_kwargs = _split_kwargs(kwargs)
         if variant is None:
@@ -132,7 +132,7 @@ class InvariantLPIPSMetric(_PerceptualMetric):
             variant = DEFAULT_VARIANT
         if variant in ("lpips", "lpips-vgg"):
             raise ValueError(f"variant {variant!r} is the LPIPS baseline: use invariant_lpips.torchmetrics.LPIPSMetric")
-        net = build_module(variant, weights=weights, **module_kwargs)
+        net = _build_module(variant, weights=weights, **module_kwargs)
         super().__init__(net, reduction, normalize, metric_kwargs)
         self.variant = variant
 
@@ -148,12 +148,12 @@ class LPIPSMetric(_PerceptualMetric):
     def __init__(self, net_type: str = "vgg", reduction: Optional[str] = "mean", normalize: bool = False,
                  weights=None, **kwargs: Any):
         _check_net_type(type(self).__name__, net_type)
-        from .metric.registry import build_module
+        from .metric.registry import _build_module
 
         metric_kwargs, module_kwargs = _split_kwargs(kwargs)
         if module_kwargs.get("spatial"):
             raise ValueError("LPIPSMetric(spatial=True) is not possible: a Metric reduces to scores; use "
                              "invariant_lpips.LPIPS(spatial=True) for distance maps")
-        net = build_module("lpips-vgg", weights=weights, **module_kwargs)
+        net = _build_module("lpips-vgg", weights=weights, **module_kwargs)
         super().__init__(net, reduction, normalize, metric_kwargs)
         self.variant = "lpips-vgg"

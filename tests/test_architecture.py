@@ -21,7 +21,8 @@ import pytest
 
 PKG_DIR = Path(__file__).resolve().parents[1] / "invariant_lpips"
 STUDIES = {"calibration", "benchmarks", "robustness", "classifier"}
-FACTORY_NAMES = {"get_metric", "build_metric", "make_metric", "_build", "create_metric"}
+FACTORY_NAMES = {"get_metric", "build_metric", "build_module", "_build_module", "make_metric", "_build",
+                 "create_metric"}
 
 
 def _modules() -> List[Path]:

@@ -403,6 +403,8 @@ def test_no_human_scores(tmp_path):
 
 
 def test_raid_analysis(tmp_path):
+    """The runner's RAID mode: the one RAID analysis (benchmarks.raid) on reference-vs-level distances,
+    with the level index beside the metrics; no trial figures (they need RAID's raw trials)."""
     root = make_raid(tmp_path / "raid")
     out = tmp_path / "out"
     s = run_benchmark("raid", ["mse", "l1"], out, root=root, batch_size=20, **RUN)
@@ -410,22 +412,23 @@ def test_raid_analysis(tmp_path):
     hi = [r for r in ds.records if r.level >= 2]
     oracle = sps.spearmanr([r.level for r in hi], [r.score for r in hi])[0]
     raid = s["raid"]
-    assert raid["oracle"]["pooled_srcc"] == pytest.approx(oracle, abs=1e-12)
-    assert f"{oracle:.3f}" in raid["note"]
-    assert raid["oracle"]["cross_distortion"] is None  # the level index is constant within a level
-    m = raid["metrics"]["mse"]
+    li = raid["rows"]["level index"]["curve"]
+    assert li["pooled"] == pytest.approx(oracle, abs=1e-12)
+    assert li["cross_distortion"] is None  # the level index is constant within a level
+    assert "n_trials" not in raid and "trial" not in raid["rows"]["mse"]
+    m = raid["rows"]["mse"]["curve"]
     rows = {r["dist_path"]: float(r["distance"]) for r in read_csv(out / "scores_mse.csv")}
     d = [rows[f"images/{r.dist_path.name}"] for r in hi]
-    assert m["pooled_srcc"] == pytest.approx(sps.spearmanr(d, [r.score for r in hi])[0], abs=1e-12)
+    assert m["pooled"] == pytest.approx(sps.spearmanr(d, [r.score for r in hi])[0], abs=1e-12)
     assert set(m["per_distortion"]) == {"rot", "trans", "scale", "gn"}
     gn = [r for r in hi if r.dist_type == "gn"]
     assert m["per_distortion"]["gn"] == pytest.approx(
         sps.spearmanr([rows[f"images/{r.dist_path.name}"] for r in gn], [r.score for r in gn])[0], abs=1e-12)
-    assert m["per_curve"]["gn"]["n_curves"] == N_REFS
+    assert m["n_curves"] + m["n_curves_constant"] == 4 * N_REFS
     md = (out / "summary.md").read_text()
-    assert "level-index oracle" in md and "cross-distortion" in md
+    assert f"| level index | {oracle:.3f} |" in md and "cross-distortion" in md
     pytest.importorskip("matplotlib")
-    assert (out / "raid_curves.png").is_file()
+    assert (out / "raid_curves.png").is_file() and "raid_curves.png" in md
 
 
 def test_tid2013_layout(tmp_path):

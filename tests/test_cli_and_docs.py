@@ -255,7 +255,7 @@ def fake_metric(monkeypatch):
         seen["built"].append(name)
         return Fake()
 
-    monkeypatch.setattr(mcli, "_module_on", build)
+    monkeypatch.setattr(mcli, "_metric_on", build)
     seen["cls"] = Fake
     return seen
 
@@ -389,14 +389,20 @@ def test_score_two_files_json_and_text(folders, fake_metric, capsys, tmp_path):
 
 
 def test_score_uses_the_registry(monkeypatch, folders, capsys):
-    """score builds its metric through registry.build_module (no private factory)."""
+    """score builds its metric through the registry's one accessor, build_metric (no private factory)."""
     import torch
 
     from invariant_lpips.metric import registry
 
     calls = []
 
-    class Fake(torch.nn.Module):
+    class Fake(torch.nn.Module):  # the protocol of our modules: features / distance / forward
+        def features(self, x, normalize=False):
+            return x
+
+        def distance(self, f0, f1):
+            return torch.full((f0.shape[0],), 0.25)
+
         def forward(self, x, y, normalize=False):
             return torch.full((x.shape[0], 1, 1, 1), 0.25)
 
@@ -404,7 +410,7 @@ def test_score_uses_the_registry(monkeypatch, folders, capsys):
         calls.append((name, weights))
         return Fake()
 
-    monkeypatch.setattr(registry, "build_module", build_module)
+    monkeypatch.setattr(registry, "_build_module", build_module)
     a, b = folders
     rc = main(["score", str(a / "a.png"), str(b / "a.png"), "--variant", "lpips-vgg", "--weights", "w.safetensors"])
     assert rc == 0 and float(capsys.readouterr().out) == 0.25

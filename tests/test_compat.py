@@ -304,9 +304,9 @@ def test_lpips_without_net_warns_once_at_the_callers_line(monkeypatch):
         LPIPS(pnet_rand=True, net="vgg")
         LPIPS(True, "vgg", pnet_rand=True)
         InvariantLPIPS(pnet_rand=True)  # InvariantLPIPS has no lpips default to differ from
-        from invariant_lpips.metric.registry import build_module
+        from invariant_lpips.metric.registry import _build_module
 
-        build_module("lpips-vgg", pnet_rand=True)  # the registry (score --variant lpips-vgg) says net='vgg'
+        _build_module("lpips-vgg", pnet_rand=True)  # the registry (score --variant lpips-vgg) says net='vgg'
     assert not [w for w in caught if issubclass(w.category, invariant_lpips.DefaultNetWarning)]
 
 

@@ -14,6 +14,7 @@ MODULES = [
     "invariant_lpips.features.variants",
     "invariant_lpips.metric.functional",
     "invariant_lpips.metric.invariant",
+    "invariant_lpips.metric.registry",
 ]
 
 

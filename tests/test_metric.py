@@ -227,27 +227,48 @@ def test_weights_argument(tmp_path, images):
         InvariantLPIPS("paper", weights={"pool1": w["pool1"]}, trunk_weights=None)
 
 
-def test_get_metric_builds_the_default_and_distance_keeps_its_own(monkeypatch):
-    """``get_metric()`` is ``InvariantLPIPS()`` (the current default), new each call; casting it (or any
-    module got elsewhere) does not change what ``il.distance`` computes (random trunks: fast)."""
+def test_the_package_exports_one_accessor():
+    """One public way to get a metric by name, with one input convention: ``build_metric`` ([0, 1] in, (N,)
+    out, any registry metric). The lpips-style classes stay; the module builder is private, get_metric gone."""
+    import re
+
+    import invariant_lpips.metric as metric_pkg
+    from invariant_lpips.metric import registry
+
+    accessor = re.compile(r"^(get|build|make|create|load|new)_(metric|module|model)s?$")
+    assert [n for n in il.__all__ if accessor.match(n)] == ["build_metric"]
+    assert [n for n in metric_pkg.__all__ if accessor.match(n)] == []
+    assert {"InvariantLPIPS", "LPIPS"} <= set(il.__all__)
+    assert il.build_metric is registry.build_metric
+    for gone in ("get_metric", "build_module"):
+        assert not hasattr(il, gone) and not hasattr(registry, gone)
+
+
+def test_build_metric_builds_the_default_and_distance_keeps_its_own(monkeypatch):
+    """``build_metric()`` is the default variant (``InvariantLPIPS()`` under the [0, 1] convention), new each
+    call; casting it (or any module got elsewhere) does not change what ``il.distance`` computes (random
+    trunks: fast)."""
     from invariant_lpips.metric import functional, registry
 
-    real = registry.build_module
+    real = registry._build_module
 
     def random_trunk(name=None, weights=None, device="cpu", **kwargs):
         return real(name, weights, device, trunk_weights=None, **kwargs)
 
-    monkeypatch.setattr(registry, "build_module", random_trunk)
-    monkeypatch.setattr(functional, "build_module", random_trunk)
+    monkeypatch.setattr(registry, "_build_module", random_trunk)
+    monkeypatch.setattr(functional, "_build_module", random_trunk)
     functional._private_module.cache_clear()
     try:
-        m = il.get_metric()
-        assert type(m) is InvariantLPIPS and m.variant.name == il.DEFAULT_VARIANT
-        assert il.get_metric() is not m
+        m = il.build_metric()
+        assert type(m.module) is InvariantLPIPS and m.module.variant.name == il.DEFAULT_VARIANT
+        assert m.name == il.DEFAULT_VARIANT and il.build_metric() is not m
         x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
         before = il.distance(x, y, normalize=True)
+        with torch.no_grad():
+            torch.testing.assert_close(m(x, y), m.module(x, y, normalize=True).flatten())
+            assert m(x, y).shape == (2,)
         m.half()
-        il.get_metric().double()
+        il.build_metric().double()
         after = il.distance(x, y, normalize=True)
         assert after.dtype == torch.float32 and torch.equal(before, after)
         assert il.distance(x, y, normalize=True, reduction="sum") == before.sum()

@@ -13,7 +13,7 @@ from invariant_lpips.features.variants import list_variants
 from invariant_lpips.metric import peers
 from invariant_lpips.metric.protocol import batch_size, cat, take
 from invariant_lpips.weights.linear import LinearWeightsError
-from invariant_lpips.metric.registry import MetricAdapter, build_metric, build_module, get_spec, list_metrics
+from invariant_lpips.metric.registry import MetricAdapter, _build_module, build_metric, get_spec, list_metrics
 
 TOL = dict(rtol=0, atol=1e-6)
 
@@ -28,10 +28,10 @@ def _pair(n=2, size=64, seed=0):
 def _ours(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     try:
-        return build_module(name, trunk_weights=None)
+        return _build_module(name, trunk_weights=None)
     except LinearWeightsError:  # a variant whose weights file is not shipped yet
         torch.manual_seed(0)
-        return build_module(name, trunk_weights=None, weights="ones")
+        return _build_module(name, trunk_weights=None, weights="ones")
 
 
 OURS = ["lpips-vgg"] + list_variants()

@@ -35,7 +35,7 @@ def no_build(monkeypatch):
     def build(*a, **k):
         raise AssertionError("the metric was built")
 
-    monkeypatch.setattr(mcli, "_module_on", build)
+    monkeypatch.setattr(mcli, "_metric_on", build)
 
 
 @pytest.mark.parametrize("name", ["mse", "l1", "psnr", "ssim"])
@@ -110,7 +110,7 @@ def test_folder_mode_error_names_the_file(tmp_path, capsys, monkeypatch):
     _png(da / "x.png", 60, size=(20, 20))
     assert main(["score", str(ra), str(da), "--variant", "l1"]) == 0  # a pixel metric takes 20 px ...
     capsys.readouterr()
-    monkeypatch.setattr("invariant_lpips.metric.cli._module_on", lambda *a, **k: (lambda x, y, normalize: x.mean()))
+    monkeypatch.setattr("invariant_lpips.metric.cli._metric_on", lambda *a, **k: (lambda x, y: x.mean()))
     assert main(["score", str(ra), str(da)]) == 1  # ... the default variant does not
     err = capsys.readouterr().err
     assert str(ra / "x.png") in err and "20x20" in err and "in0" not in err
@@ -119,11 +119,11 @@ def test_folder_mode_error_names_the_file(tmp_path, capsys, monkeypatch):
 def test_metric_errors_are_renamed_to_the_files(pair, capsys, monkeypatch):
     """Whatever the metric itself raises about in0/in1 names the files."""
     def build(*a, **k):
-        def metric(x, y, normalize):
+        def metric(x, y):
             raise ValueError("in0 and in1 disagree")
         return metric
 
-    monkeypatch.setattr("invariant_lpips.metric.cli._module_on", build)
+    monkeypatch.setattr("invariant_lpips.metric.cli._metric_on", build)
     a, b = pair
     assert main(["score", str(a), str(b)]) == 1
     err = capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invariant_lpips.benchmarks import raid_eval
+from invariant_lpips.benchmarks import raid_report
 from invariant_lpips.benchmarks.persistence import CSV_FIELDS, AppendCSV, read_scores
 
 RAID = ("image", "kind", "level_a", "level_b", "distance")
@@ -24,8 +24,8 @@ def test_resume_after_a_torn_write(tmp_path):
         out.append([[1, "blur", 2, 3, "0.25"], [1, "blur", 1, 2, "9"]])  # a duplicate key: the first wins
     rows, clean = read_scores(path, RAID, RAID[:4])
     assert [r["distance"] for r in rows] == ["0.5", "0.75", "0.25"] and not clean
-    assert raid_eval.read_pair_scores(path) == {(1, "blur", 1, 2): 0.5, (1, "blur", 1, 3): 0.75,
-                                                (1, "blur", 2, 3): 0.25}
+    assert raid_report.read_pair_scores(path) == {(1, "blur", 1, 2): 0.5, (1, "blur", 1, 3): 0.75,
+                                                  (1, "blur", 2, 3): 0.25}
     assert path.read_text().count("\n") == 5 and path.read_text().startswith(",".join(RAID) + "\n")
 
 

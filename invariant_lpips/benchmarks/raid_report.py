@@ -1,4 +1,4 @@
-"""RAID evaluation command: score metrics on RAID's stimuli (incrementally) and write the tables.
+"""RAID evaluation command: score metrics on RAID's stimuli (incrementally), analyse, write the tables.
 
 ``python -m invariant_lpips.benchmarks.raid_report --stimuli DIR --human DIR --metrics a,b --out DIR``
 (``benchmarks/raid_table.py`` runs it with the README's settings). ``--stimuli`` is a real RAID image
@@ -6,6 +6,18 @@ folder or the reconstruction written by ``invariant-lpips make-dataset raid-koda
 ``responses.csv`` and ``answers.csv``. Writes ``OUT/scores/<metric>.csv`` (cached distances: a rerun
 scores only the metrics and curves that are missing), ``OUT/summary.json``, ``OUT/summary.md``,
 ``OUT/manifest.json`` and ``OUT/raid_curves.png`` (matplotlib, optional).
+
+**Scoring** (:func:`score_metric`): a metric's distance between two stimuli of the same (image,
+distortion) curve, for every level pair the analysis needs (:func:`~.raid.needed_pairs`: ``(1, L)`` for
+the curves and the pairs shown in the trials, 43 pairs per curve in RAID, 96 curves). Distances are
+cached per metric in ``scores/<metric>.csv`` (appended and fsynced after each curve; a rerun scores only
+what is missing, so adding one metric scores only that one). Every metric is scored through the one
+protocol (:mod:`invariant_lpips.metric.protocol`): each stimulus of a curve goes through ``features``
+once, then ``distance`` pairs them. Our variants whose features are pooled statistics read them through
+the one :class:`~invariant_lpips.features.cache.FeatureCache` instead.
+
+**Figures and tables**: the one RAID analysis, :mod:`.raid` (:func:`~.raid.raid_figures`,
+:func:`~.raid.raid_markdown`, :func:`~.raid.raid_plot`), which the runner's RAID mode uses too.
 """
 from __future__ import annotations
 
@@ -13,24 +25,28 @@ import argparse
 import hashlib
 import json
 import math
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 
-from ..data.raid import RAID_KIND_ORDER, RaidCurvePoint, read_raid_curves, read_raid_trials, raid_images_dir
-from ..metric.registry import get_spec
+from ..data.io import load_image
+from ..data.raid import RAID_KIND_ORDER, read_raid_curves, read_raid_trials, raid_images_dir, raid_stimulus
+from ..features.cache import FeatureCache, default_cache_root, stack
+from ..metric.protocol import cat, take
+from ..metric.registry import MetricAdapter, build_metric, get_spec
+from ..progress import progress_bar
 from .environment import environment, machine_line
-from .persistence import atomic_write_json, atomic_write_text
-from .raid import plot_curve_panels
-from .raid_eval import (LEVEL_INDEX, MLDS_CEILING, Pair, needed_pairs, raid_figures, score_metric,
-                        stimuli_fingerprint)
+from .persistence import AppendCSV, atomic_write_json, atomic_write_text, read_scores
+from .raid import PAPER_SRCC, Pair, needed_pairs, pair, raid_figures, raid_markdown, raid_plot
 
-__all__ = ["run_raid_evaluation", "raid_tables_markdown", "readme_table", "plot_mean_curves", "dataset_label", "main"]
+__all__ = ["score_metric", "read_pair_scores", "stimuli_fingerprint", "run_raid_evaluation", "dataset_label",
+           "main"]
+
+_CSV_COLS = ["image", "kind", "level_a", "level_b", "distance"]
 
 RECONSTRUCTED_LABEL = "RAID reconstructed from Kodak24"
-PAPER_SRCC = 0.95  # the paper's reported RAID Spearman correlation (pooled)
 
 
 def dataset_label(images_dir: Union[str, Path]) -> str:
@@ -42,90 +58,127 @@ def dataset_label(images_dir: Union[str, Path]) -> str:
         return "RAID"
 
 
-def _f(v: Any, nd: int = 3) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}"
+# =============================================================================== scoring
 
 
-def raid_tables_markdown(fig: Mapping[str, Any], label: str, machine: str = "") -> List[str]:
-    """The curve-level table and the two trial-level tables (all trials; no level-1 image)."""
-    rows = fig["rows"]
-    kinds = list(RAID_KIND_ORDER)
-    L = [f"## {label}: metrics against RAID's human data", ""]
-    if machine:
-        L += [f"Machine: {machine}.", ""]
-    L += [f"Curve level: SRCC of d(level 1, level L) against the MLDS Response, pooled over the "
-          f"{next(iter(rows.values()))['curve']['n_pooled']} distorted rows, per distortion, and the mean of the "
-          "per-curve SRCCs (10 levels each). Baselines: the level index, MSE, and the MLDS curves themselves "
-          f"(SRCC 1 by construction). The paper reports {PAPER_SRCC:.2f} (pooled).", "",
-          "| metric | pooled SRCC | " + " | ".join(kinds) + " | mean per-curve SRCC |",
-          "| --- | ---: |" + " ---: |" * (len(kinds) + 1)]
-    for name, r in rows.items():
-        c = r["curve"]
-        tag = " (baseline)" if r.get("baseline") and name not in (LEVEL_INDEX, MLDS_CEILING) else ""
-        L.append(f"| {name}{tag} | {_f(c['pooled'])} | " + " | ".join(_f(c['per_distortion'].get(k)) for k in kinds)
-                 + f" | {_f(c['per_curve_mean'])} |")
-    for key, title in (("all", f"all {fig['n_trials']:,} trials"),
-                       ("no_level_1", f"the {fig['n_trials_no_level_1']:,} trials with no level-1 image")):
-        L += ["", f"Trial level, {title}: % of trials in which the metric orders the two pairs as the observer "
-              "did (a tie counts 1/2; ties in brackets when any). The MLDS ceiling is in-sample: the curves were "
-              "fitted to these trials.", "",
-              "| metric | overall | " + " | ".join(kinds) + " |", "| --- | ---: |" + " ---: |" * len(kinds)]
-        for name, r in rows.items():
-            t = r["trial"][key]
-            ov = t["overall"]
-            ties = f" ({ov['ties']:,} ties)" if ov["ties"] else ""
-            L.append(f"| {name} | {_f(ov['agreement'], 1)}{ties} | "
-                     + " | ".join(_f(t['per_distortion'][k]['agreement'], 1) for k in kinds if k in t['per_distortion'])
-                     + " |")
-    L.append("")
-    return L
+def stimuli_fingerprint(images_dir: Union[str, Path], pairs: Sequence[Pair]) -> str:
+    """sha256 over the names and contents of the stimuli the pairs use."""
+    files = sorted({raid_stimulus(images_dir, k, i, lv).name for i, k, a, b in pairs for lv in (a, b)})
+    h = hashlib.sha256()
+    for name in files:
+        h.update(name.encode())
+        h.update(hashlib.sha256((Path(images_dir) / name).read_bytes()).digest())
+    return h.hexdigest()
 
 
-def readme_table(fig: Mapping[str, Any]) -> List[str]:
-    """One compact table: pooled and per-curve SRCC, trial agreement (all; no level 1; per distortion)."""
-    kinds = list(RAID_KIND_ORDER)
-    L = ["| metric | pooled SRCC | mean per-curve SRCC | trials agreeing | trials, no level 1 | "
-         + " / ".join(kinds) + " (trials) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in fig["rows"].items():
-        c, t = r["curve"], r["trial"]
-        per = " / ".join(_f(t["all"]["per_distortion"][k]["agreement"], 1) for k in kinds
-                         if k in t["all"]["per_distortion"])
-        L.append(f"| {name} | {_f(c['pooled'])} | {_f(c['per_curve_mean'])} | "
-                 f"{_f(t['all']['overall']['agreement'], 1)}% | {_f(t['no_level_1']['overall']['agreement'], 1)}% | "
-                 f"{per} |")
-    return L
+def _by_curve(pairs: Iterable[Pair]) -> "OrderedDict[Tuple[int, str], List[Pair]]":
+    out: "OrderedDict[Tuple[int, str], List[Pair]]" = OrderedDict()
+    for p in pairs:
+        out.setdefault((p[0], p[1]), []).append(p)
+    return out
 
 
-def _mean_curves(curves: Sequence[RaidCurvePoint], value) -> Dict[str, np.ndarray]:
-    """{kind: mean over images of the per-curve min-max normalised values at levels 1..10}."""
-    by: Dict[tuple, Dict[int, float]] = {}
-    for c in curves:
-        by.setdefault((c.image, c.kind), {})[c.level] = value(c)
-    acc: Dict[str, List[np.ndarray]] = {}
-    for (_i, k), d in by.items():
-        arr = np.array([d[lv] for lv in sorted(d)], dtype=np.float64)
-        span = arr.max() - arr.min()
-        acc.setdefault(k, []).append((arr - arr.min()) / span if span > 0 else np.zeros_like(arr))
-    return {k: np.mean(np.stack(v), 0) for k, v in acc.items()}
+def _scores_path(scores_dir: Path, name: str) -> Path:
+    return scores_dir / (name.replace(":", "_").replace("/", "_") + ".csv")
 
 
-def plot_mean_curves(curves: Sequence[RaidCurvePoint], distances: Mapping[str, Mapping[Pair, float]],
-                     path: Union[str, Path], lower_is_better: Optional[Mapping[str, bool]] = None,
-                     title: str = "") -> Path:
-    """One panel per distortion: the human MLDS curve (Curve_Value) and each metric's d(level 1, level L),
-    both normalised to [0, 1] per (image, distortion) curve and averaged over the images."""
-    lib = dict(lower_is_better or {})
+def read_pair_scores(path: Union[str, Path]) -> Dict[Pair, float]:
+    """A scores CSV -> {pair: distance}; a torn last line is ignored (the one score file:
+    :func:`~invariant_lpips.benchmarks.persistence.read_scores`)."""
+    rows, _clean = read_scores(path, _CSV_COLS, ("image", "kind", "level_a", "level_b"))
+    return {pair(int(r["image"]), r["kind"], int(r["level_a"]), int(r["level_b"])): float(r["distance"])
+            for r in rows}
 
-    def panels(mc: Dict[str, np.ndarray]) -> Dict[str, tuple]:
-        return {k: (list(range(1, len(v) + 1)), v.tolist()) for k, v in mc.items()}
 
-    human = panels(_mean_curves(curves, lambda c: c.curve_value))
-    shown = {}
-    for name, vals in distances.items():
-        s = 1.0 if lib.get(name, True) else -1.0
-        shown[name] = panels(_mean_curves(curves, lambda c, v=vals, s=s: 0.0 if c.level == 1
-                                          else s * v[(c.image, c.kind, 1, c.level)]))
-    return plot_curve_panels(human, shown, path, "d(level 1, level L), normalised per curve", title)
+def _append(path: Path, rows: List[Tuple[Pair, float]]) -> None:
+    with AppendCSV(path, _CSV_COLS) as out:
+        out.append([[i, k, a, b, repr(float(d))] for (i, k, a, b), d in rows])
+
+
+def _meta_ok(meta_path: Path, fingerprint: str, name: str) -> None:
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("stimuli_sha256") != fingerprint:
+            raise RuntimeError(f"{meta_path}: the scores of {name!r} were computed on other stimuli "
+                               f"({meta.get('stimuli_sha256', '?')[:12]} != {fingerprint[:12]}); "
+                               "use resume=False (--no-resume) or another output folder")
+
+
+def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path], pairs: Sequence[Pair],
+                 scores_dir: Union[str, Path], device: Union[str, torch.device] = "cpu",
+                 cache_root: Union[str, Path, None] = None, chunk: int = 4, resume: bool = True,
+                 progress: bool = True, fingerprint: Optional[str] = None) -> Dict[Pair, float]:
+    """Distances of ``metric`` on ``pairs`` of stimuli in ``images_dir``, cached in ``scores_dir``.
+
+    Returns ``{pair: distance}`` (the metric's own orientation). Scores already in
+    ``scores_dir/<metric>.csv`` are reused when its ``.json`` says they came from the same stimuli.
+    """
+    device = torch.device(device)
+    scores_dir = Path(scores_dir)
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    adapter = build_metric(metric, device) if isinstance(metric, str) else metric
+    name = adapter.name
+    path = _scores_path(scores_dir, name)
+    meta_path = path.with_suffix(".json")
+    fingerprint = fingerprint or stimuli_fingerprint(images_dir, pairs)
+    if not resume:
+        for p in (path, meta_path):
+            if p.is_file():
+                p.unlink()
+    _meta_ok(meta_path, fingerprint, name)
+    done = read_pair_scores(path)
+    todo = _by_curve(p for p in pairs if p not in done)
+    meta = {"metric": name, "kind": adapter.kind, "lower_is_better": adapter.lower_is_better,
+            "stimuli_sha256": fingerprint, "images_dir": str(images_dir)}
+    if not todo:
+        return {p: done[p] for p in pairs}
+    meta_path.write_text(json.dumps(meta, indent=1))
+    adapter.eval()
+    cache = None
+    if adapter.statistics_cached:
+        cache = FeatureCache(adapter.module.variant, root=Path(cache_root) if cache_root else default_cache_root(),
+                             device=device, trunk=adapter.trunk)
+        terms = list(adapter.module.terms)
+    passes = 0
+    bar = progress_bar(total=sum(len(v) for v in todo.values()), desc=f"raid {name}", disable=not progress)
+    try:
+        with torch.inference_mode():
+            for (image, kind), cps in todo.items():
+                levels = sorted({lv for p in cps for lv in p[2:]})
+                files = {lv: str(raid_stimulus(images_dir, kind, image, lv)) for lv in levels}
+                if cache is not None:
+                    stats = cache.features_for_files([files[lv] for lv in levels], batch_size=2)
+                    feats = {lv: {k: v.to(device) for k, v in stack([stats[files[lv]]], terms).items()}
+                             for lv in levels}
+                    cache.clear_memory()
+                else:  # each stimulus through the metric's features once
+                    feats = {}
+                    for s in range(0, len(levels), chunk):
+                        part = levels[s:s + chunk]
+                        x = torch.cat([load_image(files[lv]) for lv in part]).to(device)
+                        f = adapter.features(x.contiguous(memory_format=torch.channels_last))
+                        feats.update((lv, take(f, [j])) for j, lv in enumerate(part))
+                        passes += len(part)
+                vals = []
+                for s in range(0, len(cps), chunk):
+                    part = cps[s:s + chunk]
+                    d = adapter.distance(cat([feats[p[2]] for p in part]), cat([feats[p[3]] for p in part]))
+                    vals += d.detach().float().reshape(-1).cpu().numpy().tolist()
+                if len(vals) != len(cps) or not all(math.isfinite(v) for v in vals):
+                    raise ValueError(f"metric {name!r} gave {len(vals)} values (finite: "
+                                     f"{all(math.isfinite(v) for v in vals)}) for {len(cps)} pairs of "
+                                     f"image {image} {kind}")
+                _append(path, list(zip(cps, vals)))
+                done.update(zip(cps, vals))
+                bar.update(len(cps))
+    finally:
+        bar.close()
+    meta["feature_passes"] = passes
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return {p: done[p] for p in pairs}
+
+
+# =============================================================================== the command
 
 
 def _ranges(values: Sequence[int]) -> str:
@@ -159,8 +212,6 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
     the metrics (so that an interrupted run leaves every metric on the same images). Metrics whose
     scores are incomplete are left out of the main tables; all metrics are then also reported on the
     images that every one of them has complete (``subset``). Returns the summary dict."""
-    from .raid_eval import read_pair_scores
-
     images_dir = raid_images_dir(images_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,8 +231,6 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
         n_images = len(keep)
     dev = torch.device(device)
     if score:
-        from ..metric.registry import build_metric
-
         groups = ([[p for p in pairs if p[0] == i] for i in sorted({p[0] for p in pairs})] if interleave
                   else [pairs])
         adapters = {n: build_metric(n, dev) for n in metrics}
@@ -193,7 +242,8 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
             first = False
     distances: Dict[str, Dict[Pair, float]] = {}
     for name in metrics:
-        path = out / "scores" / (name.replace(":", "_").replace("/", "_") + ".csv")
+        path = _scores_path(out / "scores", name)
+        _meta_ok(path.with_suffix(".json"), fp, name)  # report-only: cached scores of these stimuli only
         distances[name] = read_pair_scores(path)
     complete = {n for n, v in distances.items() if all(p in v for p in pairs)}
     lib = {n: get_spec(n).lower_is_better for n in metrics}
@@ -207,7 +257,7 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
                "metrics": list(metrics), "complete": [n for n in metrics if n in complete],
                "incomplete": {n: sorted(_complete_images(distances[n], pairs)) for n in metrics if n not in complete},
                "machine": machine, "paper_srcc": PAPER_SRCC, **fig}
-    md = raid_tables_markdown(fig, label, machine)
+    md = raid_markdown(fig, label, machine)
     if summary["incomplete"]:
         done = {n: _complete_images(distances[n], pairs) for n in metrics}
         started = [n for n in metrics if done[n]]  # metrics with no complete image are left out here
@@ -219,8 +269,8 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
             sub_t = [t for t in trials if t.image in common]
             sub = raid_figures(sub_c, sub_t, {n: distances[n] for n in started}, lower_is_better=lib)
             summary["subset"] = {"images": sorted(common), **sub}
-            md += raid_tables_markdown(sub, f"{label}, only the images every metric has scored "
-                                       f"({len(common)} of {n_images}: {', '.join(map(str, sorted(common)))})", "")
+            md += raid_markdown(sub, f"{label}, only the images every metric has scored "
+                                f"({len(common)} of {n_images}: {', '.join(map(str, sorted(common)))})")
     if not report:
         return summary
     params = Path(images_dir) / "params.json"
@@ -229,16 +279,12 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
                 "responses_sha256": hashlib.sha256(Path(responses).read_bytes()).hexdigest(),
                 "answers_sha256": hashlib.sha256(Path(answers).read_bytes()).hexdigest(),
                 "machine": machine, **env,
-                "metrics": {n: json.loads((out / "scores" / (n.replace(":", "_") + ".json")).read_text())
-                            for n in metrics if (out / "scores" / (n.replace(":", "_") + ".json")).is_file()}}
+                "metrics": {n: json.loads(_scores_path(out / "scores", n).with_suffix(".json").read_text())
+                            for n in metrics if _scores_path(out / "scores", n).with_suffix(".json").is_file()}}
     atomic_write_json(out / "manifest.json", manifest)
     if plot:
-        try:
-            shown = {n: distances[n] for n in metrics if n in complete}
-            summary["plot"] = str(plot_mean_curves(curves, shown, out / "raid_curves.png", lib,
-                                                   title=f"{label}: mean curves vs human MLDS"))
-        except ImportError as exc:
-            summary["plot_error"] = f"no plot: {exc}"
+        summary.update(raid_plot(curves, {n: distances[n] for n in metrics if n in complete}, out / "raid_curves.png",
+                                 lib, title=f"{label}: mean curves vs human MLDS"))
     summary["markdown"] = md
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "summary.md", "\n".join(md) + "\n")

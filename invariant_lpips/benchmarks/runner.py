@@ -29,8 +29,9 @@ The run, section by section (one module each):
 :mod:`~invariant_lpips.benchmarks.manifest`
     versions, device, dtype, weight hashes, the dataset's file-list hash, metric fingerprints.
 :mod:`~invariant_lpips.benchmarks.report`
-    SRCC / KRCC / PLCC with bootstrap CIs, ``summary.json`` and ``summary.md`` (and the RAID
-    analysis of :mod:`~invariant_lpips.benchmarks.raid`).
+    SRCC / KRCC / PLCC with bootstrap CIs, ``summary.json`` and ``summary.md`` (and, for RAID, the one
+    RAID analysis, :mod:`~invariant_lpips.benchmarks.raid`: curve-level figures; the trial-level ones
+    need RAID's raw trials, ``benchmarks/raid_table.py``).
 :mod:`~invariant_lpips.benchmarks.distributed`
     under ``torchrun`` (``WORLD_SIZE`` > 1) every rank scores every ``world_size``-th reference;
     rank 0 gathers the new rows and alone writes the final CSVs and the summary.
@@ -61,7 +62,7 @@ from .persistence import (CSV_FIELDS, ScoreStore, atomic_write_json, atomic_writ
                           metric_file_stem, now, read_scores)
 from .plan import (BenchmarkConfig, Group, Skips, dtype_name, file_list_hash, image_batches, parse_dtype,
                    plan_groups, record_keys)
-from .raid import raid_analysis
+from .raid import curves_from_records, raid_figures, raid_plot
 from .report import compute_statistics, summarize, write_summary_markdown
 from .scoring import (ImageJobs, collate, load_error, make_scorers, prepare_metrics, release_memory,
                       score_group_pooled, score_image_batch, to_device)
@@ -236,8 +237,11 @@ def _run(dataset, records: List[Any], metrics: Sequence[Union[str, MetricAdapter
     if dataset.name == "raid":
         dists = {n: {i: float(final_rows[n][k]["distance"]) for i, k in enumerate(keys) if k in final_rows[n]}
                  for n in names}
-        summary["raid"] = raid_analysis(records, dists, out_dir=out_dir if cfg.plots else None,
-                                        lower_is_better={a.name: a.lower_is_better for a in adapters})
+        lib = {a.name: a.lower_is_better for a in adapters}
+        curves, pair_dists = curves_from_records(records, dists)
+        summary["raid"] = raid_figures(curves, None, pair_dists, lower_is_better=lib)
+        if cfg.plots and pair_dists:
+            summary["raid"].update(raid_plot(curves, pair_dists, out_dir / "raid_curves.png", lib))
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", write_summary_markdown(jsonable(summary)))
     manifest["status"] = "complete"

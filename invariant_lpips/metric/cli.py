@@ -6,7 +6,8 @@
 is missing is refused with the extra that provides it. Errors about an input name its file.
 
 Registration imports nothing heavy (no torch): ``invariant-lpips --help`` must start at once.
-Metrics are built through the one registry (:func:`invariant_lpips.metric.registry.build_module`).
+Metrics are built by the one public accessor (:func:`invariant_lpips.metric.registry.build_metric`: [0, 1]
+in, (N,) out).
 Whatever a first run's weight fetch prints goes to stderr, so ``--json`` output on stdout stays valid.
 """
 from __future__ import annotations
@@ -94,27 +95,14 @@ def _metric_spec(name: str, weights=None):
     return spec
 
 
-class _UnitRangeMetric:
-    """A registry adapter (inputs in [0, 1], output (N,)) called like our modules: ``m(x, y, normalize=True)``."""
-
-    def __init__(self, adapter):
-        self.adapter = adapter
-
-    def __call__(self, x, y, normalize: bool = False):
-        return self.adapter(x, y) if normalize else self.adapter((x + 1) / 2, (y + 1) / 2)
-
-
-def _module_on(name: str, weights, device):
-    """The metric from the registry (our modules via ``build_module``, peers and pixel metrics via
-    ``build_metric``); anything printed while resolving weights goes to stderr."""
+def _metric_on(name: str, weights, device):
+    """The metric from the one public accessor (:func:`~invariant_lpips.metric.registry.build_metric`,
+    images in [0, 1]); anything printed while resolving weights goes to stderr."""
     from . import registry
 
-    spec = registry.get_spec(name)
     with contextlib.redirect_stdout(sys.stderr):
-        if spec.kind in ("ours", "baseline"):
-            return registry.build_module(name, weights=weights).to(device)
         try:
-            return _UnitRangeMetric(registry.build_metric(name, device=device, weights=weights))
+            return registry.build_metric(name, device=device, weights=weights)
         except ImportError as exc:  # a peer importable only in part (its own undeclared dependencies)
             raise ValueError(str(exc)) from None
 
@@ -181,7 +169,7 @@ def _score_pair(metric, spec, ref: Path, dist: Path, x, y) -> float:
                          "be equal (InvariantLPIPS variants accept different sizes)")
     try:
         with torch.inference_mode():
-            return float(metric(x, y, normalize=True))
+            return float(metric(x, y))
     except ValueError as exc:
         msg = re.sub(r"\bin0\b", lambda _: str(ref), re.sub(r"\bin1\b", lambda _: str(dist), str(exc)))
         raise ValueError(msg) from None
@@ -232,7 +220,7 @@ def _score_files(args, ref: Path, dist: Path) -> int:
         from ..features.tiling import tiling
 
         with tiling(progress=True):  # a big image is scored in strips, with a progress bar
-            d = _score_pair(_module_on(name, args.weights, device), spec, ref, dist, x, y)
+            d = _score_pair(_metric_on(name, args.weights, device), spec, ref, dist, x, y)
         if args.json:
             fh.write(json.dumps({"ref": str(ref), "dist": str(dist), "variant": name, "distance": d,
                                  "lower_is_better": spec.lower_is_better}) + "\n")
@@ -286,7 +274,7 @@ def _score_folders(args, ref: Path, dist: Path) -> int:
     writer = None
     try:
         device = parse_device(args.device)
-        metric = _module_on(name, args.weights, device)
+        metric = _metric_on(name, args.weights, device)
         if not args.json:
             writer = csv.DictWriter(fh, fieldnames=["file", "distance"])
             writer.writeheader()

@@ -1,9 +1,8 @@
 """Functional forms: ``distance(x, y, variant=...)`` and file-level ``distance_files``.
 
-Both score with a module built by the one registry (:func:`invariant_lpips.metric.registry.build_module`)
-and kept *privately* per (variant, device): it is never handed out, so casting or moving a module got
-elsewhere (``get_metric()``, ``InvariantLPIPS()``) cannot change what :func:`distance` computes.
-:func:`~invariant_lpips.metric.registry.get_metric` returns a new module each call.
+Both score with a module built by the one registry (``registry._build_module``) and kept *privately* per
+(variant, device): it is never handed out, so casting or moving a metric got elsewhere
+(``build_metric()``, ``InvariantLPIPS()``) cannot change what :func:`distance` computes.
 
 >>> import torch
 >>> reduce_distances(torch.tensor([1.0, 3.0]), "mean"), reduce_distances(torch.tensor([1.0, 3.0]), "sum")
@@ -19,7 +18,7 @@ import torch
 
 from ..data.io import load_image
 from ..features.variants import DEFAULT_VARIANT
-from .registry import build_module, get_metric  # noqa: F401 - get_metric: the public name's old home
+from .registry import _build_module
 
 #: ``"none"`` -> per image (N,), ``"mean"`` / ``"sum"`` -> a scalar
 REDUCTIONS = ("none", "mean", "sum")
@@ -47,7 +46,7 @@ def reduce_distances(d: torch.Tensor, reduction: Optional[str], count: Optional[
 
 @functools.lru_cache(maxsize=8)
 def _private_module(variant: str, device: str) -> torch.nn.Module:
-    return build_module(variant, device=device)
+    return _build_module(variant, device=device)
 
 
 def distance(x: torch.Tensor, y: torch.Tensor, variant: str = DEFAULT_VARIANT, normalize: bool = False,

@@ -1,14 +1,14 @@
-"""The one metric registry: every metric any command, study or ``distance()`` can use.
+"""The one metric registry and the package's one public accessor, :func:`build_metric`.
 
-There is one way to build each kind of metric:
+``build_metric(name)`` builds any metric, ours and peers alike, as a :class:`MetricAdapter`: one input
+convention, (N, 3, H, W) images in [0, 1] (as images load), and (N,) distances out; ``adapter(x, y)``,
+either side may have N = 1, and the one protocol ``adapter.features(x)`` / ``adapter.distance(F0, F1)``
+(:mod:`invariant_lpips.metric.protocol`). Without a name it builds the default variant.
 
-* our modules: :class:`~invariant_lpips.InvariantLPIPS` and :class:`~invariant_lpips.LPIPS` (or, by name,
-  :func:`build_module` / :func:`get_metric`, which construct exactly those classes). They follow lpips'
-  input convention, the package's one public convention: (N, 3, H, W) in [-1, 1], or in [0, 1] with
-  ``normalize=True``; output (N, 1, 1, 1). :func:`~invariant_lpips.distance` follows it too;
-* every metric by name, ours and peers alike, for the studies (benchmarks, robustness):
-  :func:`build_metric` wraps the module or the peer's function in a :class:`MetricAdapter`, the
-  studies' common interface: inputs already in [0, 1] (as images load), output (N,).
+The lpips-style classes, :class:`~invariant_lpips.InvariantLPIPS` and :class:`~invariant_lpips.LPIPS`, keep
+lpips' convention ((N, 3, H, W) in [-1, 1], or [0, 1] with ``normalize=True``; output (N, 1, 1, 1)), as do
+:func:`~invariant_lpips.distance` and the torchmetrics wrappers. Inside the package they are built by name
+with the private :func:`_build_module` (which constructs exactly those classes).
 
 Each entry (:class:`MetricSpec`) names a metric and says how it is called:
 
@@ -20,9 +20,7 @@ Each entry (:class:`MetricSpec`) names a metric and says how it is called:
 * ``min_size``: the smallest image side it accepts; ``package``: the pip requirement of a peer.
 
 Every registered :class:`~invariant_lpips.features.variants.Variant` is a metric under its own
-name (also as ``invariant:<name>``). :func:`build_metric` returns a :class:`MetricAdapter`:
-``adapter(x, y) -> (N,)`` on (N, 3, H, W) inputs in [0, 1], either side may have N = 1, and the one protocol
-``adapter.features(x)`` / ``adapter.distance(F0, F1)`` (:mod:`invariant_lpips.metric.protocol`).
+name (also as ``invariant:<name>``).
 """
 from __future__ import annotations
 
@@ -170,11 +168,13 @@ def list_metrics(installed_only: bool = True) -> List[str]:
     return names
 
 
-def build_module(name: Optional[str] = None, weights=None, device: Union[str, torch.device] = "cpu",
-                 **kwargs) -> torch.nn.Module:
+def _build_module(name: Optional[str] = None, weights=None, device: Union[str, torch.device] = "cpu",
+                  **kwargs) -> torch.nn.Module:
     """A new nn.Module of one of *our* metrics, in eval mode on ``device``: ``InvariantLPIPS(name)`` for a
     variant (the default variant when ``name`` is None), ``LPIPS()`` for ``"lpips-vgg"``; ``weights`` is a
-    linear-weights file (or dict) replacing the shipped ones; ``kwargs`` go to the class."""
+    linear-weights file (or dict) replacing the shipped ones; ``kwargs`` go to the class. Private: the
+    package's builder by name (:func:`build_metric`, :func:`~invariant_lpips.distance`, the torchmetrics
+    wrappers); users construct the classes."""
     name = DEFAULT_VARIANT if name is None else name
     spec = get_spec(name)
     if spec.kind == "baseline":
@@ -184,18 +184,22 @@ def build_module(name: Optional[str] = None, weights=None, device: Union[str, to
     raise ValueError(f"{name!r} is a {spec.kind} metric, not an InvariantLPIPS variant or the LPIPS baseline")
 
 
-def get_metric(name: Optional[str] = None, device: Union[str, torch.device] = "cpu") -> torch.nn.Module:
-    """A new module of metric ``name`` (default: the current default variant, the same as
-    ``InvariantLPIPS()``) on ``device``. Each call builds a new one, yours to cast or move: keep it."""
-    return build_module(name, device=device)
+def build_metric(name: Optional[str] = None, device: Union[str, torch.device] = "cpu",
+                 weights=None) -> MetricAdapter:
+    """A new metric ``name`` (any of :func:`list_metrics`; default: the default variant) on ``device``, as a
+    :class:`MetricAdapter`: ``metric(x, y) -> (N,)`` on images in [0, 1]. ``weights``: a linear-weights file
+    (or dict) for our metrics instead of the shipped ones. Each call builds a new one, yours to cast or move.
 
-
-def build_metric(name: str, device: Union[str, torch.device] = "cpu", weights=None) -> MetricAdapter:
-    """Build metric ``name`` on ``device`` as a :class:`MetricAdapter` (inputs in [0, 1], output (N,))."""
+    >>> import torch, invariant_lpips
+    >>> mse = invariant_lpips.build_metric("mse")
+    >>> mse(torch.zeros(2, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5))
+    tensor([0.2500, 0.2500])
+    """
+    name = DEFAULT_VARIANT if name is None else name
     device = torch.device(device)
     spec = get_spec(name)
     if spec.kind in ("ours", "baseline"):
-        m = build_module(name, weights=weights, device=device)
+        m = _build_module(name, weights=weights, device=device)
         return MetricAdapter.for_module(spec, m)
     if weights is not None:
         raise ValueError(f"--weights applies to our metrics only, not to {name!r}")

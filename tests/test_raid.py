@@ -1,5 +1,6 @@
-"""RAID evaluation on a tiny synthetic RAID folder: trial agreement and curve SRCCs against values
-worked out by hand (ties included), the score cache; each stimulus through a metric's features once."""
+"""The one RAID analysis (invariant_lpips.benchmarks.raid) and the RAID evaluation command on a tiny
+synthetic RAID folder: trial agreement and curve SRCCs against values worked out by hand (ties included),
+similarities oriented like distances, the runner's RAID mode computing the same figures, the score cache."""
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from invariant_lpips.benchmarks import raid_eval as re_
-from invariant_lpips.benchmarks.raid_report import run_raid_evaluation
+from invariant_lpips.benchmarks import raid as ra
+from invariant_lpips.benchmarks.raid_report import read_pair_scores, run_raid_evaluation
 from invariant_lpips.data.raid import read_raid_curves, read_raid_trials
 
 # grey value offset of each stimulus (image, kind) -> levels 1..4; mse(a, b) = ((v_a - v_b) / 255)^2
@@ -39,6 +40,8 @@ def write_tiny_raid(root):
             for lv, off in enumerate(offs, 1):
                 name = f"{kind}_img_{image:02d}_level_{lv:02d}.png"
                 Image.fromarray(np.full((8, 8, 3), 100 + off, np.uint8)).save(img_dir / name)
+                if lv == 1:  # RAID's Reference: the undistorted stimulus (the runner's RAID mode reads it)
+                    Image.fromarray(np.full((8, 8, 3), 100 + off, np.uint8)).save(img_dir / f"img_{image:02d}.png")
                 resp = RESPONSES[(image, kind)][lv - 1]
                 w.writerow([f"img_{image:02d}.png", name, resp / 4, 4, resp, 5.4 - 0.5 * resp])
     with open(root / "answers.csv", "w", newline="") as f:
@@ -81,7 +84,7 @@ def test_readers_and_needed_pairs(tiny):
     trials = read_raid_trials(tiny / "answers.csv")
     assert len(curves) == 16 and len(trials) == 7
     assert trials[2].kind == "gn" and trials[2].answer == 2 and trials[4].has_level_1 is False
-    pairs = re_.needed_pairs(curves, trials)
+    pairs = ra.needed_pairs(curves, trials)
     assert (1, "rot", 1, 4) in pairs and (2, "gn", 2, 4) in pairs and all(p[2] < p[3] for p in pairs)
     assert len(pairs) == len(set(pairs))
 
@@ -89,7 +92,7 @@ def test_readers_and_needed_pairs(tiny):
 def exact_distances(curves, trials):
     """d(a, b) = (v_a - v_b)^2 in grey levels, exact integers (mse up to the factor 255^2)."""
     return {p: float((OFFSETS[(p[0], p[1])][p[3] - 1] - OFFSETS[(p[0], p[1])][p[2] - 1]) ** 2)
-            for p in re_.needed_pairs(curves, trials)}
+            for p in ra.needed_pairs(curves, trials)}
 
 
 def test_pipeline_scores_mse_on_the_pairs(tiny, tmp_path):
@@ -97,13 +100,13 @@ def test_pipeline_scores_mse_on_the_pairs(tiny, tmp_path):
                             tmp_path / "out", plot=False, progress=False)
     curves = read_raid_curves(tiny / "responses.csv")
     trials = read_raid_trials(tiny / "answers.csv")
-    got = re_.read_pair_scores(tmp_path / "out" / "scores" / "mse.csv")
+    got = read_pair_scores(tmp_path / "out" / "scores" / "mse.csv")
     exact = exact_distances(curves, trials)
     assert set(got) == set(exact)
     for p, v in exact.items():
         assert got[p] == pytest.approx(v / 255 ** 2, rel=1e-5)
     # the curve figures only see d(1, L), computed from the same level-1 image: the same as exact
-    ref = re_.raid_figures(curves, trials, {"mse": exact})["rows"]["mse"]["curve"]
+    ref = ra.raid_figures(curves, trials, {"mse": exact})["rows"]["mse"]["curve"]
     for k in ("pooled", "per_curve_mean"):
         assert s["rows"]["mse"]["curve"][k] == pytest.approx(ref[k])
     md = (tmp_path / "out" / "summary.md").read_text()
@@ -114,7 +117,7 @@ def test_pipeline_scores_mse_on_the_pairs(tiny, tmp_path):
 def test_agreement_and_srcc_equal_hand_computed_values(tiny):
     curves = read_raid_curves(tiny / "responses.csv")
     trials = read_raid_trials(tiny / "answers.csv")
-    rows = re_.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]
+    rows = ra.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]
     mse = rows["mse"]
     # trials: 0.5 + 1 + 0 + 1 + 0.5 + 0 + 1 = 4 of 7; rot 3.5 / 4, gn 0.5 / 3; no level 1: (0.5 + 1) / 2
     assert mse["trial"]["all"]["overall"]["agreement"] == pytest.approx(100 * 4 / 7)
@@ -124,10 +127,10 @@ def test_agreement_and_srcc_equal_hand_computed_values(tiny):
     assert mse["trial"]["no_level_1"]["overall"]["agreement"] == pytest.approx(75.0)
     assert mse["trial"]["no_level_1"]["per_distortion"]["gn"]["agreement"] == pytest.approx(50.0)
     # level index |la - lb|: 0.5 + 1 + 1 + 0 + 0.5 + 0 + 1 = 4 of 7 (2 ties)
-    li = rows[re_.LEVEL_INDEX]["trial"]["all"]["overall"]
+    li = rows[ra.LEVEL_INDEX]["trial"]["all"]["overall"]
     assert li["agreement"] == pytest.approx(100 * 4 / 7) and li["ties"] == 2
     # MLDS ceiling |psi_a - psi_b| (psi = Response / 4): 0.5 + 1 + 1 + 0 + 1 + 1 + 1 = 5.5 of 7
-    assert rows[re_.MLDS_CEILING]["trial"]["all"]["overall"]["agreement"] == pytest.approx(100 * 5.5 / 7)
+    assert rows[ra.MLDS_CEILING]["trial"]["all"]["overall"]["agreement"] == pytest.approx(100 * 5.5 / 7)
     # per-curve SRCC (levels 1..4): 1, 0.8, 0.8 and, with the tied responses of (2, gn), sqrt(0.9)
     c = mse["curve"]
     assert c["per_curve_mean"] == pytest.approx((1 + 0.8 + 0.8 + math.sqrt(0.9)) / 4)
@@ -142,9 +145,60 @@ def test_agreement_and_srcc_equal_hand_computed_values(tiny):
     assert c["per_distortion"]["gn"] == pytest.approx(rank_pearson(sum((d[k] for k in gn), []),
                                                                   sum((r[k] for k in gn), [])))
     # the level index ties on the curve (every curve: levels 2..4) -> average ranks
-    assert rows[re_.LEVEL_INDEX]["curve"]["pooled"] == pytest.approx(
+    assert rows[ra.LEVEL_INDEX]["curve"]["pooled"] == pytest.approx(
         rank_pearson([1, 2, 3] * 4, sum((r[k] for k in keys), [])))
-    assert rows[re_.MLDS_CEILING]["curve"]["pooled"] == pytest.approx(1.0)
+    assert rows[ra.MLDS_CEILING]["curve"]["pooled"] == pytest.approx(1.0)
+
+
+def test_cross_distortion_and_per_distortion_mean_by_hand(tiny):
+    curves = read_raid_curves(tiny / "responses.csv")
+    trials = read_raid_trials(tiny / "answers.csv")
+    rows = ra.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]
+    c = rows["mse"]["curve"]
+    # within level L: the 4 curves' d(1, L) against their Responses; at levels 3 and 4 every Response is
+    # the same (no SRCC), so the mean is level 2's
+    d = {k: [(o - v[0]) ** 2 for o in v] for k, v in OFFSETS.items()}
+    level_2 = rank_pearson([d[k][1] for k in OFFSETS], [RESPONSES[k][1] for k in OFFSETS])
+    per_level = c["cross_distortion_per_level"]
+    assert set(per_level) == {2, 3, 4} and math.isnan(per_level[3]) and math.isnan(per_level[4])
+    assert per_level[2] == pytest.approx(level_2) and c["cross_distortion"] == pytest.approx(level_2)
+    assert c["per_distortion_mean"] == pytest.approx(np.mean(list(c["per_distortion"].values())))
+    # the level index is constant within a level: no cross-distortion figure; the ceiling is exact
+    assert math.isnan(rows[ra.LEVEL_INDEX]["curve"]["cross_distortion"])
+    assert rows[ra.MLDS_CEILING]["curve"]["cross_distortion"] == pytest.approx(1.0)
+
+
+def test_a_similarity_gets_the_figures_of_the_distance_it_mirrors(tiny):
+    """Negated first; level 1 against itself ranks below every level (not at 0, above the negated values)."""
+    curves = read_raid_curves(tiny / "responses.csv")
+    trials = read_raid_trials(tiny / "answers.csv")
+    exact = exact_distances(curves, trials)
+    fig = ra.raid_figures(curves, trials, {"d": exact, "s": {p: -5.0 - v for p, v in exact.items()}},
+                          lower_is_better={"s": False})["rows"]
+    assert fig["s"]["trial"] == fig["d"]["trial"]
+    for k, v in fig["d"]["curve"].items():
+        assert fig["s"]["curve"][k] == pytest.approx(v, nan_ok=True), k
+
+
+def test_the_runners_raid_mode_computes_the_same_curve_figures(tiny, tmp_path):
+    """One analysis: ``invariant-lpips bench --dataset raid`` (reference vs level L, no trials) and the RAID
+    command (level 1 vs level L, with trials) give the same curve figures; the runner has no trial ones."""
+    from invariant_lpips.benchmarks.runner import run_benchmark
+
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"],
+                            tmp_path / "cmd", plot=False, progress=False)
+    b = run_benchmark("raid", ["mse"], tmp_path / "bench", root=tiny, device="cpu", num_workers=0,
+                      progress=False, bootstrap=0, plots=False)
+    raid = b["raid"]
+    assert list(raid["rows"]) == list(s["rows"]) and "n_trials" not in raid
+    for name, row in raid["rows"].items():
+        assert "trial" not in row and row["baseline"] == s["rows"][name]["baseline"]
+        for k in ("n_pooled", "pooled", "per_distortion", "per_distortion_mean", "per_curve_mean",
+                  "per_curve_mean_per_distortion", "n_curves", "cross_distortion"):
+            want = s["rows"][name]["curve"][k]
+            assert row["curve"][k] == (None if isinstance(want, float) and math.isnan(want) else pytest.approx(want)), k
+    md = (tmp_path / "bench" / "summary.md").read_text()
+    assert "| level index | " in md and "cross-distortion" in md and "need RAID's raw trials" in md
 
 
 def test_similarity_is_negated(tiny, tmp_path):
@@ -200,11 +254,11 @@ def test_a_subset_of_images_scores_and_reports_only_those(tiny, tmp_path):
     out = tmp_path / "out"
     s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
                             plot=False, progress=False, images=[2])
-    got = re_.read_pair_scores(out / "scores" / "mse.csv")
+    got = read_pair_scores(out / "scores" / "mse.csv")
     assert got and {p[0] for p in got} == {2}
     curves = [c for c in read_raid_curves(tiny / "responses.csv") if c.image == 2]
     trials = [t for t in read_raid_trials(tiny / "answers.csv") if t.image == 2]
-    ref = re_.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]["mse"]
+    ref = ra.raid_figures(curves, trials, {"mse": exact_distances(curves, trials)})["rows"]["mse"]
     assert s["rows"]["mse"]["curve"]["pooled"] == pytest.approx(ref["curve"]["pooled"])
     assert s["n_trials"] == len(trials) == 3
     assert "images 2 (1 of 2)" in (out / "summary.md").read_text()
