@@ -9,15 +9,15 @@ OUT=${2:-benchmarks/results/robustness}
 # image from 17 distortions of 4 kinds); shift-to-distortion ratios at 1 px (noise 0.02, blur 0.5)
 invariant-lpips robustness --images "$KODAK" --out "$OUT/main" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 \
-    --metrics stlpips-vgg,dists,lpips-gap-blur,lpips-vgg,paper,lpips-gap,lpips-gap-l2,lpips-gap-aps
+    --metrics stlpips-vgg,dists,gap-lin-blur,lpips-vgg,paper,gap-lin,gap-lin-l2,gap-lin-aps
 # the two remaining variants, as a second run (same settings)
 invariant-lpips robustness --images "$KODAK" --out "$OUT/more" --size 192 --max-images 12 \
-    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics paper-blur,lpips-gap-blur5
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics paper-blur,gap-lin-blur5
 # the pooled-statistics variants, one run each (same settings)
 invariant-lpips robustness --images "$KODAK" --out "$OUT/stats" --size 192 --max-images 12 \
-    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics gap-lin-ms
 invariant-lpips robustness --images "$KODAK" --out "$OUT/stats_sq" --size 192 --max-images 12 \
-    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics lpips-gap-stats-sq
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics gap-lin-ms-sq
 # texture-blur (texture terms only), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/texture" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics texture-blur

@@ -352,7 +352,7 @@ def main(argv=None) -> int:
                     help="fewer repeats and a smaller CPU KADID group (8 distorted): a few minutes on CPU")
     ap.add_argument("--variants", default=None,
                     help="comma-separated InvariantLPIPS variants, or 'all' (default: the default variant, "
-                         "paper and lpips-gap)")
+                         "paper and gap-lin)")
     ap.add_argument("--no-peers", action="store_true", help="leave out the lpips package")
     ap.add_argument("--peer-modes", default="pairs,bcast,bcast-cl",
                     help="how the lpips package is called: pairs (reference expanded), bcast (batch-of-1 "
@@ -385,7 +385,7 @@ def main(argv=None) -> int:
     from invariant_lpips import DEFAULT_VARIANT, list_variants
 
     if args.variants is None:
-        variants = list(dict.fromkeys(v for v in (DEFAULT_VARIANT, "paper", "lpips-gap") if v in list_variants()))
+        variants = list(dict.fromkeys(v for v in (DEFAULT_VARIANT, "paper", "gap-lin") if v in list_variants()))
     elif args.variants.strip() == "all":
         variants = list_variants()
     else:

@@ -1,4 +1,4 @@
-"""KADID dev proxy: type-level accuracy of every metric, and calibration of the ``stats`` variants.
+"""KADID dev proxy: type-level accuracy of every metric, and calibration of the ``mean-spread`` variants.
 
     # 1. a KADID-style set from the Kodak24 references (13 dev types, 5 levels, 512x384)
     invariant-lpips make-dataset --refs ../shared/data/kodak24 --out data/kodak_dev \\
@@ -52,20 +52,20 @@ DESIGNS = {
     "norms-mean": dict(statistics=("mean",)),
     "norms-mean+lab": dict(statistics=("mean",), colour_statistics=("mean", "std")),
     "norms-mean-std": dict(statistics=("mean", "std")),
-    "norms-mean-std+lab": dict(statistics=("mean", "std"), colour_statistics=("mean", "std")),  # lpips-gap-stats
+    "norms-mean-std+lab": dict(statistics=("mean", "std"), colour_statistics=("mean", "std")),  # gap-lin-ms
     "norms-all+lab": dict(statistics=("mean", "std", "local"), colour_statistics=("mean", "std", "local")),
     # DISTS-style similarity of raw pooled statistics + squared CIELab differences (texture-blur's terms),
     # starting from texture-blur's shipped scales (1 / mean term over the set: no human data)
     "texture-mean-std+lab": dict(formulation="texture", taps=("pool1", "pool2"), statistics=("mean", "std"),
                                  colour_statistics=("mean", "std"), weights_file="texture_blur.safetensors"),
 }
-#: the fit of every design, and of the shipped lpips-gap-stats weights (invariant-lpips calibrate, same settings)
+#: the fit of every design, and of the shipped gap-lin-ms weights (invariant-lpips calibrate, same settings)
 FIT = dict(loss="pearson", weight_decay=1.0, max_steps=2000, lr=0.05, val_fraction=0.0)
 
 
-def design_variant(name: str, base: str = "lpips-gap-blur") -> Variant:
+def design_variant(name: str, base: str = "gap-lin-blur") -> Variant:
     b = get_variant(base)
-    fields = {"formulation": "stats", "weights_file": b.weights_file, **DESIGNS[name]}
+    fields = {"formulation": "mean-spread", "weights_file": b.weights_file, **DESIGNS[name]}
     return b.with_(name=name, **fields)
 
 

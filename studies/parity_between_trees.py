@@ -21,8 +21,8 @@ sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else ".")
 torch.set_num_threads(1)
 import invariant_lpips as il  # noqa: E402 - the tree given on the command line
 
-SHIPPED = ["paper", "paper-blur", "lpips-gap", "lpips-gap-blur", "lpips-gap-blur5", "lpips-gap-l2", "lpips-gap-aps",
-           "texture-blur", "lpips-gap-stats", "lpips-gap-stats-sq"]
+SHIPPED = ["paper", "paper-blur", "gap-lin", "gap-lin-blur", "gap-lin-blur5", "gap-lin-l2", "gap-lin-aps",
+           "texture-blur", "gap-lin-ms", "gap-lin-ms-sq"]
 
 
 def load(path):

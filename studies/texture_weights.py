@@ -5,7 +5,7 @@ The ``texture`` formulation adds terms of different natural sizes (DISTS-style d
 [0, 1] of the channel means and spreads at pool1 and pool2, squared CIELab differences). Each term's scale is set to ``1 / mean(T_k)``
 over the pairs of a generated KADID-layout set, so that every term contributes on average equally:
 an unsupervised normalisation (only images, no human scores), like the unit scales of
-``lpips-gap-stats``. Channel weights are uniform. ``studies/dev_proxy.py`` then evaluates the
+``gap-lin-ms``. Channel weights are uniform. ``studies/dev_proxy.py`` then evaluates the
 shipped file, and its ``texture`` designs check whether scales *fitted* to human scores would do
 better when the evaluated type is held out (they did not; see README, "Accuracy").
 

@@ -120,7 +120,7 @@ def make_tid2013(root: Path) -> Path:
     return root
 
 
-def random_variant(name: str = "lpips-gap") -> MetricAdapter:
+def random_variant(name: str = "gap-lin") -> MetricAdapter:
     torch.manual_seed(0)
     m = InvariantLPIPS(name, trunk_weights=None).eval()
     spec = dataclasses.replace(get_spec(name), name=f"{name}-random")
@@ -188,7 +188,7 @@ def test_kadid_end_to_end(kadid, tmp_path):
     summary = run_benchmark("kadid10k", ["mse", "l1", variant], out, root=kadid, batch_size=4,
                             cache_root=tmp_path / "cache", **RUN)
     n = N_REFS * len(KADID_TYPES) * len(KADID_LEVELS)
-    for name in ("mse", "l1", "lpips-gap-random"):
+    for name in ("mse", "l1", "gap-lin-random"):
         rows = read_csv(out / f"scores_{name}.csv")
         assert len(rows) == n and len({r["dist_path"] for r in rows}) == n
         assert list(rows[0]) == list(CSV_FIELDS)
@@ -201,7 +201,7 @@ def test_kadid_end_to_end(kadid, tmp_path):
     x, y = load_image(rec.ref_path), load_image(rec.dist_path)
     assert float(rows[f"images/{rec.dist_path.name}"]["distance"]) == pytest.approx(float(((x - y) ** 2).mean()),
                                                                                     rel=1e-5)
-    vrows = {r["dist_path"]: r for r in read_csv(out / "scores_lpips-gap-random.csv")}
+    vrows = {r["dist_path"]: r for r in read_csv(out / "scores_gap-lin-random.csv")}
     with torch.no_grad():
         ref_d = float(variant.module(x, y, normalize=True))
     assert float(vrows[f"images/{rec.dist_path.name}"]["distance"]) == pytest.approx(ref_d, rel=1e-4, abs=1e-7)
@@ -226,7 +226,7 @@ def test_kadid_end_to_end(kadid, tmp_path):
     assert man["trunk_sha256_expected"] == VGG16_FEATURES_SHA256
     assert set(man["peers"]) >= {"lpips", "DISTS_pytorch", "stlpips-pytorch", "piq"}
     assert man["package"]["invariant_lpips"] and man["device"]["type"] == "cpu" and man["dtype"] == "float32"
-    vm = man["metrics"]["lpips-gap-random"]
+    vm = man["metrics"]["gap-lin-random"]
     assert vm["weights_entry"]["sha256"] == variant.module.weights_entry["sha256"]
     assert vm["trunk_sha256"] and vm["trunk_is_imagenet"] is False
     assert man["metrics"]["mse"]["trunk_sha256"] is None
@@ -274,7 +274,7 @@ def test_second_run_reads_cached_statistics(kadid, tmp_path):
     assert man["feature_cache"]["enabled"] and str(cache) in next(iter(man["feature_cache"]["folders"].values()))
 
     # variants with the same trunk configuration (paper: raw space, the same random trunk) share one cache,
-    # filled above by lpips-gap; the distances are those of the module's forward
+    # filled above by gap-lin; the distances are those of the module's forward
     other = random_variant("paper")
     other_calls = _trunk_calls(other)
     s = run_benchmark(ds, [variant, other], tmp_path / "o3", cache_root=cache, **RUN)
@@ -461,8 +461,8 @@ def test_bench_help_is_plain_text(capsys):
 
 @pytest.mark.slow
 def test_cli_bench_real_weights_second_run_from_cache(kadid, tmp_path):
-    """The shipped lpips-gap (ImageNet trunk) through the CLI twice: the second run reads the cache."""
-    args = ["bench", "--dataset", "kadid10k", "--root", str(kadid), "--metrics", "lpips-gap,mse", "--workers", "0",
+    """The shipped gap-lin (ImageNet trunk) through the CLI twice: the second run reads the cache."""
+    args = ["bench", "--dataset", "kadid10k", "--root", str(kadid), "--metrics", "gap-lin,mse", "--workers", "0",
             "--bootstrap", "0", "--no-progress", "--cache", str(tmp_path / "cache")]
     assert main(args + ["--out", str(tmp_path / "a")]) == 0
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
@@ -470,10 +470,10 @@ def test_cli_bench_real_weights_second_run_from_cache(kadid, tmp_path):
     n_images = N_REFS * (1 + len(KADID_TYPES) * len(KADID_LEVELS))
     assert [c["misses"] for c in first["run"]["feature_cache"].values()] == [n_images]
     assert [c["misses"] for c in second["run"]["feature_cache"].values()] == [0]
-    assert _distances(tmp_path / "a" / "scores_lpips-gap.csv") == _distances(tmp_path / "b" / "scores_lpips-gap.csv")
+    assert _distances(tmp_path / "a" / "scores_gap-lin.csv") == _distances(tmp_path / "b" / "scores_gap-lin.csv")
     man = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert man["metrics"]["lpips-gap"]["trunk_is_imagenet"] is True
-    assert second["metrics"]["lpips-gap"]["SRCC"] > 0  # agrees with the synthetic DMOS
+    assert man["metrics"]["gap-lin"]["trunk_is_imagenet"] is True
+    assert second["metrics"]["gap-lin"]["SRCC"] > 0  # agrees with the synthetic DMOS
 
 
 def test_registry_adapter_is_accepted(kadid, tmp_path):

@@ -42,7 +42,7 @@ def test_help_lists_commands(capsys):
 def test_variants_command(capsys):
     assert main(["variants", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {"paper", "lpips-gap"} <= {r["name"] for r in rows}
+    assert {"paper", "gap-lin"} <= {r["name"] for r in rows}
 
 
 def test_score_errors_name_the_path(capsys, tmp_path):

@@ -89,7 +89,7 @@ def test_feature_cache_on_cuda_matches_cpu(tmp_path):
         p = tmp_path / f"i{i}.png"
         Image.fromarray((img.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).save(p)
         paths.append(p)
-    v = get_variant("lpips-gap-blur")
+    v = get_variant("gap-lin-blur")
     torch.manual_seed(0)
     state = v.trunk.build(None).features.state_dict()
     out = {}
@@ -141,7 +141,7 @@ def test_runner_on_cuda_with_autocast_and_pinned_memory(tmp_path):
         w.writerows(rows)
     torch.manual_seed(0)
     m = InvariantLPIPS(trunk_weights=None)
-    adapter = MetricAdapter.for_module(get_spec("lpips-gap-blur"), m)
+    adapter = MetricAdapter.for_module(get_spec("gap-lin-blur"), m)
     summary = run_benchmark(KADID10k(root), [adapter], tmp_path / "out", device="cuda", batch_size=3,
                             num_workers=0, dtype="bf16", bootstrap=0, progress=False, feature_cache=False)
     assert summary is not None

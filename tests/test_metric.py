@@ -139,7 +139,7 @@ def test_train_mode_does_not_change_outputs(metrics, images):
 
 
 def test_ret_per_layer_sums_to_total(metrics, images):
-    for name in ("lpips-vgg", "lpips-gap"):
+    for name in ("lpips-vgg", "gap-lin"):
         m = metrics[name]
         with torch.no_grad():
             total, layers = m(images[:2], images[2:], retPerLayer=True, normalize=True)
@@ -156,7 +156,7 @@ def test_lpips_spatial_map(images):
 
 def test_half_precision_no_nan(metrics, images):
     """LPIPS' eps=1e-10 underflows in fp16: our normalisation runs in float32."""
-    for name in ("lpips-vgg", "lpips-gap"):
+    for name in ("lpips-vgg", "gap-lin"):
         m = metrics[name]
         x = torch.zeros(1, 3, 64, 64)  # all-zero features: the eps case
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -274,3 +274,17 @@ def test_build_metric_builds_the_default_and_distance_keeps_its_own(monkeypatch)
         assert il.distance(x, y, normalize=True, reduction="sum") == before.sum()
     finally:
         functional._private_module.cache_clear()
+
+
+def test_renamed_variants_still_build_with_a_warning():
+    """'lpips' names the LPIPS baseline only: the GAP family is gap-lin*, the old names still resolve."""
+    from invariant_lpips.features.variants import RENAMED, get_variant, list_variants
+    from invariant_lpips.metric.registry import get_spec
+
+    for old, new in RENAMED.items():
+        assert old not in list_variants() and new in list_variants()
+        with pytest.warns(FutureWarning, match=f"now called '{new}'"):
+            assert get_variant(old) is get_variant(new)
+    with pytest.raises(ValueError, match="'lpips-vgg' is the LPIPS-VGG baseline"):
+        get_spec("lpips")
+    assert {get_variant(n).formulation.name for n in list_variants()} >= {"weighted", "mean-spread", "mean-spread-sq"}

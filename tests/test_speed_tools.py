@@ -37,16 +37,16 @@ def test_speed_plan_and_table():
     speed = _load("speed")
     args = speed.argparse.Namespace(no_peers=False, peer_modes="pairs,bcast,bcast-cl", kadid_n=None, quick=False,
                                     batch_size=None, repeats=None, options=True)
-    cfgs = speed.plan(args, ["lpips-gap-blur"], ["cpu"], ["kadid", "single"], ["fp32"], "lpips-gap-blur")
+    cfgs = speed.plan(args, ["gap-lin-blur"], ["cpu"], ["kadid", "single"], ["fp32"], "gap-lin-blur")
     metrics = [(c["workload"], c["metric"], c["backend"], c["batch_size"], c["threads"]) for c in cfgs]
     assert ("kadid", "lpips-pkg[bcast,cl]", None, 16, None) in metrics
     assert ("single", "lpips-pkg", None, 16, None) in metrics
     assert not any(m[1].startswith("lpips-pkg[") for m in metrics if m[0] == "single")
     assert {m[2] for m in metrics if m[2]} == {"eager", "compile", "jit", "auto"}
-    assert ("kadid", "lpips-gap-blur", "auto", 16, 1) in metrics
-    trunk_rows = speed.plan(args, ["lpips-gap-blur"], ["cpu"], ["trunk"], ["fp32"], "lpips-gap-blur")
-    assert {c["metric"] for c in trunk_rows if c["workload"] == "trunk"} == {"lpips-gap-blur", "lpips-vgg"}
-    rows = [dict(c, pairs_per_s=2.0 if c["metric"] == "lpips-gap-blur" else 1.0, ms_per_pair=1.0, torch_threads=2,
+    assert ("kadid", "gap-lin-blur", "auto", 16, 1) in metrics
+    trunk_rows = speed.plan(args, ["gap-lin-blur"], ["cpu"], ["trunk"], ["fp32"], "gap-lin-blur")
+    assert {c["metric"] for c in trunk_rows if c["workload"] == "trunk"} == {"gap-lin-blur", "lpips-vgg"}
+    rows = [dict(c, pairs_per_s=2.0 if c["metric"] == "gap-lin-blur" else 1.0, ms_per_pair=1.0, torch_threads=2,
                  gflops_per_s=300.0, peak_rss_mib=1.0, rss_after_build_mib=1.0, peak_cuda_mib=None,
                  trunk_backend="auto") for c in cfgs[:4]]
     table = speed.markdown(rows, {"torch": "t", "device": {"cpu": "X", "cores": 2, "torch_threads": 2}},
@@ -58,7 +58,7 @@ def test_speed_plan_and_table():
 def test_speed_script_runs_one_quick_configuration(tmp_path):
     out = tmp_path / "speed.json"
     cmd = [sys.executable, str(BENCH / "speed.py"), "--quick", "--kadid-n", "1", "--workloads", "kadid,trunk",
-           "--variants", "lpips-gap-blur", "--no-peers", "--no-options", "--json", str(out)]
+           "--variants", "gap-lin-blur", "--no-peers", "--no-options", "--json", str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     data = json.loads(out.read_text())

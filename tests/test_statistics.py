@@ -94,7 +94,7 @@ def _patch_images(fraction: float, size: int = 128):
 @pytest.mark.parametrize("stat", [s for s in STATISTICS if s not in MAP_STATISTICS])
 def test_local_damage_grows_at_least_linearly_in_area(trunk, stat):
     """GAP compares pooled means: a patch of area ``a`` moves them by ~a, so a *squared* difference shrinks
-    like a^2 (LPIPS, comparing before pooling, like a). The ``stats`` formulation sums norms, so each
+    like a^2 (LPIPS, comparing before pooling, like a). The ``mean-spread`` formulation sums norms, so each
     statistic's term grows at least linearly: d(a)/a must not vanish as a -> 0."""
     small = _patch_images(1 / 256)
     large = _patch_images(1 / 16)
@@ -103,8 +103,8 @@ def test_local_damage_grows_at_least_linearly_in_area(trunk, stat):
         s0, s1 = _stats(trunk, x), _stats(trunk, y)
         keys = [f"unit.{stat}.{t}" for t in POOL_TAPS] + [f"lab.{stat}.lab"]
         w = {k: torch.ones(s0[k].shape[-1]) for k in keys}
-        d_norm, _ = distance(s0, s1, keys, w, "stats", torch.ones(len(keys)))
-        d_sq, _ = distance(s0, s1, keys, w, "lpips")
+        d_norm, _ = distance(s0, s1, keys, w, "mean-spread", torch.ones(len(keys)))
+        d_sq, _ = distance(s0, s1, keys, w, "weighted")
         rates.append(float(d_norm) / a)
         rates_sq.append(float(d_sq) / a)
     # linear (or faster) growth: the per-area rate at the small patch is at least that of the large one
@@ -128,8 +128,8 @@ def test_colour_tap_zero_identical_positive_for_hue_rotation_finite_half():
     sx2 = map_statistics(srgb_to_lab(x.clone()), "lab", "lab", vector_stats)
     keys = list(sx)
     w = {k: torch.ones(3) for k in keys}
-    same, _ = distance(sx, sx2, keys, w, "stats", torch.ones(len(keys)))
-    rotated, _ = distance(sx, sy, keys, w, "stats", torch.ones(len(keys)))
+    same, _ = distance(sx, sx2, keys, w, "mean-spread", torch.ones(len(keys)))
+    rotated, _ = distance(sx, sy, keys, w, "mean-spread", torch.ones(len(keys)))
     assert torch.all(same == 0)
     assert torch.all(rotated > 1e-3)
     for dtype in (torch.float16, torch.bfloat16):
@@ -154,7 +154,7 @@ def test_stats_distance_finite_gradient_at_identity(trunk):
     s0 = pooled_statistics(trunk, 2 * x - 1, POOL_TAPS, ("unit",), vector_stats, vector_stats)
     s1 = {k: v.detach() for k, v in s0.items()}
     keys = list(s0)
-    d, _ = distance(s0, s1, keys, {k: torch.ones(v.shape[-1]) for k, v in s0.items()}, "stats", torch.ones(len(keys)))
+    d, _ = distance(s0, s1, keys, {k: torch.ones(v.shape[-1]) for k, v in s0.items()}, "mean-spread", torch.ones(len(keys)))
     assert float(d.detach()) == 0.0
     d.sum().backward()
     assert torch.isfinite(x.grad).all()
@@ -162,12 +162,12 @@ def test_stats_distance_finite_gradient_at_identity(trunk):
 
 def test_combine_formulations():
     D = torch.tensor([[4.0, 9.0]])
-    assert torch.allclose(get_formulation("lpips").combine(D)[0], torch.tensor([13.0]))
+    assert torch.allclose(get_formulation("weighted").combine(D)[0], torch.tensor([13.0]))
     assert torch.allclose(get_formulation("paper").combine(D, n_channels=13)[0], torch.tensor([1.0]))
-    d, per = get_formulation("stats").combine(D, torch.tensor([1.0, 2.0]))
+    d, per = get_formulation("mean-spread").combine(D, torch.tensor([1.0, 2.0]))
     assert torch.allclose(d, torch.tensor([8.0]), atol=1e-5) and torch.allclose(per.sum(-1), d)
     with pytest.raises(ValueError, match="term_scales"):
-        get_formulation("stats").combine(D)
+        get_formulation("mean-spread").combine(D)
     with pytest.raises(ValueError, match="formulation"):
         get_formulation("nope")
 
@@ -181,23 +181,23 @@ def test_calibration_recovers_known_low_dimensional_weights():
     target = phi @ true + 0.01 * torch.randn(P, generator=g, dtype=torch.float64)
     groups = [f"ref{i % 20}" for i in range(P)]
     res = fit_weights(phi, target, groups, torch.ones(K, dtype=torch.float64),
-                      FitConfig(loss="pearson", formulation="stats", max_steps=3000, lr=0.05, weight_decay=0.0,
+                      FitConfig(loss="pearson", formulation="mean-spread", max_steps=3000, lr=0.05, weight_decay=0.0,
                                 patience=400))
     w = res.weights.double()
     cos = float(w @ true / (w.norm() * true.norm()))
     assert cos > 0.99, (cos, w)
     assert (w >= 0).all()
-    d = predict(phi, w, "stats")
+    d = predict(phi, w, "mean-spread")
     assert float(torch.corrcoef(torch.stack([d, target]))[0, 1]) > 0.99
 
 
 def test_stats_variant_requires_stats_formulation():
     from invariant_lpips.features.variants import register_variant
 
-    with pytest.raises(ValueError, match="formulation 'stats'"):
-        register_variant(Variant(name="bad-x", formulation="lpips", statistics=("mean", "std")))
+    with pytest.raises(ValueError, match="formulation 'mean-spread'"):
+        register_variant(Variant(name="bad-x", formulation="weighted", statistics=("mean", "std")))
     with pytest.raises(ValueError, match="unknown statistics"):
-        register_variant(Variant(name="bad-y", formulation="stats", statistics=("kurtosis",)))
+        register_variant(Variant(name="bad-y", formulation="mean-spread", statistics=("kurtosis",)))
     with pytest.raises(ValueError, match="formulation must be one of"):
         Variant(name="bad-z", formulation="nope")
 
@@ -219,13 +219,13 @@ def test_texture_terms_are_bounded_symmetric_and_zero_at_identity(trunk):
     # the colour tap's terms stay squared differences
     lab = ["lab.mean.lab"]
     wl = {"lab.mean.lab": torch.ones(3)}
-    assert torch.allclose(term_differences(s0, s1, lab, wl, "texture"), term_differences(s0, s1, lab, wl, "lpips"))
+    assert torch.allclose(term_differences(s0, s1, lab, wl, "texture"), term_differences(s0, s1, lab, wl, "weighted"))
 
 
 def test_texture_terms_grow_with_the_damaged_area(trunk):
     """The texture terms compare pooled statistics through a similarity ratio, so, like DISTS' and
     LPIPS' squared differences, they are quadratic in a small pooled difference: they grow monotonically
-    with the damaged area ``a`` but, unlike the ``stats`` norms, not linearly (measured in README)."""
+    with the damaged area ``a`` but, unlike the ``mean-spread`` norms, not linearly (measured in README)."""
     keys = [f"raw.{st}.{t}" for st in ("mean", "std") for t in POOL_TAPS]
     values = []
     for a in (1 / 256, 1 / 64, 1 / 16):

@@ -42,7 +42,7 @@ def test_strips_give_the_whole_image_distance(metric):
 
 
 @pytest.mark.parametrize("variant, h, w", [("structure-blur", 709, 300), ("texture-blur", 640, 200),
-                                           ("lpips-gap-stats", 600, 256)])
+                                           ("gap-lin-ms", 600, 256)])
 def test_strips_give_the_whole_image_statistics(variant, h, w):
     """Every statistic (means, spreads, coarse maps, CIELab) of a trunk that stops at pool2 or pool5."""
     v = get_variant(variant)

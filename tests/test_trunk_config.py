@@ -64,21 +64,21 @@ def test_fewer_taps_are_served(trunk):
 def test_the_metric_refuses_a_trunk_of_another_configuration(trunk, field):
     wanted = BASE.with_(**CHANGES[field])
     other = wanted.with_(weights=None).build() if field != "weights" else trunk
-    # the variant lpips-gap-blur is BASE with ImageNet weights: trunk_weights=None asks for BASE itself
-    InvariantLPIPS("lpips-gap-blur", trunk=trunk, trunk_weights=None)
-    with pytest.raises(ValueError, match="does not serve variant 'lpips-gap-blur'"):
+    # the variant gap-lin-blur is BASE with ImageNet weights: trunk_weights=None asks for BASE itself
+    InvariantLPIPS("gap-lin-blur", trunk=trunk, trunk_weights=None)
+    with pytest.raises(ValueError, match="does not serve variant 'gap-lin-blur'"):
         kwargs = {"trunk_weights": "imagenet"} if field == "weights" else {"trunk_weights": None}
-        InvariantLPIPS("lpips-gap-blur", trunk=other, **kwargs)
+        InvariantLPIPS("gap-lin-blur", trunk=other, **kwargs)
 
 
 def test_the_issue_cases_are_refused(trunk):
-    """A blur-3 trunk for lpips-gap-blur5, and a zero-padded trunk for a circular variant."""
+    """A blur-3 trunk for gap-lin-blur5, and a zero-padded trunk for a circular variant."""
     with pytest.raises(ValueError, match=r"filter_size differs \(3, wanted 5\)"):
-        InvariantLPIPS("lpips-gap-blur5", trunk=trunk, trunk_weights=None)
+        InvariantLPIPS("gap-lin-blur5", trunk=trunk, trunk_weights=None)
     with pytest.raises(ValueError, match=r"padding_mode differs \('zeros', wanted 'circular'\)"):
-        InvariantLPIPS("lpips-gap-blur", trunk=trunk, trunk_weights=None, padding_mode="circular")
+        InvariantLPIPS("gap-lin-blur", trunk=trunk, trunk_weights=None, padding_mode="circular")
     with pytest.raises(ValueError, match=r"filter_size differs"):
-        FeatureCache("lpips-gap-blur5", trunk=trunk, enabled=False)
+        FeatureCache("gap-lin-blur5", trunk=trunk, enabled=False)
 
 
 def test_the_baseline_refuses_a_trunk_of_another_configuration(trunk):
@@ -103,8 +103,8 @@ def test_the_cache_key_changes_with_every_field():
 def test_the_cache_accepts_any_weights_and_keys_them_by_hash(trunk):
     torch.manual_seed(1)
     other = BASE.build()
-    a = FeatureCache("lpips-gap-blur", trunk=trunk, enabled=False)
-    b = FeatureCache("lpips-gap-blur", trunk=other, enabled=False)
+    a = FeatureCache("gap-lin-blur", trunk=trunk, enabled=False)
+    b = FeatureCache("gap-lin-blur", trunk=other, enabled=False)
     assert a.key != b.key
-    v = get_variant("lpips-gap-blur")
+    v = get_variant("gap-lin-blur")
     assert a.config == cache_config(v.trunk, a.config["trunk_sha256"])

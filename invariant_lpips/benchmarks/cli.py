@@ -21,11 +21,11 @@ feature cache (--cache), so a second run over the same images needs no trunk pas
 
 examples:
   invariant-lpips bench --dataset kadid10k --root data/kadid10k \\
-      --metrics lpips-vgg,lpips-gap,paper,lpips-pkg,dists --out results/kadid --device cuda --dtype bf16
+      --metrics lpips-vgg,gap-lin,paper,lpips-pkg,dists --out results/kadid --device cuda --dtype bf16
 
   # several GPUs / processes: each rank scores a share of the references, rank 0 writes the results
   torchrun --nproc_per_node 4 -m invariant_lpips bench --dataset kadid10k --root data/kadid10k \\
-      --metrics lpips-vgg,lpips-gap --out results/kadid --device cuda
+      --metrics lpips-vgg,gap-lin --out results/kadid --device cuda
 """
 
 
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, choices=BENCH_DATASETS, help="dataset layout to read")
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--metrics", required=True,
-                   help="comma-separated metric names (lpips-vgg, our variants such as lpips-gap or paper, "
+                   help="comma-separated metric names (lpips-vgg, our variants such as gap-lin or paper, "
                         "lpips-pkg, dists, stlpips-vgg, ssim, ms-ssim, psnr, mse, l1)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")

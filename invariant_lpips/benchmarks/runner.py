@@ -3,10 +3,10 @@
 ::
 
     from invariant_lpips.benchmarks.runner import run_benchmark
-    summary = run_benchmark("kadid10k", ["lpips-vgg", "lpips-gap", "paper"], "results/kadid",
+    summary = run_benchmark("kadid10k", ["lpips-vgg", "gap-lin", "paper"], "results/kadid",
                             root="data/kadid10k", device="cuda", dtype="bf16")
 
-or ``invariant-lpips bench --dataset kadid10k --root data/kadid10k --metrics lpips-vgg,lpips-gap
+or ``invariant-lpips bench --dataset kadid10k --root data/kadid10k --metrics lpips-vgg,gap-lin
 --out results/kadid`` (see :mod:`invariant_lpips.benchmarks.cli`).
 
 The run, section by section (one module each):

@@ -3,7 +3,7 @@
 Every distance is a function of a per-pair matrix ``phi`` built from cached pooled statistics
 (:func:`~invariant_lpips.calibration.pairs.design_matrix`):
 
-* a model linear in its parameters (LPIPS-style per-channel weights, or per-term scales of a ``stats`` variant):
+* a model linear in its parameters (LPIPS-style per-channel weights, or per-term scales of a ``mean-spread`` variant):
   ``d = phi @ w``
 * ``paper``: ``d = sqrt(phi @ w^2 / C)``
 
@@ -32,7 +32,7 @@ class FitConfig:
     loss: str = "pearson"            # pearson | rank | 2afc
     #: a Formulation or its name: how ``X`` and the parameters give a distance (calibration.pairs.fit_formulation
     #: gives a variant's); the default, ``lpips``, is the plain ``X @ w``
-    formulation: Union[str, Formulation] = "lpips"
+    formulation: Union[str, Formulation] = "weighted"
     lr: float = 0.02
     max_steps: int = 2000
     weight_decay: float = 1e-3

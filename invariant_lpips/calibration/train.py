@@ -80,13 +80,13 @@ def calibrate(
     references, for the initial and the fitted weights, and k-fold-by-reference means when ``folds``.
     The returned weights are refitted on all references. ``size`` = (width, height) resizes every
     image before the trunk (faster calibration on a CPU; the weights are then used at any size).
-    ``stats`` variants fit one scale per term (a few dozen parameters); the others per-channel weights.
+    ``mean-spread`` variants fit one scale per term (a few dozen parameters); the others per-channel weights.
     """
     v = variant if isinstance(variant, Variant) else get_variant(variant)
     if v.registered:
         raise ValueError(f"variant {v.name!r} has registered terms {list(v.registered)}, which compare both images "
                          "after registration and so cannot be fitted from cached per-image statistics; calibrate a "
-                         "variant without them (e.g. 'structure-blur', 'texture-blur' or 'lpips-gap-blur')")
+                         "variant without them (e.g. 'structure-blur', 'texture-blur' or 'gap-lin-blur')")
     config = config or FitConfig(loss=loss, seed=seed)
     config.loss, config.formulation = loss, fit_formulation(v)
     cache = FeatureCache(v, root=cache_root, device=device, trunk=trunk, size=size)

@@ -20,18 +20,18 @@ A *term* ``k`` is one (space, statistic, tap) key, e.g. ``unit.mean.pool3``, wit
 weights ``w_k`` (C_k,). Its weighted squared difference is ``D_k(x, y) = sum_c w_kc (s_kc(x) - s_kc(y))^2``.
 The built-in formulations:
 
-``lpips`` (LPIPS-style GAP)  ``d = sum_k D_k``                      terms ``unit.mean.<tap>``
+``weighted`` (LPIPS-style GAP) ``d = sum_k D_k``                      terms ``unit.mean.<tap>``
 ``paper`` (Alabau-Bosque)    ``d = sqrt( sum_k D_k / C )``,  w_k = (per-channel weight)^2,  C = sum_k C_k;
                              terms ``raw.mean.<tap>``
-``stats``                    ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
-``stats-sq``                 ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
+``mean-spread``              ``d = sum_k a_k (sqrt(D_k + e^2) - e)``  with scalars ``a_k >= 0``, e = 1e-6
+``mean-spread-sq``           ``d = sum_k a_k D_k``  (the same terms, summed as squares, as LPIPS does)
 ``texture``                  ``d = sum_k a_k T_k`` on *raw* statistics, where for a trunk tap
                              ``T_k = sum_c w_kc (1 - (2 s_x s_y + c0) / (s_x^2 + s_y^2 + c0)) / sum_c w_kc``
                              ``= sum_c w_kc (s_x - s_y)^2 / (s_x^2 + s_y^2 + c0) / sum_c w_kc``
                              (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6) and for
                              the CIELab tap ``T_k = D_k`` (squared differences, Lab / 100)
 
-``stats`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
+``mean-spread`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
 moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
 which compares before pooling). The ``e`` keeps the gradient finite at d(x, x) = 0.
 
@@ -40,10 +40,10 @@ Calibration fits a model linear in its parameters given a per-pair design row ``
 ==========  ==========================================  ============================  ===================
 formulation  X (per pair)                                parameters                    distance
 ==========  ==========================================  ============================  ===================
-lpips       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``X @ w``
+weighted    ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``X @ w``
 paper       ``(s(x) - s(y))^2`` per channel, (D,)        per-channel ``w`` (D,)        ``sqrt(X @ w^2 / D)``
-stats       ``sqrt(D_k + e^2) - e`` per term, (K,)       per-term scale ``a`` (K,)     ``X @ a``
-stats-sq    ``D_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
+mean-spr.  ``sqrt(D_k + e^2) - e`` per term, (K,)       per-term scale ``a`` (K,)     ``X @ a``
+mean-sp.sq ``D_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
 texture     ``T_k`` per term, (K,)                        per-term scale ``a`` (K,)     ``X @ a``
 ==========  ==========================================  ============================  ===================
 
@@ -51,11 +51,11 @@ Shapes: statistics dicts of (N, C_k) tensors (N broadcasts between the two sides
 :meth:`Formulation.distance` returns (N,) and the per-term (N, K) contributions.
 
 >>> D = torch.tensor([[4.0, 9.0]])                       # D_k of one pair, two terms
->>> get_formulation("lpips").combine(D)[0]
+>>> get_formulation("weighted").combine(D)[0]
 tensor([13.])
 >>> get_formulation("paper").combine(D, n_channels=13)[0]
 tensor([1.])
->>> get_formulation("stats-sq").combine(D, torch.tensor([1.0, 2.0]))
+>>> get_formulation("mean-spread-sq").combine(D, torch.tensor([1.0, 2.0]))
 (tensor([22.]), tensor([[ 4., 18.]]))
 >>> get_formulation("paper").terms(("pool1", "pool2"), ("mean",), ())
 ['raw.mean.pool1', 'raw.mean.pool2']
@@ -70,7 +70,7 @@ from .pooled import (CHANNELS, COLOUR_TAP, MAP_STATISTICS, Stats, applies, check
                      term_tap)
 from .structure import compare_maps
 
-#: the ``e`` of the ``stats`` formulation
+#: the ``e`` of the ``mean-spread`` formulation
 NORM_EPS = 1e-6
 #: the ``c0`` of the ``texture`` formulation (DISTS' constant)
 TEXTURE_C = 1e-6
@@ -124,7 +124,7 @@ class Formulation:
             raise ValueError(f"coarse maps {maps} are kept in the raw space only; formulation {self.name!r} reads "
                              f"the {self.space!r} space")
         if self.mean_only and (tuple(statistics) != ("mean",) or tuple(colour_statistics)):
-            raise ValueError(f"formulation {self.name!r} uses the GAP mean only; use formulation 'stats' "
+            raise ValueError(f"formulation {self.name!r} uses the GAP mean only; use formulation 'mean-spread' "
                              "for other statistics or the colour tap")
 
     def terms(self, taps: Sequence[str], statistics: Sequence[str], colour_statistics: Sequence[str] = ()
@@ -252,8 +252,8 @@ class ChannelFormulation(Formulation):
         return self.combine(D, n_channels=X.shape[1])[0]
 
 
-class LPIPSFormulation(ChannelFormulation):
-    name = "lpips"
+class WeightedFormulation(ChannelFormulation):
+    name = "weighted"
     space = "unit"
 
 
@@ -269,15 +269,15 @@ class PaperFormulation(ChannelFormulation):
         return safe_sqrt(per.sum(-1)), per
 
 
-class StatsFormulation(Formulation):
-    name = "stats"
+class MeanSpreadFormulation(Formulation):
+    name = "mean-spread"
 
     def transform(self, D):
         return torch.sqrt(D + NORM_EPS ** 2) - NORM_EPS
 
 
-class StatsSquaredFormulation(Formulation):
-    name = "stats-sq"
+class MeanSpreadSquaredFormulation(Formulation):
+    name = "mean-spread-sq"
 
 
 class TextureFormulation(Formulation):
@@ -385,7 +385,7 @@ def register_formulation(formulation: Formulation, overwrite: bool = False) -> F
     return formulation
 
 
-for _f in (PaperFormulation(), LPIPSFormulation(), StatsFormulation(), StatsSquaredFormulation(),
+for _f in (PaperFormulation(), WeightedFormulation(), MeanSpreadFormulation(), MeanSpreadSquaredFormulation(),
            TextureFormulation(), TextureStructureFormulation(), RegisteredFormulation()):
     register_formulation(_f)
 

@@ -14,6 +14,8 @@ variant is, what it is invariant to) and benchmark figures (relative cost) live 
 """
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, fields, replace
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -108,7 +110,8 @@ class Variant:
         """The linear weights (tensors, manifest entry): ``None`` the shipped file (or ones), ``"ones"``,
         a dict or a file (:func:`~invariant_lpips.weights.linear.resolve_linear_weights`)."""
         return resolve_linear_weights(weights, self.channels(), self.weights_file, variant=self.name,
-                                      fill_with_ones=(COLOUR_TAP,) + tuple(t for t in self.trunk.taps if t not in POOL_TAPS))
+                                      fill_with_ones=(COLOUR_TAP,) + tuple(t for t in self.trunk.taps if t not in POOL_TAPS),
+                                      old_names=tuple(old for old, new in RENAMED.items() if new == self.name))
 
     def with_(self, **changes) -> "Variant":
         """A copy with ``changes``; trunk fields (``pooling``, ``padding_mode``, ...) go to the trunk."""
@@ -133,12 +136,30 @@ def register_variant(variant: Variant, overwrite: bool = False) -> Variant:
     return variant
 
 
+#: names before 0.1.0's rename, so that "lpips" names the LPIPS baseline only: the ``lpips-gap*`` family (GAP
+#: taps with LPIPS v0.1's linear weights) is ``gap-lin*``, its mean-and-spread members ``gap-lin-ms*``. The
+#: old names still build the same variant, with a FutureWarning naming the new one.
+RENAMED = {"lpips-gap": "gap-lin", "lpips-gap-blur": "gap-lin-blur", "lpips-gap-blur5": "gap-lin-blur5",
+           "lpips-gap-l2": "gap-lin-l2", "lpips-gap-aps": "gap-lin-aps", "lpips-gap-stats": "gap-lin-ms",
+           "lpips-gap-stats-sq": "gap-lin-ms-sq"}
+
+
+def canonical_variant_name(name: str) -> str:
+    """``name``, or the current name of a renamed variant (with a FutureWarning)."""
+    if name in RENAMED:
+        warnings.warn(f"variant {name!r} is now called {RENAMED[name]!r} (\"lpips\" names the LPIPS baseline "
+                      f"only); the old name will be removed in a later release", FutureWarning, stacklevel=3)
+        return RENAMED[name]
+    return name
+
+
 def get_variant(name: Union[str, Variant]) -> Variant:
-    """A registered variant by name (a :class:`Variant` is returned as it is)."""
+    """A registered variant by name (a :class:`Variant` is returned as it is; a renamed variant's old name
+    gives the variant with a FutureWarning, see :data:`RENAMED`)."""
     if isinstance(name, Variant):
         return name
     try:
-        return _REGISTRY[name]
+        return _REGISTRY[canonical_variant_name(name)]
     except KeyError:
         raise ValueError(f"unknown variant {name!r}; available: {', '.join(list_variants())}") from None
 
@@ -169,11 +190,11 @@ def variant_table() -> List[dict]:
 _MAX, _BLUR = TrunkConfig(pooling="max"), TrunkConfig(pooling="blurmax", filter_size=3)
 register_variant(Variant("paper", "paper", _MAX, weights_file="paper_ones.safetensors"))
 register_variant(Variant("paper-blur", "paper", _BLUR, weights_file="paper_ones.safetensors"))
-for _name, _trunk in [("lpips-gap", _MAX), ("lpips-gap-blur", _BLUR),
-                      ("lpips-gap-blur5", TrunkConfig(pooling="blurmax", filter_size=5)),
-                      ("lpips-gap-l2", TrunkConfig(pooling="l2")), ("lpips-gap-aps", TrunkConfig(pooling="aps"))]:
+for _name, _trunk in [("gap-lin", _MAX), ("gap-lin-blur", _BLUR),
+                      ("gap-lin-blur5", TrunkConfig(pooling="blurmax", filter_size=5)),
+                      ("gap-lin-l2", TrunkConfig(pooling="l2")), ("gap-lin-aps", TrunkConfig(pooling="aps"))]:
     # LPIPS-style GAP variants on the shared LPIPS-v0.1-derived weights
-    register_variant(Variant(_name, "lpips", _trunk, weights_file="lpips_gap_max.safetensors"))
+    register_variant(Variant(_name, "weighted", _trunk, weights_file="lpips_gap_max.safetensors"))
 register_variant(Variant("texture-blur", "texture", _BLUR.with_(taps=("pool1", "pool2")), ("mean", "std"),
                          ("mean", "std"), weights_file="texture_blur.safetensors"))
 # texture-blur's terms plus the arrangement of pool1 (coarse maps at 64-px cells, compared after centring);
@@ -181,7 +202,7 @@ register_variant(Variant("texture-blur", "texture", _BLUR.with_(taps=("pool1", "
 register_variant(Variant("structure-blur", "texture-structure", _BLUR.with_(taps=("pool1", "pool2")),
                          ("mean", "std", "coarse64"), ("mean", "std"), weights_file="structure_blur.safetensors",
                          statistic_taps=(("coarse64", ("pool1",)),)))
-for _name, _formulation in [("lpips-gap-stats", "stats"), ("lpips-gap-stats-sq", "stats-sq")]:
+for _name, _formulation in [("gap-lin-ms", "mean-spread"), ("gap-lin-ms-sq", "mean-spread-sq")]:
     # mean and spread per pool tap plus the CIELab colour tap, with LPIPS' per-channel weights
     register_variant(Variant(_name, _formulation, _BLUR, ("mean", "std"), ("mean", "std"),
                              weights_file="lpips_gap_stats.safetensors"))

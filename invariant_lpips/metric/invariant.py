@@ -45,7 +45,7 @@ class InvariantLPIPS(nn.Module):
             :func:`invariant_lpips.list_variants`) or a :class:`~invariant_lpips.features.variants.Variant`.
         weights: linear weights instead of the variant's shipped file: a path to a safetensors file
             written by ``invariant-lpips calibrate`` (its manifest hash is checked), a dict
-            (tap -> (C,) tensor, and for ``stats`` variants ``scale.<term>`` scalars), or ``"ones"``.
+            (tap -> (C,) tensor, and for ``mean-spread`` variants ``scale.<term>`` scalars), or ``"ones"``.
         trunk_weights: VGG-16 ImageNet weights (``"imagenet"`` resolves them, see
             :func:`invariant_lpips.weights.resolve_vgg16_state_dict`; a path; or ``None`` for a
             random trunk, useful only in tests).

@@ -29,7 +29,7 @@ from typing import Callable, List, Optional, Union
 
 import torch
 
-from ..features.variants import DEFAULT_VARIANT, get_variant, list_variants
+from ..features.variants import DEFAULT_VARIANT, RENAMED, canonical_variant_name, get_variant, list_variants
 from ..weights.linear import variant_notes
 from . import peers
 from .invariant import InvariantLPIPS
@@ -136,13 +136,13 @@ _STATIC = {
 
 def _variant_name(name: str) -> Optional[str]:
     v = name.split(":", 1)[1] if name.startswith("invariant:") else name
+    if v in RENAMED:
+        v = canonical_variant_name(v)
     return v if v in list_variants() else None
 
 
 def get_spec(name: str) -> MetricSpec:
     """The :class:`MetricSpec` of ``name`` (a ValueError listing the names if unknown)."""
-    if name == "lpips":
-        name = "lpips-vgg"
     if name in _STATIC:
         return _STATIC[name]
     variant = _variant_name(name)
@@ -150,7 +150,9 @@ def get_spec(name: str) -> MetricSpec:
         notes = variant_notes(get_variant(variant).name)
         return MetricSpec(name, "ours", input_range="-1,1", cost=notes.get("relative_cost", 1.0), broadcasts=True,
                           description=notes.get("description", ""))
-    raise ValueError(f"unknown metric {name!r}; available: {', '.join(list_metrics(installed_only=False))}")
+    hint = (" ('lpips-vgg' is the LPIPS-VGG baseline of this package, 'lpips-pkg' the lpips package itself)"
+            if name.lower() == "lpips" else "")
+    raise ValueError(f"unknown metric {name!r}{hint}; available: {', '.join(list_metrics(installed_only=False))}")
 
 
 def list_metrics(installed_only: bool = True) -> List[str]:

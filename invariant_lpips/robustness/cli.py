@@ -2,7 +2,7 @@
 
 Example::
 
-    invariant-lpips robustness --images photos/ --metrics lpips-vgg,lpips-gap-blur,mse \\
+    invariant-lpips robustness --images photos/ --metrics lpips-vgg,gap-lin-blur,mse \\
         --out results/robustness --size 192 --shifts 0..32 --device cuda
 
 Metrics come from the metric registry (:func:`resolve_metric` ->

@@ -161,8 +161,8 @@ WeightsArg = Union[None, str, Path, Mapping[str, torch.Tensor]]
 
 
 def resolve_linear_weights(weights: WeightsArg, channels: Mapping[str, int], default_file: Optional[str],
-                           *, variant: Optional[str] = None, fill_with_ones: Tuple[str, ...] = ()
-                           ) -> Tuple[Dict[str, torch.Tensor], dict]:
+                           *, variant: Optional[str] = None, fill_with_ones: Tuple[str, ...] = (),
+                           old_names: Tuple[str, ...] = ()) -> Tuple[Dict[str, torch.Tensor], dict]:
     """The one weight resolver: a weights argument -> (tensors, manifest entry).
 
     Args:
@@ -173,6 +173,7 @@ def resolve_linear_weights(weights: WeightsArg, channels: Mapping[str, int], def
         default_file: the shipped file name (None: unit weights).
         variant: the caller's variant name (for the mismatch warning and messages).
         fill_with_ones: taps that get unit weights when the source lacks them (e.g. the colour tap).
+        old_names: earlier names of the variant (a file calibrated under one of them does not warn).
 
     Returns:
         ``{key: float32 tensor}`` (per-tap vectors flattened to (C,), other keys as stored), and the entry.
@@ -188,7 +189,7 @@ def resolve_linear_weights(weights: WeightsArg, channels: Mapping[str, int], def
     else:
         tensors, entry = load_linear_weights(weights)
         file_variant = entry.get("variant")
-        if variant and file_variant and file_variant != variant:
+        if variant and file_variant and file_variant != variant and file_variant not in old_names:
             warnings.warn(f"weights file {weights} was calibrated for variant {file_variant!r}, "
                           f"used here with {variant!r}", stacklevel=4)
     tensors = {k: torch.as_tensor(t).float() for k, t in tensors.items()}
