@@ -88,11 +88,16 @@ def work(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype == torch.float64 else t.float()
 
 
-def unit_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
-    """LPIPS' ``normalize_tensor``: ``f / (sqrt(sum_c f^2) + eps)`` in float32 (float64 stays). (N, C, h, w) -> same."""
-    feat = work(feat)
+def channel_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
+    """LPIPS' ``normalize_tensor``, the one home of the formula: ``f / (sqrt(sum_c f^2) + eps)`` over axis 1,
+    in the input's dtype. (N, C, h, w) -> same."""
     norm = torch.sqrt(torch.sum(feat * feat, dim=1, keepdim=True))
     return feat / (norm + eps)
+
+
+def unit_normalize(feat: torch.Tensor, eps: float = LPIPS_EPS) -> torch.Tensor:
+    """:func:`channel_normalize` in float32 (float64 stays; half precision would underflow ``eps``)."""
+    return channel_normalize(work(feat), eps)
 
 
 def _phase_view(feat: torch.Tensor, phases: int) -> torch.Tensor:

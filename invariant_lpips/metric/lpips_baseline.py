@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..features.pooled import LPIPS_EPS, unit_normalize
+from ..features.pooled import unit_normalize
 from ..trunk.config import TrunkConfig, weights_label
 from ..trunk.vgg16 import RELU_TAPS, TAP_CHANNELS, VGG16Trunk, lpips_scale
 from ..weights.linear import resolve_linear_weights
@@ -116,12 +116,7 @@ class LPIPS(nn.Module):
         out = {}
         for tap in RELU_TAPS:
             # float32, or float64 for a float64 trunk (.double()): never less than float32 (eps underflow)
-            work = torch.promote_types(f[tap].dtype, torch.float32)
-            if work == torch.float32:
-                out[tap] = unit_normalize(f[tap])
-            else:
-                t = f[tap].to(work)
-                out[tap] = t / (torch.sqrt(torch.sum(t * t, dim=1, keepdim=True)) + LPIPS_EPS)
+            out[tap] = unit_normalize(f[tap])
         return out
 
     def distance(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor]) -> torch.Tensor:

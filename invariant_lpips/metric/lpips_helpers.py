@@ -32,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..features.pooled import channel_normalize
+
 __all__ = ["im2tensor", "tensor2im", "normalize_tensor", "spatial_average", "upsample", "l2", "psnr", "dssim",
            "load_image_uint8"]
 
@@ -80,8 +82,7 @@ def tensor2im(image_tensor: torch.Tensor, imtype=np.uint8, cent: float = 1.0,
 
 def normalize_tensor(in_feat: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     """lpips' ``normalize_tensor``: each position's channel vector divided by its L2 norm (+ ``eps``), axis 1."""
-    norm = torch.sqrt(torch.sum(in_feat * in_feat, dim=1, keepdim=True))
-    return in_feat / (norm + eps)
+    return channel_normalize(in_feat, eps)
 
 
 def spatial_average(in_tens: torch.Tensor, keepdim: bool = True) -> torch.Tensor:
