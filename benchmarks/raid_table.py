@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     if not args.score_only:
         print("\n".join(s["markdown"]))
         if args.readme:
-            from invariant_lpips.benchmarks.raid_report import readme_table
+            from invariant_lpips.benchmarks.raid import readme_table
 
             print("\n".join(readme_table(s)))
             if s.get("subset"):

@@ -103,6 +103,28 @@ def test_benchmark_scripts_never_import_each_other_nor_the_studies():
     assert not bad, "benchmark scripts must import the package, not each other or studies/:\n" + "\n".join(bad)
 
 
+def test_every_name_scripts_import_from_the_package_exists():
+    """Each ``from invariant_lpips... import name`` in benchmarks/ and studies/ (also inside functions) resolves:
+    a renamed or moved function breaks the test, not the user's run."""
+    import importlib
+
+    missing = []
+    for folder in ("benchmarks", "studies"):
+        for path in sorted((REPO / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not (isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                        and node.module.split(".")[0] == "invariant_lpips"):
+                    continue
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.module}.{alias.name}")
+    assert not missing, "scripts import names the package does not have:\n" + "\n".join(missing)
+
+
 def test_study_scripts_import_only_the_package_and_the_studies_shared_modules():
     """A script in studies/ imports the package and studies' shared modules, never another script."""
     scripts = {p.stem for p in (REPO / "studies").glob("*.py")} - STUDIES_SHARED
