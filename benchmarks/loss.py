@@ -187,7 +187,7 @@ def main(argv=None):
     ap.add_argument("--metrics", default=DEFAULT_METRICS)
     ap.add_argument("--crop", type=int, default=96, help="crop size (train: training crops)")
     ap.add_argument("--limit", type=int, default=0, help="aligned/misaligned: the first N references (default 3)")
-    ap.add_argument("--steps", type=int, default=0, help="default: aligned 300, misaligned 200, train 300")
+    ap.add_argument("--steps", type=int, default=0, help="default: aligned 200, misaligned 150, train 200")
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--starts", default="blur+noise,jpeg10,shift3px", help="aligned: the damaged starts")
     ap.add_argument("--batch", type=int, default=8, help="train: crops per step")
