@@ -177,7 +177,7 @@ def _build_module(name: Optional[str] = None, weights=None, device: Union[str, t
     linear-weights file (or dict) replacing the shipped ones; ``kwargs`` go to the class. Private: the
     package's builder by name (:func:`build_metric`, :func:`~invariant_lpips.distance`, the torchmetrics
     wrappers); users construct the classes."""
-    name = DEFAULT_VARIANT if name is None else name
+    name = DEFAULT_VARIANT if name is None else canonical_variant_name(name)
     spec = get_spec(name)
     if spec.kind == "baseline":
         return LPIPS(weights=weights, **{"net": "vgg", **kwargs}).eval().to(device)
@@ -197,7 +197,7 @@ def build_metric(name: Optional[str] = None, device: Union[str, torch.device] = 
     >>> mse(torch.zeros(2, 3, 8, 8), torch.full((1, 3, 8, 8), 0.5))
     tensor([0.2500, 0.2500])
     """
-    name = DEFAULT_VARIANT if name is None else name
+    name = DEFAULT_VARIANT if name is None else canonical_variant_name(name)  # an old name warns once, here
     device = torch.device(device)
     spec = get_spec(name)
     if spec.kind in ("ours", "baseline"):
