@@ -1,8 +1,9 @@
-"""Image operators shared by the study scripts in ``benchmarks/`` (arrangement probes, displacement,
+"""Image operators shared by the study scripts in ``studies/`` (arrangement probes, displacement,
 loss recovery): crops, JPEG, block shuffles, blur, rotation, and the image-quality figures of the loss
 benchmark. Inputs are (N, 3, H, W) float tensors in [0, 1].
 
-* :func:`block_shuffle`: the ``block``-px blocks in a fixed random permutation with no block in place;
+* :func:`block_shuffle` (the package's, :mod:`invariant_lpips.distortions.tensor`): the ``block``-px blocks
+  in a fixed random permutation with no block in place;
 * :func:`lowpass_corr`: Pearson's r of the Gaussian low-passed (sigma 2 px), mean-subtracted luminance of
   two images, i.e. whether the coarse layout agrees, whatever the fine detail;
 * :func:`loss_starts`: the damaged starts of the loss benchmark (blur sigma 1.5 + noise 0.04, JPEG q10, a
@@ -10,13 +11,12 @@ benchmark. Inputs are (N, 3, H, W) float tensors in [0, 1].
 """
 from __future__ import annotations
 
-import io
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+
+from invariant_lpips.distortions.tensor import block_shuffle, jpeg_compress  # noqa: F401 (re-exported)
 
 
 def centre_crop(x, size, dy=0, dx=0):
@@ -26,26 +26,8 @@ def centre_crop(x, size, dy=0, dx=0):
 
 
 def jpeg(x, quality):
-    arr = (x[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    out = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
-    return torch.from_numpy(out).permute(2, 0, 1)[None]
-
-
-def block_shuffle(x, block, seed=0):
-    n, c, h, w = x.shape
-    gh, gw = h // block, w // block
-    g = torch.Generator().manual_seed(seed)
-    while True:
-        perm = torch.randperm(gh * gw, generator=g)
-        if not bool((perm == torch.arange(gh * gw)).any()):
-            break
-    blocks = x[..., :gh * block, :gw * block].reshape(n, c, gh, block, gw, block).permute(0, 2, 4, 1, 3, 5)
-    blocks = blocks.reshape(n, gh * gw, c, block, block)[:, perm]
-    out = blocks.reshape(n, gh, gw, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * block, gw * block)
-    return out
+    """PIL JPEG of the first image (the package's :func:`~invariant_lpips.distortions.tensor.jpeg_compress`)."""
+    return jpeg_compress(x, quality)
 
 
 def gaussian_blur(x, sigma):

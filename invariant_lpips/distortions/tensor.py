@@ -1,4 +1,4 @@
-"""Light distortions of torch image tensors: noise, blur, tone and colour casts.
+"""Light distortions of torch image tensors: noise, blur, tone and colour casts, JPEG and block shuffles.
 
 Each factory returns a callable mapping an image ``(C, H, W)`` or ``(N, C, H, W)`` in [0, 1] to one
 of the same shape in [0, 1], on the image's device and dtype. They are the robustness study's
@@ -10,11 +10,14 @@ that published numbers do not move.
 """
 from __future__ import annotations
 
+import io
 import math
 from typing import Callable, List, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "channel_cast",
     "saturation",
     "default_distortions",
+    "jpeg_compress",
+    "block_shuffle",
 ]
 
 #: a named distortion, ``(name, fn)``
@@ -155,3 +160,33 @@ def default_distortions(seed: int = 0) -> List[Distortion]:
     d.append(("colour:saturation0.7", saturation(0.7)))
     d.append(("colour:saturation1.3", saturation(1.3)))
     return d
+
+
+def jpeg_compress(x: Tensor, quality: int) -> Tensor:
+    """The first image of ``x`` ((N, 3, H, W) in [0, 1]) through PIL's JPEG at ``quality``: (1, 3, H, W)
+    float32 on the CPU (rounded to uint8 first, as a saved image is)."""
+    arr = (x[0].detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    out = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def block_shuffle(x: Tensor, block: int, seed: int = 0) -> Tensor:
+    """``x`` ((N, C, H, W)) cut into ``block``-px blocks, put back in a random permutation (from
+    ``torch.Generator().manual_seed(seed)``) that leaves no block in place; rows and columns beyond a
+    whole number of blocks are dropped, so the output is (N, C, block * (H // block), block * (W // block)).
+    Same statistics, another arrangement: what a metric blind to position cannot tell apart."""
+    n, c, h, w = x.shape
+    gh, gw = h // block, w // block
+    if gh * gw < 2:
+        raise ValueError(f"block_shuffle needs at least two {block}-px blocks, got an image of {h}x{w}")
+    g = torch.Generator().manual_seed(int(seed))
+    while True:
+        perm = torch.randperm(gh * gw, generator=g)
+        if not bool((perm == torch.arange(gh * gw)).any()):
+            break
+    blocks = x[..., :gh * block, :gw * block].reshape(n, c, gh, block, gw, block).permute(0, 2, 4, 1, 3, 5)
+    blocks = blocks.reshape(n, gh * gw, c, block, block)[:, perm.to(x.device)]
+    return blocks.reshape(n, gh, gw, c, block, block).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * block, gw * block)
