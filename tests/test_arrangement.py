@@ -65,5 +65,12 @@ def test_pixel_mse_does_not_forgive_shifts_and_similarities_are_refused():
     # MSE: a shift of smooth content is cheap but grows with the shift; the mirror is expensive
     assert all(r["shift1"] < r["shift2"] < r["shift8"] for r in rows)
     assert all(r["mirror"] > r["noise0.03"] for r in rows)
+
+    class Similarity:  # as the registry's PSNR/SSIM adapters say of themselves (piq is not a test dependency)
+        name, lower_is_better = "a-similarity", False
+
+        def __call__(self, x, y):
+            return -((x - y) ** 2).mean(dim=(1, 2, 3))
+
     with pytest.raises(ValueError, match="similarity"):
-        probe_distances(build_metric("psnr"), photos, size=128)
+        probe_distances(Similarity(), photos, size=128)
