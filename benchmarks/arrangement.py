@@ -3,7 +3,7 @@ shuffle against noise and JPEG q30, for several metrics in one run (definitions 
 :mod:`invariant_lpips.robustness.arrangement`; no human data, nothing fitted).
 
     python benchmarks/arrangement.py --refs ../shared/data/kodak24            # README's table
-    python benchmarks/arrangement.py --refs DIR --metrics registered-blur,dists --size 192
+    python benchmarks/arrangement.py --refs DIR --metrics registered-lab-blur,dists --size 192
 
 Writes ``OUT/arrangement.json`` (per-photo distances, the summary, the machine) and ``OUT/arrangement.md``
 (default OUT: ``benchmarks/results/arrangement``). A rerun with other metrics adds them when the settings
@@ -27,7 +27,7 @@ from invariant_lpips.data.io import list_images, load_image  # noqa: E402
 from invariant_lpips.metric.registry import build_metric  # noqa: E402
 from invariant_lpips.robustness.arrangement import SUMMARY_KEYS, probe_distances, probe_summary  # noqa: E402
 
-DEFAULT_METRICS = "registered-blur,structure-blur,lpips-vgg,stlpips-vgg,dists,mse"
+DEFAULT_METRICS = "registered-lab-blur,registered-blur,lpips-vgg,stlpips-vgg,dists,mse"
 
 
 def markdown(results: dict, settings: dict, machine: str) -> str:

@@ -24,9 +24,12 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/texture" --size 192 --m
 # structure-blur (the previous default), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/structure" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics structure-blur
-# registered-blur (the default), same settings
+# registered-blur (the previous default), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-blur
+# registered-lab-blur (the default), same settings
+invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-blur
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run
 python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" \
     "$OUT/stats/robustness.json" "$OUT/stats_sq/robustness.json" "$OUT/texture/robustness.json" \

@@ -17,7 +17,9 @@ at 32 or 64 px, pool1-2 at 64 px) x lambda, registered sets x mu (``mu = 0``: th
 
 Admissible in a fold: the design meets the synthetic targets (a 1-px crop shift at most 2% of faint noise,
 median over crops; a mirror and a 64-px shuffle at least 2x faint noise and more than JPEG q30 on every
-crop) and ``mu >= --min-mu`` (the loss constraint, measured by ``benchmarks/loss.py``; no human score).
+crop) and the loss constraint: ``mu >= --min-mu`` and a registered set among ``--registered-sets`` (measured
+by ``studies/loss_frontier.py``: the training run's sharpness within 15% of the truth's; no human score).
+The shipped default, ``registered-lab-blur``: ``--min-mu 2 --registered-sets r1+lab``.
 Among them the nested protocol (``selection.nested_selection``) chooses by SRCC over the training cells.
 Nothing here reads RAID.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection
+from selection import Cells, Probe, cell_srcc, design_coefficients, floor_name, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
@@ -47,19 +49,43 @@ LAMBDAS = (0.25, 0.5, 1.0)
 MUS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def design_name(s, lam, r, mu):
-    return f"tex12+lab|{s}" + (f"|λ{lam:g}" if s != "none" else "") + (f"|{r}|μ{mu:g}" if r != "none" else "")
+def design_name(s, lam, r, mu, kappa=0.0):
+    return (f"tex12+lab" + (f"κ{kappa:g}" if kappa else "") + f"|{s}" + (f"|λ{lam:g}" if s != "none" else "")
+            + (f"|{r}|μ{mu:g}" if r != "none" else ""))
 
 
-def design_pool():
+def design_pool(floors=(0.0,)):
+    """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
+    registered set x mu."""
     pool = []
-    for s, r in itertools.product(STRUCTURE, REGISTERED):
-        for lam in (LAMBDAS if s != "none" else (0.0,)):
-            for mu in (MUS if r != "none" else (0.0,)):
-                pool.append({"name": design_name(s, lam, r, mu), "texture": list(TEXTURE),
-                             "structure": list(STRUCTURE[s]), "registered": list(REGISTERED[r]),
-                             "weighting": "norm", "lambda": lam, "mu": mu})
+    for kappa in floors:
+        for s, r in itertools.product(STRUCTURE, REGISTERED):
+            for lam in (LAMBDAS if s != "none" else (0.0,)):
+                for mu in (MUS if r != "none" else (0.0,)):
+                    pool.append({"name": design_name(s, lam, r, mu, kappa),
+                                 "texture": [floor_name(k, kappa) if not k.startswith("lab.") else k for k in TEXTURE],
+                                 "structure": list(STRUCTURE[s]), "registered": list(REGISTERED[r]),
+                                 "weighting": "norm", "lambda": lam, "mu": mu, "floor": kappa})
     return pool
+
+
+#: KADID's blur types among the dev types (Gaussian, motion)
+BLUR_TYPES = (1, 3)
+
+
+def blur_levels(cells, d):
+    """Per blur type, the design's cell means of levels 1-5 relative to level 3 and the humans' impairment
+    (5 - mean DMOS) relative to level 3: how much of a visible blur (level 3) the slight ones (1, 2) cost."""
+    cm = cells.cell_means(d)
+    out = {}
+    for t in BLUR_TYPES:
+        rows = {lv: i for i, (tt, lv) in enumerate(cells.cells) if tt == t}
+        if 3 not in rows:
+            continue
+        out[str(t)] = {"metric_over_level3": [round(float(cm[rows[lv]] / cm[rows[3]]), 4) for lv in sorted(rows)],
+                       "human_over_level3": [round(float((5 - cells.human[rows[lv]]) / (5 - cells.human[rows[3]])), 4)
+                                             for lv in sorted(rows)]}
+    return out
 
 
 def main(argv=None):
@@ -70,23 +96,41 @@ def main(argv=None):
     ap.add_argument("--peers-dir", default="")
     ap.add_argument("--out", required=True)
     ap.add_argument("--min-mu", type=float, default=0.0, help="admissible designs have mu >= this (loss constraint)")
+    ap.add_argument("--registered-sets", type=lambda s: [t for t in s.split(",") if t], default=[],
+                    help=f"admissible designs have one of these registered sets (of {list(REGISTERED)}; the loss "
+                         "constraint, measured by studies/loss_frontier.py), e.g. r1+lab; default: any")
     ap.add_argument("--max-mu", type=float, default=float("inf"),
                     help="the pool holds designs with mu <= this only (0: the old family, no registered term)")
+    ap.add_argument("--floors", default="0",
+                    help="comma-separated texture energy floors kappa (blur tolerance, TextureFormulation); "
+                         "0 = DISTS' texture term. Needs the per-pair statistics of registered_terms.py")
     ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
+    ap.add_argument("--variant", default="registered-blur", help="the variant --ship writes the weights of")
     ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
     args = ap.parse_args(argv)
 
     z = np.load(args.terms)
-    names = [str(n) for n in z["names"]]
+    floors = [float(k) for k in args.floors.split(",")]
+    X, names = z["X"], [str(n) for n in z["names"]]
+    if any(floors):
+        X, names = with_floor_columns(X, names, z, floors)
     table = read_type_level_table(args.table)
-    cells = Cells(z["X"], names, z["type"], z["level"], table)
+    cells = Cells(X, names, z["type"], z["level"], table)
     refs = sorted(set(str(r) for r in z["ref"]))
-    probe = Probe(args.probe)
-    pool = [d for d in design_pool() if d["mu"] <= args.max_mu]
+    probe = Probe(args.probe, floors)
+    pool = [d for d in design_pool(floors) if d["mu"] <= args.max_mu]
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
 
+    unknown = [r for r in args.registered_sets if r not in REGISTERED]
+    if unknown:
+        raise SystemExit(f"--registered-sets: unknown {unknown}; choose among {list(REGISTERED)}")
+    allowed = [REGISTERED[r] for r in args.registered_sets]
+
+    def loss_ok(design):
+        return design["mu"] >= args.min_mu and (not args.registered_sets or design["registered"] in allowed)
+
     def admissible(design, train):
-        if design["mu"] < args.min_mu:
+        if not loss_ok(design):
             return False
         nm, coef = design_coefficients(cells, design, train)
         return Probe.admissible(probe.figures(nm, coef))
@@ -99,7 +143,7 @@ def main(argv=None):
     res = nested_selection(cells, pool, peers, verbose=True, admissible=admissible)
     every = [design_coefficients(cells, d, cells.types) for d in pool]
     figs = [probe.figures(nm, c) for nm, c in every]
-    ok = [Probe.admissible(f) and d["mu"] >= args.min_mu for f, d in zip(figs, pool)]
+    ok = [Probe.admissible(f) and loss_ok(d) for f, d in zip(figs, pool)]
     crit = [cell_srcc(cells, cells.columns(nm) @ c, cells.types) if k else -np.inf for (nm, c), k in zip(every, ok)]
     best = int(np.argmax(crit))
     chosen = pool[best]
@@ -108,8 +152,10 @@ def main(argv=None):
     for d, (nm, c), f in zip(pool, every, figs):
         if d["name"] in show:
             rows[d["name"]] = {"srcc_all_cells": cell_srcc(cells, cells.columns(nm) @ c, cells.types), **f,
-                               "meets_probe_targets": Probe.admissible(f), "mu": d["mu"], "lambda": d["lambda"]}
-    out = {"designs_compared": len(pool), "pairs": int(len(z["X"])), "references": len(refs), "min_mu": args.min_mu,
+                               "meets_probe_targets": Probe.admissible(f), "mu": d["mu"], "lambda": d["lambda"],
+                               "floor": d["floor"], "blur_levels": blur_levels(cells, cells.columns(nm) @ c)}
+    out = {"designs_compared": len(pool), "floors": floors, "pairs": int(len(z["X"])), "references": len(refs),
+           "min_mu": args.min_mu, "registered_sets": args.registered_sets,
            "nested_srcc": res["nested_srcc"], "nested_krcc": res["nested_krcc"], "nested_plcc": res["nested_plcc"],
            "folds": res["folds"], "peers": res["peers"], "admissible_on_all_types": int(sum(ok)),
            "chosen_on_all_types": chosen, "coefficients": dict(zip(every[best][0], map(float, every[best][1]))),
@@ -120,25 +166,30 @@ def main(argv=None):
     print(json.dumps({k: out[k] for k in ("nested_srcc", "admissible_on_all_types", "peers")}, indent=1))
     print("chosen on all types:", chosen["name"], json.dumps(rows[chosen["name"]], indent=1))
     if args.ship:
-        ship(chosen, out["coefficients"], args.ship, "python " + " ".join(sys.argv))
+        ship(chosen, out["coefficients"], args.ship, "python " + " ".join(sys.argv), args.variant)
     return 0
 
 
-def ship(design, coefficients, path, command):
-    """The chosen design's scales as the weights file of variant ``registered-blur`` (texture terms scaled so
-    that each has mean 1 over the pairs: ``a_k = n_texture * coef_k``, texture-blur's convention), with its
-    entry in the shipped manifest (sha256, scales, the command)."""
+def ship(design, coefficients, path, command, variant="registered-blur"):
+    """The chosen design's scales as the weights file of ``variant`` (texture terms scaled so that each has
+    mean 1 over the pairs: ``a_k = n_texture * coef_k``, texture-blur's convention), with its entry in the
+    shipped manifest (sha256, scales, the command). The variant must already have the design's terms and
+    texture energy floor (features/variants.py)."""
     import torch
 
     from invariant_lpips.features.variants import get_variant
     from invariant_lpips.weights.linear import save_linear_weights
 
-    v = get_variant("registered-blur")
+    v = get_variant(variant)
+    coefficients = {k.split("@")[0]: c for k, c in coefficients.items()}
     nt = len(design["texture"])
     missing = [t for t in v.terms() if t not in coefficients]
     if missing or len(coefficients) != len(v.terms()):
-        raise SystemExit(f"design {design['name']} has terms {sorted(coefficients)}, variant registered-blur has "
+        raise SystemExit(f"design {design['name']} has terms {sorted(coefficients)}, variant {variant} has "
                          f"{v.terms()}: change the variant in features/variants.py first")
+    if getattr(v.formulation, "floor", 0.0) != design.get("floor", 0.0):
+        raise SystemExit(f"design {design['name']} has texture energy floor {design.get('floor', 0.0)}, variant "
+                         f"{variant} {getattr(v.formulation, 'floor', 0.0)}: change the variant first")
     tensors = {t: torch.ones(c) for t, c in v.channels().items()}
     scales = {t: nt * coefficients[t] for t in v.terms()}
     for term, a in scales.items():

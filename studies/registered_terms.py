@@ -43,6 +43,21 @@ def wide_variant() -> Variant:
                    registered=REGISTERED)
 
 
+#: the pooled statistics the texture terms compare, saved per pair (S0: first image, S1: second) so that a
+#: texture formulation with another energy floor is evaluated without another trunk pass
+TEXTURE_STATS = ("raw.mean.pool1", "raw.mean.pool2", "raw.std.pool1", "raw.std.pool2", "lab.mean.lab", "lab.std.lab")
+
+
+def statistic_channels():
+    from invariant_lpips.features.pooled import CHANNELS, term_tap
+    return [CHANNELS[term_tap(k)] for k in TEXTURE_STATS]
+
+
+def texture_statistics(f, n):
+    """The texture statistics of a features() dict as one (n, sum C) float64 array (a side of 1 repeats)."""
+    return torch.cat([f[k].double().expand(n, -1) for k in TEXTURE_STATS], dim=1).numpy()
+
+
 PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03", "jpeg30", "mirror", "shuffle32",
                "shuffle64", "other-photo")
 
@@ -57,19 +72,24 @@ def probe(metric, refs_dir, out, size=256):
     refs = [load_image(p) for p in list_images(refs_dir)]
     g = torch.Generator().manual_seed(0)
     crops = [centre_crop(r, size, 0, -4) for r in refs]
-    X, image, kind = [], [], []
+    X, image, kind, S0, S1 = [], [], [], [], []
     for i, (r, x) in enumerate(zip(refs, crops)):
         ys = [centre_crop(r, size, 0, -4 + 1), centre_crop(r, size, 0, -4 + 2), centre_crop(r, size, 0, 0),
               centre_crop(r, size, 0, 4), (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1),
               (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1), jpeg(x, 30), x.flip(-1),
               block_shuffle(x, 32, i), block_shuffle(x, 64, i), crops[(i + 1) % len(crops)]]
         with torch.no_grad():
-            _, per = metric(x, torch.cat(ys), normalize=True, retPerLayer=True)
+            fx, fy = metric.features(x, normalize=True), metric.features(torch.cat(ys), normalize=True)
+            _, per = metric.distance(fx, fy, retPerLayer=True)
         X.append(torch.cat([t.view(-1, 1) for t in per], dim=1).double().numpy())
+        S0.append(texture_statistics(fx, len(ys)))
+        S1.append(texture_statistics(fy, len(ys)))
         image += [i] * len(ys)
         kind += list(PROBE_KINDS)
         print(f"probe {i + 1}/{len(refs)}", flush=True)
-    np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind))
+    np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind),
+             S0=np.concatenate(S0), S1=np.concatenate(S1), stat_names=np.array(TEXTURE_STATS),
+             stat_channels=np.array(statistic_channels()))
     return 0
 
 
@@ -89,10 +109,11 @@ def main(argv=None):
     pairs = read_generated_set(args.dataset, types=DEV_TYPES)
     names = metric.terms
     out = Path(args.out)
-    done = {}
+    done, stats = {}, {}
     if out.exists():
         z = np.load(out, allow_pickle=False)
         done = {str(k): v for k, v in zip(z["dist"], z["X"])}
+        stats = {str(k): (a, b) for k, a, b in zip(z["dist"], z["S0"], z["S1"])}
     by_ref = {}
     for p in pairs:
         by_ref.setdefault(str(p.ref_path), []).append(p)
@@ -107,14 +128,20 @@ def main(argv=None):
             chunk = todo[s:s + args.batch]
             y = torch.cat([load_image(p.dist_path) for p in chunk])
             with torch.no_grad():
-                _, per = metric(x, y, normalize=True, retPerLayer=True)
+                fx = fx if s else metric.features(x, normalize=True)
+                fy = metric.features(y, normalize=True)
+                _, per = metric.distance(fx, fy, retPerLayer=True)
             vals = torch.cat([t.view(-1, 1) for t in per], dim=1).double().numpy()
-            for p, v in zip(chunk, vals):
+            s0, s1 = texture_statistics(fx, len(chunk)), texture_statistics(fy, len(chunk))
+            for i, (p, v) in enumerate(zip(chunk, vals)):
                 done[str(p.dist_path)] = v
+                stats[str(p.dist_path)] = (s0[i], s1[i])
         print(f"ref {r + 1}/{len(refs)}: {len(done)} pairs, {time.time() - t0:.0f} s", flush=True)
         info = {str(p.dist_path): p for p in pairs}
         keys = sorted(done)
         np.savez(out, dist=np.array(keys), X=np.stack([done[k] for k in keys]), names=np.array(names),
+                 S0=np.stack([stats[k][0] for k in keys]), S1=np.stack([stats[k][1] for k in keys]),
+                 stat_names=np.array(TEXTURE_STATS), stat_channels=np.array(statistic_channels()),
                  type=np.array([info[k].dist_type for k in keys]), level=np.array([info[k].level for k in keys]),
                  ref=np.array([str(info[k].ref_path) for k in keys]))
     return 0

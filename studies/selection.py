@@ -207,10 +207,12 @@ class Probe:
     """Per-pair term columns of the synthetic probes (``kind``: shift1/2/4[/8], noise0.02/0.03, jpeg30, mirror,
     shuffle32/64, other-photo; one row per crop and kind) and a design's figures on them."""
 
-    def __init__(self, path):
+    def __init__(self, path, floors=()):
         z = np.load(path)
         self.names = [str(n) for n in z["names"]]
         self.X = z["X"].astype(np.float64)
+        if any(floors):
+            self.X, self.names = with_floor_columns(self.X, self.names, z, floors)
         self.kind = np.array([str(k) for k in z["kind"]])
         self.image = z["image"].astype(int)
 
@@ -232,3 +234,41 @@ class Probe:
         return (fig["shift1_over_noise0.02"] <= targets["shift_over_noise"]
                 and all(fig[f"{k}_over_noise0.03_min"] >= targets["arrangement_over_noise"]
                         and fig[f"{k}_over_jpeg30_min"] > 1 for k in ("mirror", "shuffle64")))
+
+
+def floor_name(key: str, kappa: float) -> str:
+    """The column name of texture term ``key`` under energy floor ``kappa`` (the plain name at 0)."""
+    return key if not kappa else f"{key}@k{kappa:g}"
+
+
+def with_floor_columns(X, names, z, floors):
+    """``(X, names)`` with the texture columns of every energy floor ``kappa`` in ``floors`` appended, named
+    :func:`floor_name`: computed by the package's texture formulation
+    (:class:`~invariant_lpips.features.formulations.TextureFormulation`, the one home of the formula) from
+    the per-pair statistics ``z["S0"]``, ``z["S1"]`` that ``registered_terms.py`` saves. At ``kappa = 0`` the
+    recomputed columns must equal the trunk run's (checked): the statistics are the ones it compared."""
+    import torch
+
+    from invariant_lpips.features.formulations import TextureFormulation
+
+    names = [str(n) for n in names]
+    stat_names = [str(n) for n in z["stat_names"]]
+    bounds = np.cumsum([0] + [int(c) for c in z["stat_channels"]])
+    S0, S1 = torch.from_numpy(np.asarray(z["S0"], dtype=np.float64)), torch.from_numpy(np.asarray(z["S1"], dtype=np.float64))
+    cols, new = [], []
+    for kappa in [0.0] + [float(k) for k in floors if k]:
+        f = TextureFormulation(kappa)
+        for i, key in enumerate(stat_names):
+            if key.startswith("lab.") and kappa:  # the colour tap is compared by squared differences
+                continue
+            a, b = S0[:, bounds[i]:bounds[i + 1]], S1[:, bounds[i]:bounds[i + 1]]
+            col = f.term_difference(key, a, b, torch.ones(a.shape[1], dtype=torch.float64)).numpy()
+            if not kappa:
+                ref = np.asarray(X)[:, names.index(key)]
+                if not np.allclose(col, ref, rtol=1e-4, atol=1e-7):
+                    raise ValueError(f"{key}: the saved statistics do not reproduce the trunk run's column "
+                                     f"(max difference {np.abs(col - ref).max():.3g})")
+                continue
+            cols.append(col)
+            new.append(floor_name(key, kappa))
+    return (np.column_stack([np.asarray(X, dtype=np.float64)] + cols) if cols else np.asarray(X)), names + new

@@ -222,6 +222,39 @@ def test_texture_terms_are_bounded_symmetric_and_zero_at_identity(trunk):
     assert torch.allclose(term_differences(s0, s1, lab, wl, "texture"), term_differences(s0, s1, lab, wl, "weighted"))
 
 
+def test_texture_energy_floor_forgives_weak_channels_only():
+    """kappa = 0 is DISTS' term; with a floor, a weak channel's large relative change costs little and a
+    strong channel's change about as before; the term stays in [0, 1], symmetric, scale-free, 0 at identity,
+    with a finite gradient at identity."""
+    from invariant_lpips.features.formulations import TextureFormulation
+
+    plain, floored = TextureFormulation(), TextureFormulation(0.3)
+    w = torch.ones(4)
+    a = torch.tensor([[1.0, 1.0, 1.0, 0.01]], dtype=torch.float64)
+    weak = a.clone()
+    weak[0, 3] = 0.002  # the weakest channel loses 80% (the finest channels under a slight blur)
+    strong = a.clone()
+    strong[0, 0] = 0.8  # a strong channel loses 20%
+    key = "raw.std.pool1"
+    assert float(plain.term_difference(key, a, a, w)) == 0.0 == float(floored.term_difference(key, a, a, w))
+    assert float(plain.term_difference(key, a, weak, w)) > 0.1
+    assert float(floored.term_difference(key, a, weak, w)) < 0.01 * float(plain.term_difference(key, a, weak, w))
+    ratio = float(floored.term_difference(key, a, strong, w)) / float(plain.term_difference(key, a, strong, w))
+    assert 0.5 < ratio <= 1.0
+    for f in (plain, floored):
+        t = f.term_difference(key, a, strong, w)
+        assert 0 <= float(t) <= 1
+        assert torch.allclose(t, f.term_difference(key, strong, a, w))
+        assert torch.allclose(t, f.term_difference(key, 7 * a, 7 * strong, w))
+    x = a.clone().requires_grad_(True)
+    floored.term_difference(key, x, a, w).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert "kappa=0.3" in repr(floored)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="energy floor kappa"):
+            TextureFormulation(bad)
+
+
 def test_texture_terms_grow_with_the_damaged_area(trunk):
     """The texture terms compare pooled statistics through a similarity ratio, so, like DISTS' and
     LPIPS' squared differences, they are quadratic in a small pooled difference: they grow monotonically

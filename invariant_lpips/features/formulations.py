@@ -28,8 +28,10 @@ The built-in formulations:
 ``texture``                  ``d = sum_k a_k T_k`` on *raw* statistics, where for a trunk tap
                              ``T_k = sum_c w_kc (1 - (2 s_x s_y + c0) / (s_x^2 + s_y^2 + c0)) / sum_c w_kc``
                              ``= sum_c w_kc (s_x - s_y)^2 / (s_x^2 + s_y^2 + c0) / sum_c w_kc``
-                             (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6) and for
-                             the CIELab tap ``T_k = D_k`` (squared differences, Lab / 100)
+                             (DISTS' texture similarity of pooled means and spreads, c0 = 1e-6; an energy
+                             floor ``kappa`` adds kappa x the tap's mean channel energy to the denominator,
+                             see :class:`TextureFormulation`) and for the CIELab tap ``T_k = D_k``
+                             (squared differences, Lab / 100)
 
 ``mean-spread`` sums *norms*, not squared norms: a local distortion covering a fraction ``a`` of the image
 moves a pooled statistic by about ``a``, so ``D_k`` shrinks like ``a^2`` but its norm like ``a`` (as LPIPS,
@@ -281,15 +283,44 @@ class MeanSpreadSquaredFormulation(Formulation):
 
 
 class TextureFormulation(Formulation):
+    """DISTS' texture similarity of pooled statistics, with an optional *energy floor* ``kappa``.
+
+    For a trunk tap's statistic (means or spreads ``s`` (N, C) of the two images)::
+
+        T_k = sum_c w_c (s_xc - s_yc)^2 / (s_xc^2 + s_yc^2 + kappa * E + c0) / sum_c w_c
+        E   = sum_c w_c (s_xc^2 + s_yc^2) / sum_c w_c            (the tap's mean channel energy, per pair)
+
+    ``kappa = 0`` is DISTS' term (every channel's *relative* change counts alike). With ``kappa > 0`` a
+    channel is compared relative to at least ``kappa`` times the tap's mean energy (divisive normalisation
+    by the pooled activity of the tap): a large relative change of a weak channel, such as the finest
+    channels after a slight blur, costs little; a change of a strong channel costs as before. ``T_k`` is
+    in [0, 1], 0 at ``s_x = s_y``, unchanged when both statistics are scaled together, symmetric, and its
+    gradient is finite everywhere. The CIELab tap is compared by squared differences (Lab / 100).
+    """
+
     name = "texture"
     space = "raw"
+
+    def __init__(self, floor: float = 0.0):
+        floor = float(floor)
+        if not floor >= 0.0 or floor == float("inf"):
+            raise ValueError(f"the texture energy floor kappa must be a finite number >= 0, got {floor!r}")
+        #: ``kappa``: a channel's change is taken relative to at least kappa x the tap's mean channel energy
+        self.floor = floor
+
+    def __repr__(self) -> str:
+        return f"<formulation {self.name!r}" + (f" kappa={self.floor:g}>" if self.floor else ">")
 
     def term_difference(self, key, a, b, w):
         if term_tap(key) == COLOUR_TAP:
             return super().term_difference(key, a, b, w)
         diff = a - b  # 1 - (2ab + c) / (a^2 + b^2 + c), written so that it is exactly >= 0 and 0 at a = b
-        dissim = diff * diff / (a * a + b * b + TEXTURE_C)
-        return (w * dissim).sum(dim=-1) / w.sum().clamp_min(1e-12)
+        energy = a * a + b * b
+        wsum = w.sum().clamp_min(1e-12)
+        if self.floor:
+            energy = energy + self.floor * (w * energy).sum(dim=-1, keepdim=True) / wsum
+        dissim = diff * diff / (energy + TEXTURE_C)
+        return (w * dissim).sum(dim=-1) / wsum
 
 
 class TextureStructureFormulation(TextureFormulation):

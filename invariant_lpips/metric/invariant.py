@@ -74,7 +74,7 @@ class InvariantLPIPS(nn.Module):
         >>> _ = torch.manual_seed(0)
         >>> metric = InvariantLPIPS(trunk_weights=None)     # the default variant
         >>> metric.variant.name, metric.formulation.name, metric.terms[-1]
-        ('registered-blur', 'texture-structure-registered', 'unit.reg.relu1_2')
+        ('registered-lab-blur', 'texture-structure-registered', 'lab.reg.lab')
         >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 64, 64)
         >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts
         >>> d.shape, bool((d > 0).all()), float(metric(x, x, normalize=True).abs().max())
@@ -234,14 +234,15 @@ class InvariantLPIPS(nn.Module):
         f.update({PAIR_MAP + k: v for k, v in maps.items()})
         return f
 
-    def distance(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def distance(self, f0: Dict[str, torch.Tensor], f1: Dict[str, torch.Tensor], retPerLayer: bool = False):
         """(N,) distances between two :meth:`features` (N each, or 1 on either side: it broadcasts); the
-        protocol's second half. ``distance(features(x), features(y))`` equals ``forward(x, y).flatten()``.
+        protocol's second half. ``distance(features(x), features(y))`` equals ``forward(x, y).flatten()``;
+        ``retPerLayer`` also returns the per-term contributions (list of (N,)).
 
         For a variant with registered terms this runs the pair step (:meth:`pair_differences`: the
         displacement of each pair, and for a displaced pair one trunk pass of the overlap), which depends on
         both images and is never cached; the rest is a function of the per-image statistics."""
-        return self._distance(f0, f1, False)
+        return self._distance(f0, f1, retPerLayer)
 
     def _distance(self, f0, f1, per_term: bool):
         pair = None

@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""The registered family as a training loss: designs of ``registered_select.py`` in the training run.
+
+    python studies/loss_frontier.py --terms data/registered_terms.npz --refs ../shared/data/kodak24 \\
+        --designs "tex12+lab|s1.c32|λ0.25|r1|μ0.5,tex12+lab|s1.c32|λ0.25|r1+lab|μ1" \\
+        --out studies/results/loss_frontier [--steps 1000 --crop 48 --batch 4]
+
+Each design (a name of :func:`registered_select.design_pool`) becomes a metric with the design's terms and
+its scales normalised on every dev pair (as ``registered_select.py --ship`` writes them: no human score),
+and trains the denoiser of ``benchmarks/loss.py train`` (same batches, same seed, targets misregistered by
+up to 3 px). Reported: aligned PSNR and sharpness on the held-out crops (1 = the truth's). Nothing here
+reads RAID or a human score; the scoring side of each design (nested SRCC, probes) is in registered_select.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from registered_select import design_pool
+from selection import Cells, design_coefficients, with_floor_columns
+
+from invariant_lpips.benchmarks.environment import environment
+from invariant_lpips.benchmarks.loss import as_loss, evaluate_restorer, train_restorer
+from invariant_lpips.data.io import list_images, load_image
+from invariant_lpips.data.type_level import read_type_level_table
+from invariant_lpips.features.formulations import RegisteredFormulation
+from invariant_lpips.features.variants import Variant, get_variant
+from invariant_lpips.metric.invariant import InvariantLPIPS
+from invariant_lpips.metric.registry import MetricAdapter, get_spec
+
+
+def design_metric(design, names, coef) -> InvariantLPIPS:
+    """An InvariantLPIPS computing the design's distance (times the number of texture terms, the shipped
+    convention) on the default's anti-aliased trunk."""
+    base = get_variant("registered-blur")
+    plain = [n.split("@")[0] for n in names]
+    registered = tuple(n for n in plain if ".reg." in n)
+    structure = sorted({n.split(".")[1] for n in plain if ".coarse" in n})
+    taps = {"mean": set(), "std": set()}
+    for n in plain:
+        space, stat, tap = n.split(".")
+        if space == "raw" and stat in taps:
+            taps[stat].add(tap)
+        elif stat.startswith("coarse"):
+            taps.setdefault(stat, set()).add(tap)
+    reg_taps = [n.split(".")[2] for n in registered if not n.startswith("lab.")]
+    trunk_taps = tuple(t for t in ("relu1_2", "pool1", "relu2_2", "pool2")
+                       if t in reg_taps or any(t in s for s in taps.values()))
+    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0)), base.trunk.with_(taps=trunk_taps),
+                ("mean", "std") + tuple(structure), ("mean", "std"),
+                statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered)
+    metric = InvariantLPIPS(variant=v, weights="ones")
+    scale = dict(zip(plain, len(design["texture"]) * np.asarray(coef)))
+    missing = [t for t in metric.terms if t not in scale]
+    if missing:
+        raise SystemExit(f"design {design['name']}: the metric's terms {missing} have no scale")
+    metric.scales.data = torch.tensor([scale[t] for t in metric.terms], dtype=torch.float32)
+    return metric
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--terms", required=True)
+    ap.add_argument("--table", default="../shared/data/kadid_dev_type_level.csv")
+    ap.add_argument("--refs", required=True)
+    ap.add_argument("--designs", required=True, help="comma-separated design names")
+    ap.add_argument("--floors", default="0", help="energy floors the designs may use (as registered_select)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--crop", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    z = np.load(args.terms)
+    floors = [float(k) for k in args.floors.split(",")]
+    X, names = with_floor_columns(z["X"], [str(n) for n in z["names"]], z, floors)
+    cells = Cells(X, names, z["type"], z["level"], read_type_level_table(args.table))
+    pool = {d["name"]: d for d in design_pool(floors)}
+    refs = [load_image(p) for p in list_images(args.refs)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "train.json"
+    settings = {"steps": args.steps, "crop": args.crop, "batch": args.batch, "train_refs": 20, "test_refs": len(refs) - 20,
+                "pairs_for_scales": int(len(X))}
+    old = json.loads(path.read_text()) if path.exists() else {}
+    results = old.get("designs", {}) if old.get("settings") == settings else {}
+    for name in args.designs.split(","):
+        if name not in pool:
+            raise SystemExit(f"unknown design {name!r}; names look like {next(iter(pool))!r}")
+        nm, coef = design_coefficients(cells, pool[name], cells.types)
+        metric = design_metric(pool[name], nm, coef)
+        t0 = time.time()
+        # the registry's convention ([0, 1] in, (N,) out), as benchmarks/loss.py's build_metric gives it
+        adapter = MetricAdapter.for_module(get_spec("registered-blur"), metric)
+        net = train_restorer(as_loss(adapter), refs[:20], args.steps, size=args.crop, batch=args.batch)
+        results[name] = {"mean": evaluate_restorer(net, refs[20:]), "seconds": time.time() - t0,
+                         "scales": dict(zip(metric.terms, map(float, metric.scales)))}
+        m = results[name]["mean"]
+        print(f"{name}: {time.time() - t0:.0f} s; aligned PSNR {m['aligned_psnr']:.2f} dB, sharpness "
+              f"{m['sharpness']:.2f}", flush=True)
+        path.write_text(json.dumps({"settings": settings, "environment": environment("cpu"), "designs": results},
+                                   indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
