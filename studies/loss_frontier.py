@@ -22,46 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from registered_select import design_pool
+from registered_designs import design_metric, design_pool
 from selection import Cells, design_coefficients, with_floor_columns
 
 from invariant_lpips.benchmarks.environment import environment
 from invariant_lpips.benchmarks.loss import as_loss, evaluate_restorer, train_restorer
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.data.type_level import read_type_level_table
-from invariant_lpips.features.formulations import RegisteredFormulation
-from invariant_lpips.features.variants import Variant, get_variant
-from invariant_lpips.metric.invariant import InvariantLPIPS
 from invariant_lpips.metric.registry import MetricAdapter, get_spec
-
-
-def design_metric(design, names, coef) -> InvariantLPIPS:
-    """An InvariantLPIPS computing the design's distance (times the number of texture terms, the shipped
-    convention) on the default's anti-aliased trunk."""
-    base = get_variant("registered-blur")
-    plain = [n.split("@")[0] for n in names]
-    registered = tuple(n for n in plain if ".reg." in n)
-    structure = sorted({n.split(".")[1] for n in plain if ".coarse" in n})
-    taps = {"mean": set(), "std": set()}
-    for n in plain:
-        space, stat, tap = n.split(".")
-        if space == "raw" and stat in taps:
-            taps[stat].add(tap)
-        elif stat.startswith("coarse"):
-            taps.setdefault(stat, set()).add(tap)
-    reg_taps = [n.split(".")[2] for n in registered if not n.startswith("lab.")]
-    trunk_taps = tuple(t for t in ("relu1_2", "pool1", "relu2_2", "pool2")
-                       if t in reg_taps or any(t in s for s in taps.values()))
-    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0)), base.trunk.with_(taps=trunk_taps),
-                ("mean", "std") + tuple(structure), ("mean", "std"),
-                statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered)
-    metric = InvariantLPIPS(variant=v, weights="ones")
-    scale = dict(zip(plain, len(design["texture"]) * np.asarray(coef)))
-    missing = [t for t in metric.terms if t not in scale]
-    if missing:
-        raise SystemExit(f"design {design['name']}: the metric's terms {missing} have no scale")
-    metric.scales.data = torch.tensor([scale[t] for t in metric.terms], dtype=torch.float32)
-    return metric
 
 
 def main(argv=None):

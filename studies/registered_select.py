@@ -26,48 +26,17 @@ Nothing here reads RAID.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from selection import Cells, Probe, cell_srcc, design_coefficients, floor_name, nested_selection, with_floor_columns
+from registered_designs import REGISTERED, design_pool
+from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
 from invariant_lpips.data.type_level import read_type_level_table
-
-TEXTURE = ["raw.mean.pool1", "raw.mean.pool2", "raw.std.pool1", "raw.std.pool2", "lab.mean.lab", "lab.std.lab"]
-STRUCTURE = {"none": [], "s1.c64": ["raw.coarse64.pool1"], "s1.c32": ["raw.coarse32.pool1"],
-             "s12.c64": ["raw.coarse64.pool1", "raw.coarse64.pool2"]}
-REGISTERED = {"none": [], "r1": ["unit.reg.relu1_2"], "r12": ["unit.reg.relu1_2", "unit.reg.relu2_2"],
-              "p12": ["unit.reg.pool1", "unit.reg.pool2"], "lab": ["lab.reg.lab"],
-              "r12+lab": ["unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab"],
-              "r1+lab": ["unit.reg.relu1_2", "lab.reg.lab"]}
-LAMBDAS = (0.25, 0.5, 1.0)
-MUS = (0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-def design_name(s, lam, r, mu, kappa=0.0):
-    return (f"tex12+lab" + (f"κ{kappa:g}" if kappa else "") + f"|{s}" + (f"|λ{lam:g}" if s != "none" else "")
-            + (f"|{r}|μ{mu:g}" if r != "none" else ""))
-
-
-def design_pool(floors=(0.0,)):
-    """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
-    registered set x mu."""
-    pool = []
-    for kappa in floors:
-        for s, r in itertools.product(STRUCTURE, REGISTERED):
-            for lam in (LAMBDAS if s != "none" else (0.0,)):
-                for mu in (MUS if r != "none" else (0.0,)):
-                    pool.append({"name": design_name(s, lam, r, mu, kappa),
-                                 "texture": [floor_name(k, kappa) if not k.startswith("lab.") else k for k in TEXTURE],
-                                 "structure": list(STRUCTURE[s]), "registered": list(REGISTERED[r]),
-                                 "weighting": "norm", "lambda": lam, "mu": mu, "floor": kappa})
-    return pool
-
 
 #: KADID's blur types among the dev types (Gaussian, motion)
 BLUR_TYPES = (1, 3)

@@ -72,3 +72,46 @@ def test_isotonic_fit_is_monotone_and_exact_on_monotone_data():
     assert fy.tolist() == [1.0, 3.0, 3.0, 5.0]  # the tie at x=2 averages to 3; no violation left
     ux, fy = isotonic_fit(np.array([1.0, 2.0, 3.0]), np.array([3.0, 1.0, 2.0]))
     assert fy.tolist() == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_floor_columns_come_from_the_packages_texture_formula():
+    """with_floor_columns recomputes the plain texture columns from the saved statistics (and refuses
+    statistics that do not reproduce them), and appends one column per term and floor, named term@k<kappa>."""
+    import torch
+
+    from selection import floor_name, with_floor_columns
+
+    from invariant_lpips.features.formulations import TextureFormulation
+
+    rng = np.random.default_rng(0)
+    S0, S1 = rng.uniform(0.01, 1, (5, 7)), rng.uniform(0.01, 1, (5, 7))
+    z = {"S0": S0, "S1": S1, "stat_names": np.array(["raw.std.pool1", "lab.mean.lab"]),
+         "stat_channels": np.array([4, 3])}
+    plain = TextureFormulation().term_difference("raw.std.pool1", torch.from_numpy(S0[:, :4]),
+                                                 torch.from_numpy(S1[:, :4]), torch.ones(4, dtype=torch.float64))
+    lab = ((S0[:, 4:] - S1[:, 4:]) ** 2).sum(1)  # the colour tap: squared differences
+    X = np.stack([plain.numpy(), lab], 1)
+    X2, names = with_floor_columns(X, ["raw.std.pool1", "lab.mean.lab"], z, [0.0, 0.5])
+    assert names == ["raw.std.pool1", "lab.mean.lab", floor_name("raw.std.pool1", 0.5)] == \
+        ["raw.std.pool1", "lab.mean.lab", "raw.std.pool1@k0.5"]
+    floored = TextureFormulation(0.5).term_difference("raw.std.pool1", torch.from_numpy(S0[:, :4]),
+                                                      torch.from_numpy(S1[:, :4]), torch.ones(4, dtype=torch.float64))
+    assert np.allclose(X2[:, 2], floored.numpy()) and (X2[:, 2] <= X2[:, 0] + 1e-12).all()
+    with pytest.raises(ValueError, match="do not reproduce"):
+        with_floor_columns(X * 2, ["raw.std.pool1", "lab.mean.lab"], z, [0.5])
+
+
+def test_a_frontier_design_is_the_shipped_variants_formula():
+    """studies/loss_frontier.py (via registered_designs.design_metric) trains with a design as a metric: for the default's design it has the
+    default's terms, in order, with scales n_texture * coef (the shipped convention)."""
+    from registered_designs import design_metric, design_pool
+
+    from invariant_lpips import InvariantLPIPS
+
+    design = next(d for d in design_pool() if d["name"] == "tex12+lab|s1.c32|λ0.5|r1+lab|μ2")
+    names = design["texture"] + design["structure"] + design["registered"]
+    coef = np.linspace(1.0, 2.0, len(names))
+    m = design_metric(design, names, coef, trunk_weights=None)
+    assert m.terms == InvariantLPIPS("registered-lab-blur", trunk_weights=None).terms
+    expect = dict(zip(names, len(design["texture"]) * coef))
+    assert np.allclose(m.scales.detach().numpy(), [expect[t] for t in m.terms])
