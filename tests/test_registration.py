@@ -157,13 +157,14 @@ def test_distance_from_pooled_alone_is_refused_with_the_reason(metric):
         metric.distance_from_pooled(g, g)
 
 
-def test_registered_terms_in_row_strips_equal_the_whole_image():
-    """Big images without gradients: the statistics and the registered terms in strips with a halo give
-    the whole image's values (here strips forced on a small image)."""
+@pytest.mark.parametrize("variant", ["registered-blur", "registered-lab-blur"])
+def test_registered_terms_in_row_strips_equal_the_whole_image(variant):
+    """Big images without gradients: the statistics and the registered terms (relu1_2, and CIELab for the
+    default) in strips with a halo give the whole image's values (here strips forced on a small image)."""
     from invariant_lpips.features.tiling import tiling
 
     torch.manual_seed(0)
-    m = InvariantLPIPS(variant="registered-blur", trunk_weights=None)
+    m = InvariantLPIPS(variant=variant, trunk_weights=None)
     x = smooth_image(7, 200, 96)
     ys = torch.cat([torch.roll(x, (2, -1), (2, 3)), (x * 0.7 + 0.1)])
     with torch.no_grad():

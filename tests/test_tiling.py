@@ -28,7 +28,7 @@ def _image(h, w, seed):
 @pytest.fixture(scope="module")
 def metric():
     torch.manual_seed(0)
-    return InvariantLPIPS(trunk_weights=None)  # the default variant (structure-blur), random trunk
+    return InvariantLPIPS(trunk_weights=None)  # the default variant, random trunk
 
 
 def test_strips_give_the_whole_image_distance(metric):
