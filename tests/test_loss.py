@@ -56,8 +56,9 @@ def test_mse_descent_on_misaligned_targets_blurs():
 @pytest.mark.slow
 def test_default_as_a_loss_restores_and_stays_sharp_on_misaligned_targets():
     """Real weights: descending the default raises PSNR from blur + noise by a clear margin (measured
-    +4 dB or more at 120 steps on this image, the test asks for 2), and against displaced copies the
-    result is sharper than MSE's (which averages the positions into a blur)."""
+    +24.9 dB at 120 steps on this image for registered-lab-blur, +4 for registered-blur; the test asks for
+    10), and against displaced copies the result is sharper than MSE's (which averages the positions into a
+    blur) and within 15% of the truth's sharpness (measured 1.01; MSE 0.63)."""
     import invariant_lpips as il
 
     metric = il.InvariantLPIPS()
@@ -68,10 +69,11 @@ def test_default_as_a_loss_restores_and_stays_sharp_on_misaligned_targets():
     truth = crop(big, 24, 24, 128)
     start = damaged_starts(truth)["blur+noise"]
     y, trace = descend(loss, truth, start, 120, lr=0.01)
-    assert trace[120] - psnr(start, truth) >= 2.0
+    assert trace[120] - psnr(start, truth) >= 10.0
     targets = [crop(big, 24 + dy, 24 + dx, 128) for dy, dx in MISALIGNED_SHIFTS]
     ours = descend_misaligned(loss, targets, start, 120, lr=0.01)
     mse = lambda t, z: ((t - z) ** 2).flatten(1).mean(1)  # noqa: E731
     blurred = descend_misaligned(mse, targets, start, 120, lr=0.01)
     assert sharpness(ours, truth) > sharpness(blurred, truth)
+    assert abs(sharpness(ours, truth) - 1.0) <= 0.15
     assert aligned_psnr(ours, truth) > aligned_psnr(blurred, truth)
