@@ -65,10 +65,12 @@ def test_statistics_cached_says_whether_features_are_statistics_only():
     assert not build_metric("mse").statistics_cached and build_metric("mse").trunk is None
 
 
-def test_registered_variant_on_a_displaced_pair():
+@pytest.mark.parametrize("variant", ["registered-blur", "registered-lab-blur"])
+def test_registered_variant_on_a_displaced_pair(variant):
     """The pair step runs in distance(): a pair displaced by (3, -5) px is registered (a second trunk pass
-    on the overlap) and gives the forward's value; cached statistics alone are refused with the reason."""
-    m = _ours("registered-blur")
+    on the overlap) and gives the forward's value, also term by term (retPerLayer); cached statistics alone
+    are refused with the reason."""
+    m = _ours(variant)
     assert m.variant.registered
     g = torch.Generator().manual_seed(1)
     base = torch.rand(2, 3, 96, 96, generator=g)
@@ -81,6 +83,12 @@ def test_registered_variant_on_a_displaced_pair():
         assert "pair.image" in fx and any(k.startswith("pair.map.") for k in fx)
         got = m.distance(fx, fy)
         torch.testing.assert_close(got, want, **TOL)
+        total, per_term = m.distance(fx, fy, retPerLayer=True)
+        _, per_forward = m(x, y, normalize=True, retPerLayer=True)
+        torch.testing.assert_close(total, want, **TOL)
+        assert len(per_term) == len(m.terms) and all(t.shape == (2,) for t in per_term)
+        for a, b in zip(per_term, per_forward):
+            torch.testing.assert_close(a, b.flatten(), **TOL)
         torch.testing.assert_close(m.last_shifts, shifts_forward)
         assert (m.last_shifts.round().abs().sum(1) > 0).all()  # displaced: the overlap branch ran
         stats_only = {k: v for k, v in fx.items() if not k.startswith("pair.")}

@@ -124,7 +124,7 @@ class Variant:
 _REGISTRY: Dict[str, Variant] = {}
 #: the default variant: the design that nested leave-one-type-out selection on the 512x384 KADID dev proxy
 #: picks in the registered family among those meeting the arrangement and shift targets on synthetic probes
-#: (studies/registered_select.py; figures in README, "Results")
+#: and the loss test (studies/registered_select.py, studies/loss_frontier.py; docs/selection-2026-12-04.md)
 DEFAULT_VARIANT = "registered-lab-blur"
 
 
@@ -218,8 +218,6 @@ register_variant(Variant("registered-blur", "texture-structure-registered", _REG
 # registered-blur plus the CIELab image compared pixel by pixel after registration (DISTS' stage 0, aligned):
 # the design chosen by nested leave-one-type-out selection among those that meet the loss target (a
 # training run's output within 15% of the truth's sharpness: studies/loss_frontier.py)
-register_variant(Variant("registered-lab-blur", "texture-structure-registered", _REGISTERED_TRUNK,
-                         ("mean", "std", "coarse32"), ("mean", "std"), weights_file="registered_lab_blur.safetensors",
-                         statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
-                                         ("coarse32", ("pool1",))),
-                         registered=("unit.reg.relu1_2", "lab.reg.lab")))
+register_variant(get_variant("registered-blur").with_(name="registered-lab-blur",
+                                                      weights_file="registered_lab_blur.safetensors",
+                                                      registered=("unit.reg.relu1_2", "lab.reg.lab")))
