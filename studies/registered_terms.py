@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from registered_designs import TEXTURE
+
 from invariant_lpips.data.generated import read_generated_set
 from invariant_lpips.data.io import load_image
 from invariant_lpips.features.variants import Variant, get_variant
@@ -45,7 +47,7 @@ def wide_variant() -> Variant:
 
 #: the pooled statistics the texture terms compare, saved per pair (S0: first image, S1: second) so that a
 #: texture formulation with another energy floor is evaluated without another trunk pass
-TEXTURE_STATS = ("raw.mean.pool1", "raw.mean.pool2", "raw.std.pool1", "raw.std.pool2", "lab.mean.lab", "lab.std.lab")
+TEXTURE_STATS = tuple(TEXTURE)
 
 
 def statistic_channels():
