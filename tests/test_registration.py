@@ -173,3 +173,113 @@ def test_registered_terms_in_row_strips_equal_the_whole_image(variant):
             _, strips = m(x, ys, normalize=True, retPerLayer=True)
     for a, b in zip(whole, strips):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a.flatten(), b.flatten())
+
+
+# --- local matching (a variant's local_radius > 0) -----------------------------------------------------------
+
+def cell_jitter(x, cell, radius, seed):
+    """``x`` with each ``cell`` px cell read ``d_k`` px away (|d| <= radius; circular), and the field used."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = x.shape[-2:]
+    field = torch.randint(-radius, radius + 1, (1, 2, h // cell, w // cell), generator=g)
+    out = torch.empty_like(x)
+    for i in range(h // cell):
+        for j in range(w // cell):
+            dy, dx = (int(v) for v in field[0, :, i, j])
+            src = torch.roll(x, (-dy, -dx), (2, 3))
+            out[..., i * cell:(i + 1) * cell, j * cell:(j + 1) * cell] = \
+                src[..., i * cell:(i + 1) * cell, j * cell:(j + 1) * cell]
+    return out, field
+
+
+def test_local_field_recovers_per_cell_jitter_and_stays_zero_for_noise_and_flat_images():
+    from invariant_lpips.features.registration import estimate_local
+
+    x = smooth_image(11, 96, 128)
+    y, field = cell_jitter(x, 16, 2, seed=0)
+    est = estimate_local(y, x, radius=2, cell=16)  # anchored on y's cells: x(p + d) ~ y(p) = x(p + d_k)
+    assert est.shape == (1, 2, 6, 8) and est.dtype == torch.int64
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # edge cells read across the wrap
+    assert (est[inner] == field[inner]).float().mean() >= 0.9
+    flat = torch.full_like(x, 0.5)
+    assert estimate_local(flat, flat, 2).abs().sum() == 0
+    assert estimate_local(x, x, 2).abs().sum() == 0
+    assert estimate_local(x, y, 0).abs().sum() == 0
+
+
+def test_warp_cells_reads_each_cell_at_its_displacement_with_replicated_edges():
+    from invariant_lpips.features.registration import warp_cells
+
+    m = torch.arange(2 * 8 * 8, dtype=torch.float32).view(1, 2, 8, 8)
+    field = torch.zeros(1, 2, 2, 2, dtype=torch.int64)
+    field[0, :, 0, 1] = torch.tensor([1, -1])   # top-right cell: one down, one left
+    field[0, :, 1, 0] = torch.tensor([2, 0])    # bottom-left cell: two down (past the edge: replicated)
+    out = warp_cells(m, field, cell=4)
+    assert torch.equal(out[..., :4, :4], m[..., :4, :4])
+    assert torch.equal(out[..., :4, 4:], m[..., 1:5, 3:7])
+    assert torch.equal(out[..., 4:, :4], m[..., [6, 7, 7, 7], :4])
+    # a stride-2 map (cells of 4 positions; displacements halved, rounded half to even: 1 px -> 0, 2 -> 1)
+    half = warp_cells(m, field, cell=8, stride=2)
+    assert torch.equal(half[..., :4, 4:], m[..., :4, 4:]) and torch.equal(half[..., 4:, :4], m[..., [5, 6, 7, 7], :4])
+    # rows of a strip read from a map holding more rows
+    part = warp_cells(m[..., 2:, :], field, cell=4, row0=4, src_row0=2, rows=4)
+    assert torch.equal(part, out[..., 4:, :])
+
+
+@pytest.fixture(scope="module")
+def local_metric():
+    torch.manual_seed(0)
+    return InvariantLPIPS(variant=registered_variant(local_radius=2), trunk_weights=None, weights="ones",
+                          padding_mode="circular")
+
+
+def test_local_matching_forgives_cell_jitter_not_noise_mirror_or_shuffle(metric, local_metric):
+    x = smooth_image(12, 96, 128)
+    y, _ = cell_jitter(x, 16, 2, seed=1)
+    n = len(local_metric.variant.registered)
+    reg = lambda m, a, b: sum(float(t) for t in m(a, b, normalize=True, retPerLayer=True)[1][-n:])
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    assert reg(local_metric, x, y) < 0.35 * reg(metric, x, y)           # jitter: mostly forgiven
+    assert reg(local_metric, x, noisy) > 0.9 * reg(metric, x, noisy)    # noise: not
+    assert reg(local_metric, x, x.flip(-1)) > 0.8 * reg(metric, x, x.flip(-1))
+    assert reg(local_metric, x, torch.roll(x, (3, -2), (2, 3))) <= 1e-4 * reg(local_metric, x, noisy)
+    assert float(local_metric(x, x, normalize=True)) <= 1e-7
+
+
+def test_local_matching_is_symmetric_broadcasts_and_has_finite_gradients(local_metric):
+    x = smooth_image(13, 64, 96)
+    y, _ = cell_jitter(x, 16, 2, seed=3)
+    ys = torch.cat([y, x * 0.8 + 0.1, torch.roll(y, (1, 2), (2, 3))])
+    with torch.no_grad():
+        d_xy = local_metric(x, ys, normalize=True).view(-1)
+        d_yx = torch.cat([local_metric(v[None], x, normalize=True).view(-1) for v in ys])
+        single = torch.cat([local_metric(x, v[None], normalize=True).view(-1) for v in ys])
+    assert torch.allclose(d_xy, d_yx, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(d_xy, single, rtol=1e-5, atol=1e-7)
+    for a, b in [(x, x), (torch.full_like(x, 0.5), torch.full_like(x, 0.5)), (x, y)]:
+        z = a.clone().requires_grad_(True)
+        local_metric(b, z, normalize=True).sum().backward()
+        assert torch.isfinite(z.grad).all()
+
+
+def test_local_matching_in_row_strips_equals_the_whole_image():
+    from invariant_lpips.features.tiling import tiling
+
+    torch.manual_seed(0)
+    m = InvariantLPIPS(variant=get_variant("registered-lab-blur").with_(local_radius=2), trunk_weights=None)
+    x = smooth_image(14, 200, 96)
+    y, _ = cell_jitter(x, 8, 2, seed=4)
+    ys = torch.cat([torch.roll(y, (2, -1), (2, 3)), (x * 0.7 + 0.1)])
+    with torch.no_grad():
+        _, whole = m(x, ys, normalize=True, retPerLayer=True)
+        with tiling(tile_above_px=0, strip_rows=64):
+            _, strips = m(x, ys, normalize=True, retPerLayer=True)
+    for a, b in zip(whole, strips):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a.flatten(), b.flatten())
+
+
+def test_variant_refuses_a_bad_local_setting():
+    with pytest.raises(ValueError, match="local_radius"):
+        registered_variant(local_radius=-1)
+    with pytest.raises(ValueError, match="local_cell"):
+        registered_variant(local_radius=2, local_cell=3)  # relu2_2 and pool2 have strides 2 and 4

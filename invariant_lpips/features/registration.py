@@ -24,9 +24,23 @@ Compensation (:func:`overlap`): the displacement rounded to whole pixels, then b
 the region they share (``H - |d_y|`` x ``W - |d_x|``). This is exact: nothing is resampled, so no
 blur enters either side. The residual (at most half a pixel) is left to the anti-aliased features.
 
-What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels.
-Not forgiven: local jitter (different displacements in different regions), rotation, scaling; a mirror
-or a block shuffle, which no global shift explains.
+Local matching (optional: a variant's ``local_radius`` r > 0; :func:`estimate_local`, no gradient): after
+the global step, each ``cell`` x ``cell`` px cell (default 16) of one image is matched within +-r px in the
+other, on their low-passed luminance (5-tap binomial):
+
+    E_d(k)   = sum_{p in cell k} (L_0(p) - L_1(p + d))^2          (L_1 read with replicated edges)
+    d_k      = argmin_{|d_y|, |d_x| <= r} E_d(k), kept only if E_{d_k}(k) < (1 - local_margin) E_0(k)
+               (else 0; ties go to the smaller |d|)
+
+and a registered term compares ``a`` with ``b`` read at ``p + d_{k(p)}`` (:func:`warp_cells`, a gather:
+differentiable in the maps, the field detached). The cells are anchored on either image in turn and the
+two comparisons averaged, so the term stays symmetric: ``M = (m(a, b o F) + m(a o G, b)) / 2``.
+
+What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels;
+with local matching, also local jitter (each 16-px cell moved by its own displacement of up to r px,
+e.g. the local displacements of a slight rotation, zoom or warp; exact inside each cell, not across its
+edges). Not forgiven: larger rotation or scaling (their displacements exceed r); a mirror or a block
+shuffle, which no small displacement explains; noise (no displacement lowers it by the margin).
 
 Shapes: images (N, 3, H, W) (both sides the same size; N broadcasting, one side may be 1); shifts
 (N, 2) float (sub-pixel estimates).
@@ -48,6 +62,10 @@ WINDOW = 256
 MARGIN = 0.1
 #: Gaussian frequency weight of the phase correlation (cycles / px)
 F0 = 0.25
+#: local matching: the cell (px a side) that gets its own displacement
+LOCAL_CELL = 16
+#: local matching: a cell's displacement must lower its cost at zero by this fraction, else it stays 0
+LOCAL_MARGIN = 0.05
 
 
 def _luminance(x: torch.Tensor) -> torch.Tensor:
@@ -145,6 +163,97 @@ def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIF
     return torch.where(keep[:, None], d, torch.zeros_like(d))
 
 
+def _lowpass_luminance(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3 or 1, H, W) -> (N, 1, H, W): luminance through a separable 5-tap binomial (replicated edges)."""
+    l = (_luminance(x) if x.shape[1] == 3 else x[:, 0])[:, None].float()
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x.device) / 16
+    l = torch.nn.functional.pad(l, (2, 2, 2, 2), mode="replicate")
+    l = torch.nn.functional.conv2d(l, k.view(1, 1, 1, 5))
+    return torch.nn.functional.conv2d(l, k.view(1, 1, 5, 1))
+
+
+def _cell_sums(e: torch.Tensor, cell: int) -> torch.Tensor:
+    """(N, H, W) -> (N, ceil(H / cell), ceil(W / cell)): sums over cells (partial cells at the far edges)."""
+    n, h, w = e.shape
+    ph, pw = -h % cell, -w % cell
+    e = torch.nn.functional.pad(e, (0, pw, 0, ph))
+    return e.view(n, (h + ph) // cell, cell, (w + pw) // cell, cell).sum(dim=(2, 4))
+
+
+def local_offsets(radius: int) -> List[Tuple[int, int]]:
+    """Every displacement with ``|d_y|, |d_x| <= radius``, the smallest first (so ties go to them)."""
+    r = range(-radius, radius + 1)
+    return sorted(((dy, dx) for dy in r for dx in r), key=lambda d: (d[0] ** 2 + d[1] ** 2, d))
+
+
+@torch.no_grad()
+def estimate_local(x0: torch.Tensor, x1: torch.Tensor, radius: int, cell: int = LOCAL_CELL,
+                   margin: float = LOCAL_MARGIN) -> torch.Tensor:
+    """Per cell of ``x0``'s grid, the whole-pixel displacement ``d`` (``|d_y|, |d_x| <= radius``) with
+    ``x1(p + d) ~ x0(p)`` inside the cell (module docstring: local matching).
+
+    Args:
+        x0, x1: (N, C, H, W) images of the same size (C = 3 or 1), any range; N may be 1 on one side.
+        radius: the largest local displacement, px per axis (0: all zero).
+        cell: the cell size (px a side).
+        margin: a displacement is kept only if it lowers the cell's cost at zero by this fraction.
+
+    Returns:
+        (N, 2, ceil(H / cell), ceil(W / cell)) int64 ``(d_y, d_x)`` per cell, detached.
+    """
+    if x0.shape[-2:] != x1.shape[-2:]:
+        raise ValueError(f"local matching needs two images of the same size, got {tuple(x0.shape[-2:])} and "
+                         f"{tuple(x1.shape[-2:])}")
+    n = max(x0.shape[0], x1.shape[0])
+    h, w = x0.shape[-2:]
+    nh, nw = -(-h // cell), -(-w // cell)
+    field = torch.zeros(n, 2, nh, nw, dtype=torch.int64, device=x0.device)
+    if radius <= 0:
+        return field
+    l0 = _lowpass_luminance(x0.detach())[:, 0].expand(n, h, w)
+    l1 = torch.nn.functional.pad(_lowpass_luminance(x1.detach()), (radius,) * 4, mode="replicate")[:, 0]
+    offsets = local_offsets(radius)
+    costs = torch.stack([_cell_sums((l0 - l1[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w]) ** 2, cell)
+                         for dy, dx in offsets], dim=1)                       # (N, D, nh, nw), zero first
+    best = costs.argmin(dim=1)                                                 # the first minimum: smallest |d|
+    keep = costs.gather(1, best[:, None])[:, 0] < (1 - margin) * costs[:, 0]
+    table = torch.tensor(offsets, dtype=torch.int64, device=x0.device)       # (D, 2)
+    d = table[best].permute(0, 3, 1, 2)                                        # (N, 2, nh, nw)
+    return torch.where(keep[:, None], d, field)
+
+
+def warp_cells(m: torch.Tensor, field: torch.Tensor, cell: int, stride: int = 1, row0: int = 0,
+               src_row0: int = 0, rows: int = None) -> torch.Tensor:
+    """``out(p) = m(p + d_{k(p)})``: a map read at its cells' displacements (edges replicated).
+
+    Args:
+        m: (N or 1, C, h_s, w) map at ``stride`` px per position, holding image rows from ``src_row0``.
+        field: (N, 2, nh, nw) per-cell displacements in image px (:func:`estimate_local`).
+        cell: the field's cell size in image px.
+        stride: the map's stride (cells are divided by it, a multiple; displacements too, rounded half to
+            even).
+        row0, rows: the output covers map rows ``[row0, row0 + rows)`` of the whole map (default: all of
+            ``m``'s rows from ``src_row0``); ``m`` may hold extra rows around them (strips).
+
+    Returns:
+        (N, C, rows, w), differentiable in ``m`` (a gather).
+    """
+    n = field.shape[0]
+    hs, w = m.shape[-2:]
+    rows = hs if rows is None else rows
+    cs = cell // stride
+    y = torch.arange(row0, row0 + rows, device=m.device)
+    x = torch.arange(w, device=m.device)
+    f = torch.round(field / stride).to(torch.int64) if stride > 1 else field
+    dy = f[:, 0][:, y // cs][:, :, x // cs]                                   # (N, rows, w)
+    dx = f[:, 1][:, y // cs][:, :, x // cs]
+    sy = (y[:, None] + dy - src_row0).clamp(0, hs - 1)
+    sx = (x[None, :] + dx).clamp(0, w - 1)
+    idx = (sy * w + sx).flatten(1)                                             # (N, rows * w)
+    src = m.expand(n, *m.shape[1:]).flatten(2)
+    return src.gather(2, idx[:, None].expand(n, m.shape[1], idx.shape[1])).view(n, m.shape[1], rows, w)
+
+
 def whole_pixels(shift: torch.Tensor) -> List[Tuple[int, int]]:
     """(N, 2) float shifts -> their nearest whole-pixel displacements, a list of (d_y, d_x)."""
     r = torch.round(shift.detach().cpu()).to(torch.int64)
@@ -175,7 +284,8 @@ def shift_groups(shifts: List[Tuple[int, int]]) -> Iterator[Tuple[Tuple[int, int
 
 def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, keys, channel_weights,
                      maps0: Dict[str, torch.Tensor], maps1: Dict[str, torch.Tensor], max_shift: int = MAX_SHIFT,
-                     features=None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+                     features=None, local_radius: int = 0, local_cell: int = LOCAL_CELL
+                     ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """The pair step: ``D_r`` (N,) of every registered term ``r`` in ``keys``, and the estimated shifts.
 
     Args:
@@ -190,6 +300,7 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
             strips with a halo, which gives the whole image's value (a mean over positions is a sum of the
             strips' sums) at a bounded peak memory.
         features: ``features(x) -> maps`` for a crop (the metric's own feature function).
+        local_radius, local_cell: local matching after the global step (module docstring; 0: none).
 
     What is cached and what is not: the per-image statistics go through the feature cache as before; the
     displacement and the registered maps depend on both images, so they are computed per pair and never
@@ -208,22 +319,24 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
 
     cols: Dict[str, List[Tuple[List[int], torch.Tensor]]] = {k: [] for k in keys}
     for d, idx in shift_groups(d_whole):
+        c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
+        fields = None
+        if local_radius > 0:  # anchored on each image in turn (the term stays symmetric)
+            fields = (estimate_local(c0, c1, local_radius, local_cell), estimate_local(c1, c0, local_radius, local_cell))
         if plan is not None:  # a big image without gradients: the overlap in row strips
-            c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
-            for k, v in _strip_differences(formulation, keys, channel_weights, c0, c1, features, *plan).items():
+            for k, v in _strip_differences(formulation, keys, channel_weights, c0, c1, features, *plan,
+                                           fields=fields, cell=local_cell).items():
                 cols[k].append((idx, v))
             continue
         if d == (0, 0) and have_maps:
             m0 = {t: pick(v, idx) for t, v in maps0.items()}
             m1 = {t: pick(v, idx) for t, v in maps1.items()}
         else:
-            c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
             m0, m1 = features(c0), features(c1)
         for k in keys:
             tap = k.split(".")[-1]
-            a, b = m0[tap], m1[tap]
-            cols[k].append((idx, formulation.term_difference(k, a.float(), b.float(),
-                                                             channel_weights[k].to(a.device).float())))
+            cols[k].append((idx, _compare(formulation, k, m0[tap], m1[tap], channel_weights[k], fields, local_cell,
+                                          _stride(tap))))
     out = {}
     for k, parts in cols.items():
         dev = parts[0][1].device
@@ -232,6 +345,29 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
             col = col.index_put((torch.tensor(idx, device=dev),), v.expand(len(idx)) if v.numel() == 1 else v)
         out[k] = col
     return out, shifts
+
+
+def _stride(tap: str) -> int:
+    from .pooled import TAP_STRIDE
+    return TAP_STRIDE.get(tap, 1)  # the CIELab image: 1
+
+
+def _compare(formulation, key, a, b, w, fields, cell: int, stride: int, rows=None) -> torch.Tensor:
+    """One registered term of maps ``a``, ``b`` (N, C, h, w); with local ``fields`` (F, G) the symmetric
+    mean ``(m(a, b o F) + m(a o G, b)) / 2``. ``rows``: for strips, ``(row0, src_row0, n, a_full, b_full)``
+    (the output rows, where the full strip maps start, how many rows, and the strip maps to warp)."""
+    w = w.to(a.device).float()
+    if fields is None:
+        return formulation.term_difference(key, a.float(), b.float(), w)
+    F, G = fields
+    if rows is None:
+        bw, aw = warp_cells(b, F, cell, stride), warp_cells(a, G, cell, stride)
+    else:
+        row0, src0, n, a_full, b_full = rows
+        bw = warp_cells(b_full, F, cell, stride, row0=row0, src_row0=src0, rows=n)
+        aw = warp_cells(a_full, G, cell, stride, row0=row0, src_row0=src0, rows=n)
+    return 0.5 * (formulation.term_difference(key, a.float(), bw.float(), w)
+                  + formulation.term_difference(key, aw.float(), b.float(), w))
 
 
 def strip_plan(trunk, x0: torch.Tensor, x1: torch.Tensor):
@@ -249,15 +385,18 @@ def strip_plan(trunk, x0: torch.Tensor, x1: torch.Tensor):
     return max(ALIGN, rows // 2 // ALIGN * ALIGN), halo_px(trunk)
 
 
-def _strip_differences(formulation, keys, channel_weights, c0, c1, features, rows: int, halo: int
-                       ) -> Dict[str, torch.Tensor]:
+def _strip_differences(formulation, keys, channel_weights, c0, c1, features, rows: int, halo: int,
+                       fields=None, cell: int = LOCAL_CELL) -> Dict[str, torch.Tensor]:
     """The registered terms of two aligned images computed strip by strip: input rows ``[a, a + rows)`` go
     through the trunk with ``halo`` rows of context each side (``a`` and ``halo`` multiples of the deepest
     stride, so every tap's rows are the whole image's); each term's per-position mean over a strip is
     weighted by its positions and the strips' sums are divided by the total."""
-    from .pooled import TAP_STRIDE
+    from .tiling import ALIGN
 
     h = c0.shape[-2]
+    if fields is not None:  # local matching reads up to r rows beyond a strip: that many more exact rows
+        reach = int(max(f.abs().max() for f in fields)) if fields[0].numel() else 0
+        halo += -(-reach // ALIGN) * ALIGN
     sums: Dict[str, torch.Tensor] = {}
     counts: Dict[str, int] = {}
     for a in range(0, h, rows):
@@ -266,12 +405,13 @@ def _strip_differences(formulation, keys, channel_weights, c0, c1, features, row
         m0, m1 = features(c0[..., a0:b0, :]), features(c1[..., a0:b0, :])
         for k in keys:
             tap = k.split(".")[-1]
-            s = TAP_STRIDE[tap]
+            s = _stride(tap)
             r0 = (a - a0) // s
             r1 = r0 + (-(-b // s) - a // s)
             f0, f1 = m0[tap][..., r0:r1, :], m1[tap][..., r0:r1, :]
             npos = f0.shape[-2] * f0.shape[-1]
-            v = formulation.term_difference(k, f0.float(), f1.float(), channel_weights[k].to(f0.device).float())
+            v = _compare(formulation, k, f0, f1, channel_weights[k], fields, cell, s,
+                         rows=None if fields is None else (a // s, a0 // s, r1 - r0, m0[tap], m1[tap]))
             sums[k] = sums.get(k, 0) + v.double() * npos
             counts[k] = counts.get(k, 0) + npos
     return {k: (sums[k] / counts[k]).float() for k in keys}

@@ -25,7 +25,7 @@ from ..trunk.config import TrunkConfig
 from ..trunk.vgg16 import POOL_TAPS
 from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
 from .formulations import Formulation, get_formulation
-from .pooled import CHANNELS, COLOUR_TAP, term_parts
+from .pooled import CHANNELS, COLOUR_TAP, TAP_STRIDE, term_parts
 
 _TRUNK_FIELDS = {f.name for f in fields(TrunkConfig)}
 
@@ -47,6 +47,9 @@ class Variant:
             for the CIELab image), compared position by position after registration
             (:mod:`~invariant_lpips.features.registration`); their taps must be among the trunk's.
         max_shift: the largest displacement (px per axis) registration undoes.
+        local_radius: local matching after the global step: each ``local_cell`` px cell may move by up to
+            this many px per axis (0: none; :mod:`~invariant_lpips.features.registration`).
+        local_cell: the cell size of local matching (px; a multiple of the registered taps' strides).
     """
 
     name: str
@@ -58,6 +61,8 @@ class Variant:
     statistic_taps: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     registered: Tuple[str, ...] = ()
     max_shift: int = 8
+    local_radius: int = 0
+    local_cell: int = 16
 
     def __post_init__(self):
         object.__setattr__(self, "formulation", get_formulation(self.formulation))
@@ -76,6 +81,10 @@ class Variant:
             if not valid:
                 raise ValueError(f"registered term {key!r}: write 'unit.reg.<trunk tap>' (a tap among "
                                  f"{list(self.trunk.taps)}) or 'lab.reg.lab'")
+        if self.local_radius < 0 or self.local_cell < 1 or any(
+                self.local_cell % TAP_STRIDE[term_parts(k)[2]] for k in self.registered):
+            raise ValueError(f"local matching: local_radius must be >= 0 (got {self.local_radius}) and local_cell "
+                             f"a positive multiple of the registered taps' strides (got {self.local_cell})")
         if self.registered and not self.formulation.pair_terms:
             raise ValueError(f"registered terms {list(self.registered)} need a formulation that compares them "
                              "('texture-structure-registered')")
