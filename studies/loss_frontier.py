@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from registered_designs import design_metric, design_pool
+from registered_designs import design_metric, design_pool, local_radii, with_local_columns
 from selection import Cells, design_coefficients, with_floor_columns
 
 from invariant_lpips.benchmarks.environment import environment
@@ -39,6 +39,7 @@ def main(argv=None):
     ap.add_argument("--refs", required=True)
     ap.add_argument("--designs", required=True, help="comma-separated design names")
     ap.add_argument("--floors", default="0", help="energy floors the designs may use (as registered_select)")
+    ap.add_argument("--local-terms", default="", help="local-matching columns (registered_terms.py --local)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--batch", type=int, default=4)
@@ -47,8 +48,11 @@ def main(argv=None):
     z = np.load(args.terms)
     floors = [float(k) for k in args.floors.split(",")]
     X, names = with_floor_columns(z["X"], [str(n) for n in z["names"]], z, floors)
+    local = local_radii(args.local_terms)
+    if local:
+        X, names = with_local_columns(X, names, z["dist"], args.local_terms)
     cells = Cells(X, names, z["type"], z["level"], read_type_level_table(args.table))
-    pool = {d["name"]: d for d in design_pool(floors)}
+    pool = {d["name"]: d for d in design_pool(floors, local)}
     refs = [load_image(p) for p in list_images(args.refs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ A design weighs the per-pair term columns of ``studies/registered_terms.py``::
 Its name reads ``tex12+lab[κ<kappa>]|<structure>[|λ<lambda>][|<registered set>|μ<mu>]``: the texture base
 (pool1-2 means and spreads + CIELab; ``κ``: the texture energy floor, :class:`TextureFormulation`), the
 coarse structure (``s1.c32``: pool1 at 32-px cells, ...), the registered set (``r1``: relu1_2, ``lab``: the
-CIELab image, ...). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
+CIELab image, ...; ``.j2``: with local matching within +-2 px, ``@j2`` on its columns). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
 ``tex12+lab|s1.c32|λ0.5|r1+lab|μ2``.
 """
 from __future__ import annotations
@@ -30,6 +30,9 @@ REGISTERED = {"none": [], "r1": ["unit.reg.relu1_2"], "r12": ["unit.reg.relu1_2"
               "p12": ["unit.reg.pool1", "unit.reg.pool2"], "lab": ["lab.reg.lab"],
               "r12+lab": ["unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab"],
               "r1+lab": ["unit.reg.relu1_2", "lab.reg.lab"]}
+#: local matching radii (px) whose registered columns ``registered_terms.py --local`` computes; a set
+#: ``r1+lab.j<R>`` is ``r1+lab`` with each 16-px cell matched within +-R px after the global step
+LOCAL_RADII = (1, 2, 4)
 LAMBDAS = (0.25, 0.5, 1.0)
 MUS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -39,17 +42,31 @@ def design_name(s, lam, r, mu, kappa=0.0):
             + (f"|{r}|μ{mu:g}" if r != "none" else ""))
 
 
-def design_pool(floors=(0.0,)):
+def local_name(key: str, radius: int) -> str:
+    """The column name of registered term ``key`` under local matching of ``radius`` px (plain at 0)."""
+    return key if not radius else f"{key}@j{radius}"
+
+
+def registered_sets(local=()):
+    """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``."""
+    sets = dict(REGISTERED)
+    for r in local:
+        sets[f"r1+lab.j{r}"] = [local_name(k, r) for k in REGISTERED["r1+lab"]]
+    return sets
+
+
+def design_pool(floors=(0.0,), local=()):
     """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
-    registered set x mu."""
+    registered set (with local matching at the radii ``local``) x mu."""
     pool = []
+    sets = registered_sets(local)
     for kappa in floors:
-        for s, r in itertools.product(STRUCTURE, REGISTERED):
+        for s, r in itertools.product(STRUCTURE, sets):
             for lam in (LAMBDAS if s != "none" else (0.0,)):
                 for mu in (MUS if r != "none" else (0.0,)):
                     pool.append({"name": design_name(s, lam, r, mu, kappa),
                                  "texture": [floor_name(k, kappa) if not k.startswith("lab.") else k for k in TEXTURE],
-                                 "structure": list(STRUCTURE[s]), "registered": list(REGISTERED[r]),
+                                 "structure": list(STRUCTURE[s]), "registered": list(sets[r]),
                                  "weighting": "norm", "lambda": lam, "mu": mu, "floor": kappa})
     return pool
 
@@ -60,6 +77,9 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     trunk (tests)."""
     base = get_variant("registered-blur")
     plain = [n.split("@")[0] for n in names]
+    radii = {int(n.split("@j")[1]) for n in names if "@j" in n}
+    if len(radii) > 1:
+        raise SystemExit(f"design {design['name']}: registered terms of several local radii {sorted(radii)}")
     registered = tuple(n for n in plain if ".reg." in n)
     structure = sorted({n.split(".")[1] for n in plain if ".coarse" in n})
     taps = {"mean": set(), "std": set()}
@@ -74,7 +94,8 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
                        if t in reg_taps or any(t in s for s in taps.values()))
     v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0)), base.trunk.with_(taps=trunk_taps),
                 ("mean", "std") + tuple(structure), ("mean", "std"),
-                statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered)
+                statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered,
+                local_radius=radii.pop() if radii else 0)
     metric = InvariantLPIPS(variant=v, weights="ones", **({} if trunk_weights == "default" else {"trunk_weights": trunk_weights}))
     scale = dict(zip(plain, len(design["texture"]) * np.asarray(coef)))
     missing = [t for t in metric.terms if t not in scale]
@@ -82,3 +103,23 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
         raise SystemExit(f"design {design['name']}: the metric's terms {missing} have no scale")
     metric.scales.data = torch.tensor([scale[t] for t in metric.terms], dtype=torch.float32)
     return metric
+
+
+def with_local_columns(X, names, keys, path):
+    """``(X, names)`` with the local-matching columns of ``registered_terms.py --local`` (file ``path``)
+    appended, rows matched by ``keys`` (the pairs' distorted-image paths, or probe row numbers)."""
+    z = np.load(path)
+    index = {str(k): i for i, k in enumerate(z["keys"])}
+    missing = [str(k) for k in keys if str(k) not in index]
+    if missing:
+        raise SystemExit(f"{path}: no local columns for {len(missing)} rows (e.g. {missing[0]}); rerun "
+                         "registered_terms.py --local on the same pairs")
+    rows = [index[str(k)] for k in keys]
+    return np.column_stack([np.asarray(X, dtype=np.float64), z["X"][rows]]), list(names) + [str(n) for n in z["names"]]
+
+
+def local_radii(path):
+    """The radii a local-columns file holds (none without a file)."""
+    if not path:
+        return ()
+    return tuple(sorted({int(str(n).split("@j")[1]) for n in np.load(path)["names"]}))

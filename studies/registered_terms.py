@@ -5,6 +5,11 @@
         --types 1,3,4,6,8,9,11,13,16,18,20,22,24 --size 512x384
     python studies/registered_terms.py --dataset data/kodak_dev --out data/registered_terms.npz
     python studies/registered_terms.py --probe ../shared/data/kodak24 --out data/registered_probe.npz
+    python studies/registered_terms.py --dataset data/kodak_dev --local 1,2,4 --out data/registered_local.npz
+    python studies/registered_terms.py --probe ../shared/data/kodak24 --local 1,2,4 --out data/registered_local_probe.npz
+
+``--local``: the columns of ``r1+lab`` (relu1_2 and CIELab registered) under local matching at each radius
+(``<term>@j<R>``), rows keyed by pair (or probe row), for ``registered_select.py --local-terms``.
 
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
@@ -30,6 +35,8 @@ from invariant_lpips.features.variants import Variant, get_variant
 from invariant_lpips.metric.invariant import InvariantLPIPS
 
 DEV_TYPES = (1, 3, 4, 6, 8, 9, 11, 13, 16, 18, 20, 22, 24)
+#: the registered terms computed under local matching (the set r1+lab)
+REGISTERED_LOCAL = ("unit.reg.relu1_2", "lab.reg.lab")
 REGISTERED = ("unit.reg.relu1_2", "unit.reg.pool1", "unit.reg.relu2_2", "unit.reg.pool2", "lab.reg.lab")
 
 
@@ -64,9 +71,31 @@ PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03",
                "shuffle64", "other-photo")
 
 
-def probe(metric, refs_dir, out, size=256):
-    """Term columns of synthetic, human-free probes on Kodak crops (crop shifts of 1-8 px, noise, JPEG q30,
-    a mirror, block shuffles, another photo): the non-KADID targets of every design, without another pass."""
+def local_metrics(radii):
+    """One metric per local radius: the default's terms with local matching (the trunk pass is shared)."""
+    base = get_variant("registered-lab-blur")
+    # the registered terms need the trunk up to relu1_2 only (and the CIELab image)
+    v = Variant("local", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
+                registered=REGISTERED_LOCAL)
+    return {r: InvariantLPIPS(variant=v.with_(name=f"local{r}", local_radius=r), weights="ones") for r in radii}
+
+
+def local_columns(metrics, fx, fy):
+    """(n, len(radii) * 2) values of the registered terms under each radius, and their column names."""
+    from registered_designs import local_name
+
+    cols, names = [], []
+    for r, m in metrics.items():
+        _, per = m.distance(fx, fy, retPerLayer=True)
+        for k, t in zip(m.terms, per):
+            if k in m.variant.registered:
+                cols.append(t.view(-1, 1))
+                names.append(local_name(k, r))
+    return torch.cat(cols, dim=1).double().numpy(), names
+
+
+def probe_images(refs_dir, size):
+    """(reference crop, its probe images) per Kodak image, in :data:`PROBE_KINDS` order."""
     from probes import block_shuffle, centre_crop, jpeg
 
     from invariant_lpips.data.io import list_images
@@ -74,21 +103,72 @@ def probe(metric, refs_dir, out, size=256):
     refs = [load_image(p) for p in list_images(refs_dir)]
     g = torch.Generator().manual_seed(0)
     crops = [centre_crop(r, size, 0, -4) for r in refs]
-    X, image, kind, S0, S1 = [], [], [], [], []
     for i, (r, x) in enumerate(zip(refs, crops)):
         ys = [centre_crop(r, size, 0, -4 + 1), centre_crop(r, size, 0, -4 + 2), centre_crop(r, size, 0, 0),
               centre_crop(r, size, 0, 4), (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1),
               (x + 0.03 * torch.randn(x.shape, generator=g)).clamp(0, 1), jpeg(x, 30), x.flip(-1),
               block_shuffle(x, 32, i), block_shuffle(x, 64, i), crops[(i + 1) % len(crops)]]
+        yield x, torch.cat(ys)
+
+
+def local_probe(radii, refs_dir, out, size=256):
+    metrics = local_metrics(radii)
+    first = next(iter(metrics.values()))
+    X = []
+    for i, (x, ys) in enumerate(probe_images(refs_dir, size)):
         with torch.no_grad():
-            fx, fy = metric.features(x, normalize=True), metric.features(torch.cat(ys), normalize=True)
+            fx, fy = first.features(x, normalize=True), first.features(ys, normalize=True)
+            vals, names = local_columns(metrics, fx, fy)
+        X.append(vals)
+        print(f"local probe {i + 1}", flush=True)
+    X = np.concatenate(X)
+    np.savez(out, X=X, names=np.array(names), keys=np.array([str(i) for i in range(len(X))]))
+    return 0
+
+
+def local_dataset(radii, dataset, out, batch):
+    metrics = local_metrics(radii)
+    first = next(iter(metrics.values()))
+    pairs = read_generated_set(dataset, types=DEV_TYPES)
+    by_ref = {}
+    for p in pairs:
+        by_ref.setdefault(str(p.ref_path), []).append(p)
+    done, names, t0 = {}, None, time.time()
+    if Path(out).exists():
+        z = np.load(out)
+        done, names = {str(k): v for k, v in zip(z["keys"], z["X"])}, [str(n) for n in z["names"]]
+    for r, ref in enumerate(sorted(by_ref)):
+        todo = [p for p in by_ref[ref] if str(p.dist_path) not in done]
+        if not todo:
+            continue
+        x = load_image(ref)
+        with torch.no_grad():
+            fx = first.features(x, normalize=True)
+            for s in range(0, len(todo), batch):
+                chunk = todo[s:s + batch]
+                fy = first.features(torch.cat([load_image(p.dist_path) for p in chunk]), normalize=True)
+                vals, names = local_columns(metrics, fx, fy)
+                done.update({str(p.dist_path): v for p, v in zip(chunk, vals)})
+        keys = sorted(done)
+        np.savez(out, X=np.stack([done[k] for k in keys]), names=np.array(names), keys=np.array(keys))
+        print(f"ref {r + 1}/{len(by_ref)}: {len(done)} pairs, {time.time() - t0:.0f} s", flush=True)
+    return 0
+
+
+def probe(metric, refs_dir, out, size=256):
+    """Term columns of synthetic, human-free probes on Kodak crops (crop shifts of 1-8 px, noise, JPEG q30,
+    a mirror, block shuffles, another photo): the non-KADID targets of every design, without another pass."""
+    X, image, kind, S0, S1 = [], [], [], [], []
+    for i, (x, ys) in enumerate(probe_images(refs_dir, size)):
+        with torch.no_grad():
+            fx, fy = metric.features(x, normalize=True), metric.features(ys, normalize=True)
             _, per = metric.distance(fx, fy, retPerLayer=True)
         X.append(torch.cat([t.view(-1, 1) for t in per], dim=1).double().numpy())
         S0.append(texture_statistics(fx, len(ys)))
         S1.append(texture_statistics(fy, len(ys)))
         image += [i] * len(ys)
         kind += list(PROBE_KINDS)
-        print(f"probe {i + 1}/{len(refs)}", flush=True)
+        print(f"probe {i + 1}", flush=True)
     np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind),
              S0=np.concatenate(S0), S1=np.concatenate(S1), stat_names=np.array(TEXTURE_STATS),
              stat_channels=np.array(statistic_channels()))
@@ -103,8 +183,14 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--limit-refs", type=int, default=0)
+    ap.add_argument("--local", default="", help="comma-separated local matching radii: write only the local columns")
     args = ap.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
+    if args.local:
+        radii = [int(r) for r in args.local.split(",")]
+        if args.probe:
+            return local_probe(radii, args.probe, args.out, args.crop)
+        return local_dataset(radii, args.dataset, args.out, args.batch)
     metric = InvariantLPIPS(variant=wide_variant(), weights="ones")
     if args.probe:
         return probe(metric, args.probe, args.out, args.crop)

@@ -166,18 +166,16 @@ def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIF
 def _lowpass_luminance(x: torch.Tensor) -> torch.Tensor:
     """(N, 3 or 1, H, W) -> (N, 1, H, W): luminance through a separable 5-tap binomial (replicated edges)."""
     l = (_luminance(x) if x.shape[1] == 3 else x[:, 0])[:, None].float()
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], device=x.device) / 16
     l = torch.nn.functional.pad(l, (2, 2, 2, 2), mode="replicate")
-    l = torch.nn.functional.conv2d(l, k.view(1, 1, 1, 5))
-    return torch.nn.functional.conv2d(l, k.view(1, 1, 5, 1))
+    for _ in range(2):  # [1 4 6 4 1] / 16 = ([1 2 1] / 4) twice, per axis, as shifted sums
+        l = (l[..., :-2] + 2 * l[..., 1:-1] + l[..., 2:]) / 4
+        l = (l[..., :-2, :] + 2 * l[..., 1:-1, :] + l[..., 2:, :]) / 4
+    return l
 
 
 def _cell_sums(e: torch.Tensor, cell: int) -> torch.Tensor:
     """(N, H, W) -> (N, ceil(H / cell), ceil(W / cell)): sums over cells (partial cells at the far edges)."""
-    n, h, w = e.shape
-    ph, pw = -h % cell, -w % cell
-    e = torch.nn.functional.pad(e, (0, pw, 0, ph))
-    return e.view(n, (h + ph) // cell, cell, (w + pw) // cell, cell).sum(dim=(2, 4))
+    return torch.nn.functional.avg_pool2d(e[:, None], cell, cell, ceil_mode=True, divisor_override=1)[:, 0]
 
 
 def local_offsets(radius: int) -> List[Tuple[int, int]]:
@@ -204,20 +202,36 @@ def estimate_local(x0: torch.Tensor, x1: torch.Tensor, radius: int, cell: int = 
     if x0.shape[-2:] != x1.shape[-2:]:
         raise ValueError(f"local matching needs two images of the same size, got {tuple(x0.shape[-2:])} and "
                          f"{tuple(x1.shape[-2:])}")
-    n = max(x0.shape[0], x1.shape[0])
-    h, w = x0.shape[-2:]
-    nh, nw = -(-h // cell), -(-w // cell)
-    field = torch.zeros(n, 2, nh, nw, dtype=torch.int64, device=x0.device)
     if radius <= 0:
-        return field
-    l0 = _lowpass_luminance(x0.detach())[:, 0].expand(n, h, w)
-    l1 = torch.nn.functional.pad(_lowpass_luminance(x1.detach()), (radius,) * 4, mode="replicate")[:, 0]
+        n, (h, w) = max(x0.shape[0], x1.shape[0]), x0.shape[-2:]
+        return torch.zeros(n, 2, -(-h // cell), -(-w // cell), dtype=torch.int64, device=x0.device)
+    return _field(_lowpass_luminance(x0.detach()), _lowpass_luminance(x1.detach()), radius, cell, margin)
+
+
+@torch.no_grad()
+def local_fields(x0: torch.Tensor, x1: torch.Tensor, radius: int, cell: int = LOCAL_CELL,
+                 margin: float = LOCAL_MARGIN) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(estimate_local(x0, x1), estimate_local(x1, x0))``: the fields anchored on each image (the
+    low-passed luminance computed once per image)."""
+    if radius <= 0:
+        return estimate_local(x0, x1, 0, cell), estimate_local(x1, x0, 0, cell)
+    l0, l1 = _lowpass_luminance(x0.detach()), _lowpass_luminance(x1.detach())
+    return _field(l0, l1, radius, cell, margin), _field(l1, l0, radius, cell, margin)
+
+
+def _field(l0: torch.Tensor, l1: torch.Tensor, radius: int, cell: int, margin: float) -> torch.Tensor:
+    """The field of :func:`estimate_local` from low-passed luminances (N, 1, H, W), N broadcasting."""
+    n = max(l0.shape[0], l1.shape[0])
+    h, w = l0.shape[-2:]
+    field = torch.zeros(n, 2, -(-h // cell), -(-w // cell), dtype=torch.int64, device=l0.device)
+    l0 = l0[:, 0].expand(n, h, w)
+    l1 = torch.nn.functional.pad(l1, (radius,) * 4, mode="replicate")[:, 0]
     offsets = local_offsets(radius)
-    costs = torch.stack([_cell_sums((l0 - l1[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w]) ** 2, cell)
-                         for dy, dx in offsets], dim=1)                       # (N, D, nh, nw), zero first
+    costs = torch.stack([_cell_sums(torch.sub(l0, l1[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w])
+                                    .square_(), cell) for dy, dx in offsets], dim=1)  # (N, D, nh, nw), zero first
     best = costs.argmin(dim=1)                                                 # the first minimum: smallest |d|
     keep = costs.gather(1, best[:, None])[:, 0] < (1 - margin) * costs[:, 0]
-    table = torch.tensor(offsets, dtype=torch.int64, device=x0.device)       # (D, 2)
+    table = torch.tensor(offsets, dtype=torch.int64, device=l0.device)       # (D, 2)
     d = table[best].permute(0, 3, 1, 2)                                        # (N, 2, nh, nw)
     return torch.where(keep[:, None], d, field)
 
@@ -322,7 +336,7 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
         c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
         fields = None
         if local_radius > 0:  # anchored on each image in turn (the term stays symmetric)
-            fields = (estimate_local(c0, c1, local_radius, local_cell), estimate_local(c1, c0, local_radius, local_cell))
+            fields = local_fields(c0, c1, local_radius, local_cell)
         if plan is not None:  # a big image without gradients: the overlap in row strips
             for k, v in _strip_differences(formulation, keys, channel_weights, c0, c1, features, *plan,
                                            fields=fields, cell=local_cell).items():
