@@ -283,3 +283,11 @@ def test_variant_refuses_a_bad_local_setting():
         registered_variant(local_radius=-1)
     with pytest.raises(ValueError, match="local_cell"):
         registered_variant(local_radius=2, local_cell=3)  # relu2_2 and pool2 have strides 2 and 4
+
+
+def test_local_field_does_not_explain_a_brightness_change_by_a_displacement():
+    from invariant_lpips.features.registration import estimate_local
+
+    x = smooth_image(15, 96, 128)
+    for y in (x * 0.8 + 0.15, (x + 0.1).clamp(0, 1) * 0.9):
+        assert estimate_local(x, y, 2).abs().sum() == 0

@@ -28,7 +28,8 @@ Local matching (optional: a variant's ``local_radius`` r > 0; :func:`estimate_lo
 the global step, each ``cell`` x ``cell`` px cell (default 16) of one image is matched within +-r px in the
 other, on their low-passed luminance (5-tap binomial):
 
-    E_d(k)   = sum_{p in cell k} (L_0(p) - L_1(p + d))^2          (L_1 read with replicated edges)
+    e_d(p)   = L_0(p) - L_1(p + d)                                  (L_1 read with replicated edges)
+    E_d(k)   = sum_{p in cell k} (e_d(p) - mean_{cell k} e_d)^2      (a change of brightness is not a shift)
     d_k      = argmin_{|d_y|, |d_x| <= r} E_d(k), kept only if E_{d_k}(k) < (1 - local_margin) E_0(k)
                (else 0; ties go to the smaller |d|)
 
@@ -227,8 +228,12 @@ def _field(l0: torch.Tensor, l1: torch.Tensor, radius: int, cell: int, margin: f
     l0 = l0[:, 0].expand(n, h, w)
     l1 = torch.nn.functional.pad(l1, (radius,) * 4, mode="replicate")[:, 0]
     offsets = local_offsets(radius)
-    costs = torch.stack([_cell_sums(torch.sub(l0, l1[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w])
-                                    .square_(), cell) for dy, dx in offsets], dim=1)  # (N, D, nh, nw), zero first
+    count = _cell_sums(torch.ones_like(l0[:1]), cell)                         # positions per cell
+    costs = []
+    for dy, dx in offsets:  # the difference's spread within each cell: a brightness change explains nothing
+        e = torch.sub(l0, l1[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w])
+        costs.append(_cell_sums(e * e, cell) - _cell_sums(e, cell) ** 2 / count)
+    costs = torch.stack(costs, dim=1).clamp_min(0)                             # (N, D, nh, nw), zero first
     best = costs.argmin(dim=1)                                                 # the first minimum: smallest |d|
     keep = costs.gather(1, best[:, None])[:, 0] < (1 - margin) * costs[:, 0]
     table = torch.tensor(offsets, dtype=torch.int64, device=l0.device)       # (D, 2)
