@@ -203,9 +203,6 @@ def estimate_local(x0: torch.Tensor, x1: torch.Tensor, radius: int, cell: int = 
     if x0.shape[-2:] != x1.shape[-2:]:
         raise ValueError(f"local matching needs two images of the same size, got {tuple(x0.shape[-2:])} and "
                          f"{tuple(x1.shape[-2:])}")
-    if radius <= 0:
-        n, (h, w) = max(x0.shape[0], x1.shape[0]), x0.shape[-2:]
-        return torch.zeros(n, 2, -(-h // cell), -(-w // cell), dtype=torch.int64, device=x0.device)
     return _field(_lowpass_luminance(x0.detach()), _lowpass_luminance(x1.detach()), radius, cell, margin)
 
 
@@ -214,14 +211,14 @@ def local_fields(x0: torch.Tensor, x1: torch.Tensor, radius: int, cell: int = LO
                  margin: float = LOCAL_MARGIN) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(estimate_local(x0, x1), estimate_local(x1, x0))``: the fields anchored on each image (the
     low-passed luminance computed once per image)."""
-    if radius <= 0:
-        return estimate_local(x0, x1, 0, cell), estimate_local(x1, x0, 0, cell)
     l0, l1 = _lowpass_luminance(x0.detach()), _lowpass_luminance(x1.detach())
     return _field(l0, l1, radius, cell, margin), _field(l1, l0, radius, cell, margin)
 
 
 def _field(l0: torch.Tensor, l1: torch.Tensor, radius: int, cell: int, margin: float) -> torch.Tensor:
-    """The field of :func:`estimate_local` from low-passed luminances (N, 1, H, W), N broadcasting."""
+    """The field of :func:`estimate_local` from low-passed luminances (N, 1, H, W), N broadcasting (radius 0:
+    the zero offset alone, never kept: all zero)."""
+    radius = max(0, radius)
     n = max(l0.shape[0], l1.shape[0])
     h, w = l0.shape[-2:]
     field = torch.zeros(n, 2, -(-h // cell), -(-w // cell), dtype=torch.int64, device=l0.device)
@@ -379,12 +376,9 @@ def _compare(formulation, key, a, b, w, fields, cell: int, stride: int, rows=Non
     if fields is None:
         return formulation.term_difference(key, a.float(), b.float(), w)
     F, G = fields
-    if rows is None:
-        bw, aw = warp_cells(b, F, cell, stride), warp_cells(a, G, cell, stride)
-    else:
-        row0, src0, n, a_full, b_full = rows
-        bw = warp_cells(b_full, F, cell, stride, row0=row0, src_row0=src0, rows=n)
-        aw = warp_cells(a_full, G, cell, stride, row0=row0, src_row0=src0, rows=n)
+    row0, src0, n, a_full, b_full = rows if rows is not None else (0, 0, a.shape[-2], a, b)
+    bw = warp_cells(b_full, F, cell, stride, row0=row0, src_row0=src0, rows=n)
+    aw = warp_cells(a_full, G, cell, stride, row0=row0, src_row0=src0, rows=n)
     return 0.5 * (formulation.term_difference(key, a.float(), bw.float(), w)
                   + formulation.term_difference(key, aw.float(), b.float(), w))
 
