@@ -7,7 +7,8 @@ A design weighs the per-pair term columns of ``studies/registered_terms.py``::
 Its name reads ``tex12+lab[κ<kappa>]|<structure>[|λ<lambda>][|<registered set>|μ<mu>]``: the texture base
 (pool1-2 means and spreads + CIELab; ``κ``: the texture energy floor, :class:`TextureFormulation`), the
 coarse structure (``s1.c32``: pool1 at 32-px cells, ...), the registered set (``r1``: relu1_2, ``lab``: the
-CIELab image, ...; ``.j2``: with local matching within +-2 px, ``@j2`` on its columns). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
+CIELab image, ``lab4``: its means over 4 x 4 px blocks, ...; ``.j2``: with local matching within +-2 px,
+``@j2`` on its columns). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
 ``tex12+lab|s1.c32|λ0.5|r1+lab|μ2``.
 """
 from __future__ import annotations
@@ -47,19 +48,22 @@ def local_name(key: str, radius: int) -> str:
     return key if not radius else f"{key}@j{radius}"
 
 
-def registered_sets(local=()):
-    """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``."""
+def registered_sets(local=(), blocks=()):
+    """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``
+    and ``r1+lab<s>`` (the CIELab term on s x s px block means) for each block size in ``blocks``."""
     sets = dict(REGISTERED)
     for r in local:
         sets[f"r1+lab.j{r}"] = [local_name(k, r) for k in REGISTERED["r1+lab"]]
+    for b in blocks:
+        sets[f"r1+lab{b}"] = ["unit.reg.relu1_2", f"lab{b}.reg.lab"]
     return sets
 
 
-def design_pool(floors=(0.0,), local=()):
+def design_pool(floors=(0.0,), local=(), blocks=()):
     """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
-    registered set (with local matching at the radii ``local``) x mu."""
+    registered set (with local matching at the radii ``local``; low-passed CIELab at ``blocks``) x mu."""
     pool = []
-    sets = registered_sets(local)
+    sets = registered_sets(local, blocks)
     for kappa in floors:
         for s, r in itertools.product(STRUCTURE, sets):
             for lam in (LAMBDAS if s != "none" else (0.0,)):
@@ -89,7 +93,7 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
             taps[stat].add(tap)
         elif stat.startswith("coarse"):
             taps.setdefault(stat, set()).add(tap)
-    reg_taps = [n.split(".")[2] for n in registered if not n.startswith("lab.")]
+    reg_taps = [n.split(".")[2] for n in registered if n.split(".")[2] != "lab"]
     trunk_taps = tuple(t for t in ("relu1_2", "pool1", "relu2_2", "pool2")
                        if t in reg_taps or any(t in s for s in taps.values()))
     v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0)), base.trunk.with_(taps=trunk_taps),
@@ -116,6 +120,13 @@ def with_local_columns(X, names, keys, path):
                          "registered_terms.py --local on the same pairs")
     rows = [index[str(k)] for k in keys]
     return np.column_stack([np.asarray(X, dtype=np.float64), z["X"][rows]]), list(names) + [str(n) for n in z["names"]]
+
+
+def lab_blocks(path):
+    """The block sizes of the low-passed CIELab columns a file of ``registered_terms.py --lab-blocks`` holds."""
+    if not path:
+        return ()
+    return tuple(sorted(int(str(n).split(".")[0][3:]) for n in np.load(path)["names"]))
 
 
 def local_radii(path):

@@ -10,6 +10,11 @@
 
 ``--local``: the columns of ``r1+lab`` (relu1_2 and CIELab registered) under local matching at each radius
 (``<term>@j<R>``), rows keyed by pair (or probe row), for ``registered_select.py --local-terms``.
+``--lab-blocks``: the columns of the low-passed CIELab terms ``lab<s>.reg.lab`` (block means of s x s px),
+keyed the same way, for ``registered_select.py --lab-terms``:
+
+    python studies/registered_terms.py --dataset data/kodak_dev --lab-blocks 2,4,8 --out data/registered_labblocks.npz
+    python studies/registered_terms.py --probe ../shared/data/kodak24 --lab-blocks 2,4,8 --out data/registered_labblocks_probe.npz
 
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
@@ -94,6 +99,21 @@ def local_columns(metrics, fx, fy):
     return torch.cat(cols, dim=1).double().numpy(), names
 
 
+def lab_block_metric(blocks):
+    """One metric whose terms are the low-passed CIELab registered terms ``lab<s>.reg.lab`` (unit scales)."""
+    base = get_variant("registered-lab-blur")
+    v = Variant("lab-blocks", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
+                registered=tuple(f"lab{b}.reg.lab" for b in blocks))
+    return InvariantLPIPS(variant=v, weights="ones")
+
+
+def block_columns(metric, fx, fy):
+    """(n, len(blocks)) values of the low-passed CIELab terms, and their column names."""
+    _, per = metric.distance(fx, fy, retPerLayer=True)
+    keep = [(k, t) for k, t in zip(metric.terms, per) if k in metric.variant.registered]
+    return torch.cat([t.view(-1, 1) for _, t in keep], dim=1).double().numpy(), [k for k, _ in keep]
+
+
 def probe_images(refs_dir, size):
     """(reference crop, its probe images) per Kodak image, in :data:`PROBE_KINDS` order."""
     from probes import block_shuffle, centre_crop, jpeg
@@ -111,14 +131,23 @@ def probe_images(refs_dir, size):
         yield x, torch.cat(ys)
 
 
-def local_probe(radii, refs_dir, out, size=256):
+def column_maker(radii, blocks):
+    """``(a metric whose features() the columns read, columns(fx, fy) -> (values, names))``: the local
+    matching columns at ``radii``, or the low-passed CIELab columns at ``blocks``."""
+    if blocks:
+        metric = lab_block_metric(blocks)
+        return metric, lambda fx, fy: block_columns(metric, fx, fy)
     metrics = local_metrics(radii)
-    first = next(iter(metrics.values()))
+    return next(iter(metrics.values())), lambda fx, fy: local_columns(metrics, fx, fy)
+
+
+def local_probe(radii, refs_dir, out, size=256, blocks=()):
+    first, columns = column_maker(radii, blocks)
     X = []
     for i, (x, ys) in enumerate(probe_images(refs_dir, size)):
         with torch.no_grad():
             fx, fy = first.features(x, normalize=True), first.features(ys, normalize=True)
-            vals, names = local_columns(metrics, fx, fy)
+            vals, names = columns(fx, fy)
         X.append(vals)
         print(f"local probe {i + 1}", flush=True)
     X = np.concatenate(X)
@@ -126,9 +155,8 @@ def local_probe(radii, refs_dir, out, size=256):
     return 0
 
 
-def local_dataset(radii, dataset, out, batch):
-    metrics = local_metrics(radii)
-    first = next(iter(metrics.values()))
+def local_dataset(radii, dataset, out, batch, blocks=()):
+    first, columns = column_maker(radii, blocks)
     pairs = read_generated_set(dataset, types=DEV_TYPES)
     by_ref = {}
     for p in pairs:
@@ -147,7 +175,7 @@ def local_dataset(radii, dataset, out, batch):
             for s in range(0, len(todo), batch):
                 chunk = todo[s:s + batch]
                 fy = first.features(torch.cat([load_image(p.dist_path) for p in chunk]), normalize=True)
-                vals, names = local_columns(metrics, fx, fy)
+                vals, names = columns(fx, fy)
                 done.update({str(p.dist_path): v for p, v in zip(chunk, vals)})
         keys = sorted(done)
         np.savez(out, X=np.stack([done[k] for k in keys]), names=np.array(names), keys=np.array(keys))
@@ -184,13 +212,18 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--limit-refs", type=int, default=0)
     ap.add_argument("--local", default="", help="comma-separated local matching radii: write only the local columns")
+    ap.add_argument("--lab-blocks", default="",
+                    help="comma-separated block sizes (of 2, 4, 8): write only the low-passed CIELab columns")
     args = ap.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
-    if args.local:
-        radii = [int(r) for r in args.local.split(",")]
+    if args.local or args.lab_blocks:
+        radii = [int(r) for r in args.local.split(",") if r]
+        blocks = [int(b) for b in args.lab_blocks.split(",") if b]
+        if radii and blocks:
+            raise SystemExit("--local and --lab-blocks write different files: give one of them")
         if args.probe:
-            return local_probe(radii, args.probe, args.out, args.crop)
-        return local_dataset(radii, args.dataset, args.out, args.batch)
+            return local_probe(radii, args.probe, args.out, args.crop, blocks)
+        return local_dataset(radii, args.dataset, args.out, args.batch, blocks)
     metric = InvariantLPIPS(variant=wide_variant(), weights="ones")
     if args.probe:
         return probe(metric, args.probe, args.out, args.crop)

@@ -35,7 +35,7 @@ def registered_variant(**changes):
                 base.trunk.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2")), ("mean", "std", "coarse64"),
                 ("mean", "std"), statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
                                                  ("coarse64", ("pool1",))),
-                registered=("unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab"))
+                registered=("unit.reg.relu1_2", "unit.reg.relu2_2", "lab.reg.lab", "lab4.reg.lab"))
     return v.with_(**changes) if changes else v
 
 
@@ -91,9 +91,34 @@ def test_registered_formula_zero_at_equal_maps_and_positive_otherwise():
         f.term_difference("raw.reg.pool1", a, b, w)
 
 
+def test_low_passed_lab_term_compares_block_means_weighted_by_their_pixels():
+    f = get_formulation("texture-structure-registered")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 3, 6, 5, generator=g), torch.rand(2, 3, 6, 5, generator=g)
+    w = torch.tensor([1.0, 2.0, 0.5])
+    want = torch.zeros(2)
+    for y0 in (0, 4):  # 4 x 4 blocks of a 6 x 5 map: partial blocks at the far edges, counted by their pixels
+        for x0 in (0, 4):
+            da = (a[..., y0:y0 + 4, x0:x0 + 4] - b[..., y0:y0 + 4, x0:x0 + 4]).mean(dim=(-2, -1))  # (2, 3)
+            n = a[0, 0, y0:y0 + 4, x0:x0 + 4].numel()
+            want += n * (w * da * da).sum(-1)
+    want /= 30 * w.sum()
+    assert torch.allclose(f.term_difference("lab4.reg.lab", a, b, w), want, rtol=1e-5)
+    # a uniform change costs as in pixels; independent pixel noise about 1 / s^2 of it
+    assert f.term_difference("lab4.reg.lab", a, a + 0.1, w).mean().item() == pytest.approx(0.01, rel=1e-4)
+    big = torch.rand(4, 3, 64, 64, generator=g)
+    noisy = big + 0.05 * torch.randn(big.shape, generator=g)
+    ratio = f.term_difference("lab4.reg.lab", big, noisy, w) / f.term_difference("lab.reg.lab", big, noisy, w)
+    assert bool(((ratio > 1 / 16 / 1.5) & (ratio < 1 / 16 * 1.5)).all()), ratio
+    with pytest.raises(ValueError, match="space must be"):
+        f.term_difference("lab3.reg.lab", a, b, w)
+
+
 def test_variant_refuses_registered_terms_it_cannot_compute():
     with pytest.raises(ValueError, match="registered term"):
         registered_variant(registered=("unit.reg.pool3",))
+    with pytest.raises(ValueError, match="lab<s>.reg.lab"):
+        registered_variant(registered=("lab3.reg.lab",))
     with pytest.raises(ValueError, match="need a formulation"):
         Variant("x", "texture-structure", get_variant("structure-blur").trunk, ("mean",),
                 registered=("lab.reg.lab",))
@@ -157,15 +182,18 @@ def test_distance_from_pooled_alone_is_refused_with_the_reason(metric):
         metric.distance_from_pooled(g, g)
 
 
-@pytest.mark.parametrize("variant,local", [("registered-blur", 0), ("registered-lab-blur", 0), ("registered-lab-blur", 2)])
-def test_registered_terms_in_row_strips_equal_the_whole_image(variant, local):
+@pytest.mark.parametrize("variant,changes", [("registered-blur", {}), ("registered-lab-blur", {}),
+                                             ("registered-lab-blur", {"local_radius": 2}),
+                                             ("registered-lab-blur", {"registered": ("unit.reg.relu1_2", "lab8.reg.lab")})])
+def test_registered_terms_in_row_strips_equal_the_whole_image(variant, changes):
     """Big images without gradients: the statistics and the registered terms (relu1_2, and CIELab for the
-    default; with local matching, which reads rows beyond a strip) in strips with a halo give the whole
-    image's values (here strips forced on a small image)."""
+    default; with local matching, which reads rows beyond a strip; CIELab block means, whose last block of
+    rows is partial) in strips with a halo give the whole image's values (here strips forced on a small
+    image)."""
     from invariant_lpips.features.tiling import tiling
 
     torch.manual_seed(0)
-    m = InvariantLPIPS(variant=get_variant(variant).with_(local_radius=local), trunk_weights=None)
+    m = InvariantLPIPS(variant=get_variant(variant).with_(**changes), trunk_weights=None)
     x = smooth_image(7, 200, 96)
     ys = torch.cat([torch.roll(x, (2, -1), (2, 3)), (x * 0.7 + 0.1), cell_jitter(x, 8, 2, seed=4)[0]])
     with torch.no_grad():

@@ -354,6 +354,29 @@ def is_pair_term(key: str) -> bool:
     return term_parts(key)[1] == PAIR_STATISTIC
 
 
+#: the block sizes (px) of the low-passed CIELab registered terms ``lab<s>.reg.lab`` (divide the strips' rows)
+LAB_BLOCKS = (2, 4, 8)
+
+
+def lab_block(space: str) -> int:
+    """The block size of a CIELab registered term's space: ``"lab"`` -> 1 (pixels), ``"lab<s>"`` -> ``s``
+    (block means of ``s`` x ``s`` px, ``s`` in :data:`LAB_BLOCKS`); 0 for any other space."""
+    if space == COLOUR_TAP:
+        return 1
+    if space.startswith(COLOUR_TAP) and space[len(COLOUR_TAP):].isdigit():
+        s = int(space[len(COLOUR_TAP):])
+        return s if s in LAB_BLOCKS else 0
+    return 0
+
+
+def _block_means(x: torch.Tensor, s: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, h, w) -> its means over ``s`` x ``s`` blocks (partial blocks at the far edges: their own
+    pixels), and each block's pixel count (1, 1, h', w')."""
+    means = torch.nn.functional.avg_pool2d(x, s, s, ceil_mode=True)
+    ones = torch.ones((1, 1) + tuple(x.shape[-2:]), device=x.device, dtype=x.dtype)
+    return means, torch.nn.functional.avg_pool2d(ones, s, s, ceil_mode=True, divisor_override=1)
+
+
 class RegisteredFormulation(TextureStructureFormulation):
     """``texture-structure`` plus *registered* terms: fine maps compared position by position after the
     two images are aligned (:mod:`~invariant_lpips.features.registration`).
@@ -365,7 +388,12 @@ class RegisteredFormulation(TextureStructureFormulation):
     * ``unit`` space (a trunk tap): ``M_r = mean_p sum_c w_c (u_c(p) - v_c(p))^2 / sum_c w_c``, with ``u``,
       ``v`` the maps unit-normalised over channels at each position (LPIPS' comparison, averaged over the
       overlap);
-    * ``lab`` (the CIELab image): ``M_r = mean_p sum_c w_c ((a_c(p) - b_c(p)) / 100)^2 / sum_c w_c``.
+    * ``lab`` (the CIELab image): ``M_r = mean_p sum_c w_c ((a_c(p) - b_c(p)) / 100)^2 / sum_c w_c``;
+    * ``lab<s>`` (``s`` in :data:`LAB_BLOCKS`; the CIELab image low-passed): the same on the means of
+      ``s`` x ``s`` px blocks, each block counted by its pixels, ``M_r = sum_B |B| sum_c w_c (a_cB - b_cB)^2
+      / (h w sum_c w_c)``. Independent pixel noise of variance ``v`` adds ``v / s^2`` instead of ``v``, so
+      two noise draws differ by less than in pixels; a change of colour or of the low frequencies costs
+      as in ``lab``.
 
     ``M_r`` is 0 for identical images and for a whole-pixel shift within the registration's range; a
     mirror or a shuffle, which no global shift explains, costs as much as unaligned LPIPS. Every pixel of
@@ -380,25 +408,31 @@ class RegisteredFormulation(TextureStructureFormulation):
         space, stat, tap = term_parts(key)
         if stat != PAIR_STATISTIC:
             return super().term_difference(key, a, b, w)
-        if space not in ("unit", COLOUR_TAP):  # the CIELab maps are already (L*, a*, b*) / 100
-            raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap) or 'lab'")
+        block = lab_block(space)
+        if space != "unit" and not block:  # the CIELab maps are already (L*, a*, b*) / 100
+            raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap), 'lab' or "
+                             f"'lab<s>' with s in {list(LAB_BLOCKS)}")
         unit = space == "unit"
         h, wd = a.shape[-2:]
         if b.shape[-2:] != (h, wd):
             raise ValueError(f"registered term {key!r}: maps of sizes {tuple(a.shape[-2:])} and "
                              f"{tuple(b.shape[-2:])} (compare the overlap of two registered images)")
+        count = None
+        if block > 1:  # block means, each block weighed by its pixels (the sum over pixels of its value)
+            (a, count), (b, _) = _block_means(a, block), _block_means(b, block)
         # the same formula on blocks of rows: the large maps' temporaries stay in the CPU's cache (the
         # per-position comparison is local, so the blocks' sums add up to the whole map's)
-        rows = max(1, REGISTERED_BLOCK // max(1, a.shape[1] * wd * max(a.shape[0], b.shape[0])))
+        rows = max(1, REGISTERED_BLOCK // max(1, a.shape[1] * a.shape[-1] * max(a.shape[0], b.shape[0])))
         wv = w.view(1, -1, 1, 1)
         total = None
-        for r0 in range(0, h, rows):
+        for r0 in range(0, a.shape[-2], rows):
             u, v = a[..., r0:r0 + rows, :], b[..., r0:r0 + rows, :]
             if unit:  # LPIPS' unit normalisation, with a floor that keeps the gradient finite at f = 0
                 u = u * torch.rsqrt((u * u).sum(dim=1, keepdim=True) + REGISTERED_EPS)
                 v = v * torch.rsqrt((v * v).sum(dim=1, keepdim=True) + REGISTERED_EPS)
             diff = u - v
-            part = (wv * diff * diff).sum(dim=(1, 2, 3))
+            sq = wv * diff * diff
+            part = (sq if count is None else sq * count[..., r0:r0 + rows, :]).sum(dim=(1, 2, 3))
             total = part if total is None else total + part
         return total / (h * wd) / w.sum().clamp_min(1e-12)
 

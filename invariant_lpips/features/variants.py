@@ -24,7 +24,7 @@ import torch
 from ..trunk.config import TrunkConfig
 from ..trunk.vgg16 import POOL_TAPS
 from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
-from .formulations import Formulation, get_formulation
+from .formulations import LAB_BLOCKS, Formulation, get_formulation, lab_block
 from .pooled import CHANNELS, COLOUR_TAP, TAP_STRIDE, term_parts
 
 _TRUNK_FIELDS = {f.name for f in fields(TrunkConfig)}
@@ -44,8 +44,9 @@ class Variant:
         statistic_taps: optional ``((statistic, (tap, ...)), ...)``: read that statistic at those taps
             only (e.g. pooled means and spreads early, coarse maps deep); other statistics at every tap.
         registered: registered (pair) terms ``"<space>.reg.<tap>"`` (``unit`` at a trunk tap, ``lab.reg.lab``
-            for the CIELab image), compared position by position after registration
-            (:mod:`~invariant_lpips.features.registration`); their taps must be among the trunk's.
+            for the CIELab image, ``lab<s>.reg.lab`` for its means over s x s px blocks), compared position by
+            position after registration (:mod:`~invariant_lpips.features.registration`); their taps must be
+            among the trunk's.
         max_shift: the largest displacement (px per axis) registration undoes.
         local_radius: local matching after the global step: each ``local_cell`` px cell may move by up to
             this many px per axis (0: none; :mod:`~invariant_lpips.features.registration`).
@@ -77,10 +78,12 @@ class Variant:
         object.__setattr__(self, "registered", tuple(self.registered))
         for key in self.registered:
             space, stat, tap = term_parts(key)
-            valid = stat == "reg" and ((space == "unit" and tap in self.trunk.taps) or (space == tap == COLOUR_TAP))
+            valid = stat == "reg" and ((space == "unit" and tap in self.trunk.taps)
+                                       or (tap == COLOUR_TAP and lab_block(space) > 0))
             if not valid:
                 raise ValueError(f"registered term {key!r}: write 'unit.reg.<trunk tap>' (a tap among "
-                                 f"{list(self.trunk.taps)}) or 'lab.reg.lab'")
+                                 f"{list(self.trunk.taps)}), 'lab.reg.lab' or 'lab<s>.reg.lab' (CIELab block "
+                                 f"means, s in {list(LAB_BLOCKS)})")
         if self.local_radius < 0 or self.local_cell < 1 or any(
                 self.local_cell % TAP_STRIDE[term_parts(k)[2]] for k in self.registered):
             raise ValueError(f"local matching: local_radius must be >= 0 (got {self.local_radius}) and local_cell "
