@@ -111,14 +111,17 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
 
 def with_local_columns(X, names, keys, path):
     """``(X, names)`` with the local-matching columns of ``registered_terms.py --local`` (file ``path``)
-    appended, rows matched by ``keys`` (the pairs' distorted-image paths, or probe row numbers)."""
+    appended, rows matched by ``keys`` (the pairs' distorted-image file names, or probe row numbers)."""
+    from pathlib import PurePath
+
     z = np.load(path)
-    index = {str(k): i for i, k in enumerate(z["keys"])}
-    missing = [str(k) for k in keys if str(k) not in index]
+    name = lambda k: PurePath(str(k)).name  # a distorted image's file name is unique (the folder may differ)
+    index = {name(k): i for i, k in enumerate(z["keys"])}
+    missing = [str(k) for k in keys if name(k) not in index]
     if missing:
         raise SystemExit(f"{path}: no local columns for {len(missing)} rows (e.g. {missing[0]}); rerun "
                          "registered_terms.py --local on the same pairs")
-    rows = [index[str(k)] for k in keys]
+    rows = [index[name(k)] for k in keys]
     return np.column_stack([np.asarray(X, dtype=np.float64), z["X"][rows]]), list(names) + [str(n) for n in z["names"]]
 
 
