@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from registered_designs import design_metric, design_pool, lab_blocks, local_radii, with_local_columns
+from registered_designs import design_metric, design_pool, exponents_in, lab_blocks, local_radii, with_local_columns
 from selection import Cells, design_coefficients, with_floor_columns
 
 from invariant_lpips.benchmarks.environment import environment
@@ -41,6 +41,7 @@ def main(argv=None):
     ap.add_argument("--floors", default="0", help="energy floors the designs may use (as registered_select)")
     ap.add_argument("--local-terms", default="", help="local-matching columns (registered_terms.py --local)")
     ap.add_argument("--lab-terms", default="", help="low-passed CIELab columns (registered_terms.py --lab-blocks)")
+    ap.add_argument("--exponent-terms", default="", help="pooled columns (registered_terms.py --exponents)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--batch", type=int, default=4)
@@ -49,12 +50,12 @@ def main(argv=None):
     z = np.load(args.terms)
     floors = [float(k) for k in args.floors.split(",")]
     X, names = with_floor_columns(z["X"], [str(n) for n in z["names"]], z, floors)
-    local, blocks = local_radii(args.local_terms), lab_blocks(args.lab_terms)
-    for extra in (args.local_terms, args.lab_terms):
+    local, blocks, exponents = local_radii(args.local_terms), lab_blocks(args.lab_terms), exponents_in(args.exponent_terms)
+    for extra in (args.local_terms, args.lab_terms, args.exponent_terms):
         if extra:
             X, names = with_local_columns(X, names, z["dist"], extra)
     cells = Cells(X, names, z["type"], z["level"], read_type_level_table(args.table))
-    pool = {d["name"]: d for d in design_pool(floors, local, blocks)}
+    pool = {d["name"]: d for d in design_pool(floors, local, blocks, exponents)}
     refs = [load_image(p) for p in list_images(args.refs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

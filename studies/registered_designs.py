@@ -8,7 +8,7 @@ Its name reads ``tex12+lab[κ<kappa>]|<structure>[|λ<lambda>][|<registered set>
 (pool1-2 means and spreads + CIELab; ``κ``: the texture energy floor, :class:`TextureFormulation`), the
 coarse structure (``s1.c32``: pool1 at 32-px cells, ...), the registered set (``r1``: relu1_2, ``lab``: the
 CIELab image, ``lab4``: its means over 4 x 4 px blocks, ...; ``.j2``: with local matching within +-2 px,
-``@j2`` on its columns). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
+``@j2`` on its columns; ``.q2``: pooled over positions with exponent 2, ``@q2`` on its columns). ``registered-blur`` is ``tex12+lab|s1.c32|λ0.25|r1|μ0.5``; ``registered-lab-blur`` is
 ``tex12+lab|s1.c32|λ0.5|r1+lab|μ2``.
 """
 from __future__ import annotations
@@ -43,15 +43,23 @@ def design_name(s, lam, r, mu, kappa=0.0):
             + (f"|{r}|μ{mu:g}" if r != "none" else ""))
 
 
+def exponent_name(key: str, exponent: float) -> str:
+    """The column name of registered term ``key`` pooled with exponent q (plain at 1)."""
+    return key if exponent == 1 else f"{key}@q{exponent:g}"
+
+
 def local_name(key: str, radius: int) -> str:
     """The column name of registered term ``key`` under local matching of ``radius`` px (plain at 0)."""
     return key if not radius else f"{key}@j{radius}"
 
 
-def registered_sets(local=(), blocks=()):
-    """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``
-    and ``r1+lab<s>`` (the CIELab term on s x s px block means) for each block size in ``blocks``."""
+def registered_sets(local=(), blocks=(), exponents=()):
+    """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``,
+    ``r1+lab<s>`` (the CIELab term on s x s px block means) for each block size in ``blocks`` and
+    ``r1+lab.q<q>`` (both pooled over positions with exponent q) for each q in ``exponents``."""
     sets = dict(REGISTERED)
+    for q in exponents:
+        sets[f"r1+lab.q{q:g}"] = [exponent_name(k, q) for k in REGISTERED["r1+lab"]]
     for r in local:
         sets[f"r1+lab.j{r}"] = [local_name(k, r) for k in REGISTERED["r1+lab"]]
     for b in blocks:
@@ -59,11 +67,12 @@ def registered_sets(local=(), blocks=()):
     return sets
 
 
-def design_pool(floors=(0.0,), local=(), blocks=()):
+def design_pool(floors=(0.0,), local=(), blocks=(), exponents=()):
     """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
-    registered set (with local matching at the radii ``local``; low-passed CIELab at ``blocks``) x mu."""
+    registered set (with local matching at the radii ``local``; low-passed CIELab at ``blocks``; pooling
+    exponents ``exponents``) x mu."""
     pool = []
-    sets = registered_sets(local, blocks)
+    sets = registered_sets(local, blocks, exponents)
     for kappa in floors:
         for s, r in itertools.product(STRUCTURE, sets):
             for lam in (LAMBDAS if s != "none" else (0.0,)):
@@ -82,8 +91,10 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     base = get_variant("registered-blur")
     plain = [n.split("@")[0] for n in names]
     radii = {int(n.split("@j")[1]) for n in names if "@j" in n}
-    if len(radii) > 1:
-        raise SystemExit(f"design {design['name']}: registered terms of several local radii {sorted(radii)}")
+    qs = {float(n.split("@q")[1]) for n in names if "@q" in n}
+    if len(radii) > 1 or len(qs) > 1:
+        raise SystemExit(f"design {design['name']}: registered terms of several local radii {sorted(radii)} or "
+                         f"pooling exponents {sorted(qs)}")
     registered = tuple(n for n in plain if ".reg." in n)
     structure = sorted({n.split(".")[1] for n in plain if ".coarse" in n})
     taps = {"mean": set(), "std": set()}
@@ -96,7 +107,8 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     reg_taps = [n.split(".")[2] for n in registered if n.split(".")[2] != "lab"]
     trunk_taps = tuple(t for t in ("relu1_2", "pool1", "relu2_2", "pool2")
                        if t in reg_taps or any(t in s for s in taps.values()))
-    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0)), base.trunk.with_(taps=trunk_taps),
+    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0), qs.pop() if qs else 1.0),
+                base.trunk.with_(taps=trunk_taps),
                 ("mean", "std") + tuple(structure), ("mean", "std"),
                 statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered,
                 local_radius=radii.pop() if radii else 0)
@@ -123,6 +135,13 @@ def with_local_columns(X, names, keys, path):
                          "registered_terms.py --local on the same pairs")
     rows = [index[name(k)] for k in keys]
     return np.column_stack([np.asarray(X, dtype=np.float64), z["X"][rows]]), list(names) + [str(n) for n in z["names"]]
+
+
+def exponents_in(path):
+    """The pooling exponents a file of ``registered_terms.py --exponents`` holds (none without a file)."""
+    if not path:
+        return ()
+    return tuple(sorted({float(str(n).split("@q")[1]) for n in np.load(path)["names"]}))
 
 
 def lab_blocks(path):

@@ -4,7 +4,7 @@
     python studies/registered_select.py --terms data/registered_terms.npz --probe data/registered_probe.npz \\
         --table ../shared/data/kadid_dev_type_level.csv --peers-dir studies/results/dev_proxy_512/peers \\
         --out studies/results/registered_select [--ship invariant_lpips/weights/shipped/registered_blur.safetensors]
-        [--local-terms F --local-probe F] [--lab-terms F --lab-probe F]
+        [--local-terms F --local-probe F] [--lab-terms F --lab-probe F] [--exponent-terms F --exponent-probe F]
 
 Input: the per-pair term columns of ``studies/registered_terms.py`` (texture, coarse-structure and
 registered terms of one anti-aliased trunk pass to pool2) on the 512x384 KADID dev proxy, and the same
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from registered_designs import design_pool, lab_blocks, local_radii, registered_sets, with_local_columns
+from registered_designs import design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_local_columns
 from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
@@ -82,6 +82,10 @@ def main(argv=None):
                     help="low-passed CIELab columns of the pairs (registered_terms.py --lab-blocks): adds the sets "
                          "r1+lab<s> to the pool; needs --lab-probe")
     ap.add_argument("--lab-probe", default="", help="the same columns of the probes")
+    ap.add_argument("--exponent-terms", default="",
+                    help="pooled columns of the pairs (registered_terms.py --exponents): adds the sets r1+lab.q<q> "
+                         "to the pool; needs --exponent-probe")
+    ap.add_argument("--exponent-probe", default="", help="the same columns of the probes")
     ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
     ap.add_argument("--variant", default="registered-blur", help="the variant --ship writes the weights of")
     ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
@@ -92,21 +96,24 @@ def main(argv=None):
     X, names = z["X"], [str(n) for n in z["names"]]
     if any(floors):
         X, names = with_floor_columns(X, names, z, floors)
-    if bool(args.local_terms) != bool(args.local_probe) or bool(args.lab_terms) != bool(args.lab_probe):
-        raise SystemExit("--local-terms and --local-probe go together, and so do --lab-terms and --lab-probe")
+    if any(bool(t) != bool(p) for t, p in [(args.local_terms, args.local_probe), (args.lab_terms, args.lab_probe),
+                                           (args.exponent_terms, args.exponent_probe)]):
+        raise SystemExit("--local-terms and --local-probe go together, and so do --lab-terms and --lab-probe, "
+                         "and --exponent-terms and --exponent-probe")
     local, blocks = local_radii(args.local_terms), lab_blocks(args.lab_terms)
-    for extra in (args.local_terms, args.lab_terms):
+    exponents = exponents_in(args.exponent_terms)
+    for extra in (args.local_terms, args.lab_terms, args.exponent_terms):
         if extra:
             X, names = with_local_columns(X, names, z["dist"], extra)
     table = read_type_level_table(args.table)
     cells = Cells(X, names, z["type"], z["level"], table)
     refs = sorted(set(str(r) for r in z["ref"]))
     probe = Probe(args.probe, floors)
-    for extra in (args.local_probe, args.lab_probe):
+    for extra in (args.local_probe, args.lab_probe, args.exponent_probe):
         if extra:
             probe.X, probe.names = with_local_columns(probe.X, probe.names, range(len(probe.X)), extra)
-    sets = registered_sets(local, blocks)
-    pool = [d for d in design_pool(floors, local, blocks) if d["mu"] <= args.max_mu]
+    sets = registered_sets(local, blocks, exponents)
+    pool = [d for d in design_pool(floors, local, blocks, exponents) if d["mu"] <= args.max_mu]
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
 
     unknown = [r for r in args.registered_sets if r not in sets]
@@ -142,7 +149,7 @@ def main(argv=None):
             rows[d["name"]] = {"srcc_all_cells": cell_srcc(cells, cells.columns(nm) @ c, cells.types), **f,
                                "meets_probe_targets": Probe.admissible(f), "mu": d["mu"], "lambda": d["lambda"],
                                "floor": d["floor"], "blur_levels": blur_levels(cells, cells.columns(nm) @ c)}
-    out = {"designs_compared": len(pool), "floors": floors, "local_radii": list(local), "lab_blocks": list(blocks), "pairs": int(len(z["X"])), "references": len(refs),
+    out = {"designs_compared": len(pool), "floors": floors, "local_radii": list(local), "lab_blocks": list(blocks), "exponents": list(exponents), "pairs": int(len(z["X"])), "references": len(refs),
            "min_mu": args.min_mu, "registered_sets": args.registered_sets,
            "nested_srcc": res["nested_srcc"], "nested_krcc": res["nested_krcc"], "nested_plcc": res["nested_plcc"],
            "folds": res["folds"], "peers": res["peers"], "admissible_on_all_types": int(sum(ok)),

@@ -16,6 +16,9 @@ keyed the same way, for ``registered_select.py --lab-terms``:
     python studies/registered_terms.py --dataset data/kodak_dev --lab-blocks 2,4,8 --out data/registered_labblocks.npz
     python studies/registered_terms.py --probe ../shared/data/kodak24 --lab-blocks 2,4,8 --out data/registered_labblocks_probe.npz
 
+``--exponents``: the columns of ``r1+lab`` with the registered terms pooled over positions as
+``(mean_p e_p^q)^(1/q)`` (``<term>@q<q>``), for ``registered_select.py --exponent-terms``.
+
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
 columns. A design of ``studies/registered_select.py`` is a weighting of these columns, so every design
@@ -131,9 +134,38 @@ def probe_images(refs_dir, size):
         yield x, torch.cat(ys)
 
 
-def column_maker(radii, blocks):
+def exponent_metrics(exponents):
+    """One metric per pooling exponent q: the default's registered terms pooled as (mean_p e_p^q)^(1/q)."""
+    from invariant_lpips.features.formulations import RegisteredFormulation
+
+    base = get_variant("registered-lab-blur")
+    v = Variant("pooled", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
+                registered=REGISTERED_LOCAL)
+    return {q: InvariantLPIPS(variant=v.with_(name=f"q{q:g}", formulation=RegisteredFormulation(0.0, q)),
+                              weights="ones") for q in exponents}
+
+
+def exponent_columns(metrics, fx, fy):
+    """(n, len(exponents) * 2) values of the registered terms under each exponent, and their column names."""
+    from registered_designs import exponent_name
+
+    cols, names = [], []
+    for q, m in metrics.items():
+        _, per = m.distance(fx, fy, retPerLayer=True)
+        for k, t in zip(m.terms, per):
+            if k in m.variant.registered:
+                cols.append(t.view(-1, 1))
+                names.append(exponent_name(k, q))
+    return torch.cat(cols, dim=1).double().numpy(), names
+
+
+def column_maker(radii, blocks, exponents=()):
     """``(a metric whose features() the columns read, columns(fx, fy) -> (values, names))``: the local
-    matching columns at ``radii``, or the low-passed CIELab columns at ``blocks``."""
+    matching columns at ``radii``, the low-passed CIELab columns at ``blocks``, or the registered terms
+    under the pooling ``exponents``."""
+    if exponents:
+        metrics = exponent_metrics(exponents)
+        return next(iter(metrics.values())), lambda fx, fy: exponent_columns(metrics, fx, fy)
     if blocks:
         metric = lab_block_metric(blocks)
         return metric, lambda fx, fy: block_columns(metric, fx, fy)
@@ -141,8 +173,8 @@ def column_maker(radii, blocks):
     return next(iter(metrics.values())), lambda fx, fy: local_columns(metrics, fx, fy)
 
 
-def local_probe(radii, refs_dir, out, size=256, blocks=()):
-    first, columns = column_maker(radii, blocks)
+def local_probe(radii, refs_dir, out, size=256, blocks=(), exponents=()):
+    first, columns = column_maker(radii, blocks, exponents)
     X = []
     for i, (x, ys) in enumerate(probe_images(refs_dir, size)):
         with torch.no_grad():
@@ -155,8 +187,8 @@ def local_probe(radii, refs_dir, out, size=256, blocks=()):
     return 0
 
 
-def local_dataset(radii, dataset, out, batch, blocks=()):
-    first, columns = column_maker(radii, blocks)
+def local_dataset(radii, dataset, out, batch, blocks=(), exponents=()):
+    first, columns = column_maker(radii, blocks, exponents)
     pairs = read_generated_set(dataset, types=DEV_TYPES)
     by_ref = {}
     for p in pairs:
@@ -214,16 +246,20 @@ def main(argv=None):
     ap.add_argument("--local", default="", help="comma-separated local matching radii: write only the local columns")
     ap.add_argument("--lab-blocks", default="",
                     help="comma-separated block sizes (of 2, 4, 8): write only the low-passed CIELab columns")
+    ap.add_argument("--exponents", default="",
+                    help="comma-separated pooling exponents q > 1: write only the columns of r1+lab pooled as "
+                         "(mean_p e_p^q)^(1/q)")
     args = ap.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
-    if args.local or args.lab_blocks:
+    if args.local or args.lab_blocks or args.exponents:
         radii = [int(r) for r in args.local.split(",") if r]
         blocks = [int(b) for b in args.lab_blocks.split(",") if b]
-        if radii and blocks:
-            raise SystemExit("--local and --lab-blocks write different files: give one of them")
+        exponents = [float(q) for q in args.exponents.split(",") if q]
+        if sum(map(bool, (radii, blocks, exponents))) > 1:
+            raise SystemExit("--local, --lab-blocks and --exponents write different files: give one of them")
         if args.probe:
-            return local_probe(radii, args.probe, args.out, args.crop, blocks)
-        return local_dataset(radii, args.dataset, args.out, args.batch, blocks)
+            return local_probe(radii, args.probe, args.out, args.crop, blocks, exponents)
+        return local_dataset(radii, args.dataset, args.out, args.batch, blocks, exponents)
     metric = InvariantLPIPS(variant=wide_variant(), weights="ones")
     if args.probe:
         return probe(metric, args.probe, args.out, args.crop)

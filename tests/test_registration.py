@@ -114,6 +114,30 @@ def test_low_passed_lab_term_compares_block_means_weighted_by_their_pixels():
         f.term_difference("lab3.reg.lab", a, b, w)
 
 
+def test_pooling_exponent_weighs_a_few_large_changes_more_than_a_thin_spread():
+    from invariant_lpips.features.formulations import RegisteredFormulation
+
+    f1, f2 = get_formulation("texture-structure-registered"), RegisteredFormulation(exponent=2.0)
+    a = torch.zeros(1, 3, 8, 8)
+    sparse, spread = a.clone(), a + 0.125          # the same sum of squared differences: 4 px by 0.5, 64 px by 0.125
+    sparse[..., :2, :2] = 0.5
+    w = torch.ones(3)
+    for key in ("lab.reg.lab", "lab4.reg.lab"):
+        m2 = f2.pair_value(f2.term_difference(key, a, sparse, w))
+        e = ((sparse - a) ** 2).mean(1)[0] if key == "lab.reg.lab" else None
+        if e is not None:
+            assert m2.item() == pytest.approx(float((e ** 2).mean().sqrt()), rel=1e-5)
+    assert f1.term_difference("lab.reg.lab", a, sparse, w).item() == pytest.approx(
+        f1.term_difference("lab.reg.lab", a, spread, w).item(), rel=1e-5)
+    ratio = lambda f: float(f.pair_value(f.term_difference("lab.reg.lab", a, sparse, w))
+                            / f.pair_value(f.term_difference("lab.reg.lab", a, spread, w)))
+    assert ratio(f1) == pytest.approx(1.0, rel=1e-5) and ratio(f2) == pytest.approx(4.0, rel=1e-4)
+    assert "q=2" in repr(f2) and f1.pair_value(torch.tensor([0.5])).item() == 0.5
+    for bad in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="pooling exponent"):
+            RegisteredFormulation(exponent=bad)
+
+
 def test_variant_refuses_registered_terms_it_cannot_compute():
     with pytest.raises(ValueError, match="registered term"):
         registered_variant(registered=("unit.reg.pool3",))
@@ -124,11 +148,14 @@ def test_variant_refuses_registered_terms_it_cannot_compute():
                 registered=("lab.reg.lab",))
 
 
-@pytest.fixture(scope="module")
-def metric():
+@pytest.fixture(scope="module", params=[1.0, 2.0], ids=["mean", "q2"])
+def metric(request):
+    """The registered terms pooled as a mean, and with the Minkowski exponent 2."""
+    from invariant_lpips.features.formulations import RegisteredFormulation
+
     torch.manual_seed(0)
-    return InvariantLPIPS(variant=registered_variant(), trunk_weights=None, weights="ones",
-                          padding_mode="circular")
+    return InvariantLPIPS(variant=registered_variant(formulation=RegisteredFormulation(exponent=request.param)),
+                          trunk_weights=None, weights="ones", padding_mode="circular")
 
 
 def test_circular_shift_costs_nothing_in_the_registered_terms(metric):
@@ -184,7 +211,8 @@ def test_distance_from_pooled_alone_is_refused_with_the_reason(metric):
 
 @pytest.mark.parametrize("variant,changes", [("registered-blur", {}), ("registered-lab-blur", {}),
                                              ("registered-lab-blur", {"local_radius": 2}),
-                                             ("registered-lab-blur", {"registered": ("unit.reg.relu1_2", "lab8.reg.lab")})])
+                                             ("registered-lab-blur", {"registered": ("unit.reg.relu1_2", "lab8.reg.lab")}),
+                                             ("registered-lab-blur", {"formulation": "q3", "local_radius": 2})])
 def test_registered_terms_in_row_strips_equal_the_whole_image(variant, changes):
     """Big images without gradients: the statistics and the registered terms (relu1_2, and CIELab for the
     default; with local matching, which reads rows beyond a strip; CIELab block means, whose last block of
@@ -192,6 +220,10 @@ def test_registered_terms_in_row_strips_equal_the_whole_image(variant, changes):
     image)."""
     from invariant_lpips.features.tiling import tiling
 
+    from invariant_lpips.features.formulations import RegisteredFormulation
+
+    if changes.get("formulation") == "q3":  # Minkowski pooling: the strips' pooled means, then the root
+        changes = {**changes, "formulation": RegisteredFormulation(exponent=3.0)}
     torch.manual_seed(0)
     m = InvariantLPIPS(variant=get_variant(variant).with_(**changes), trunk_weights=None)
     x = smooth_image(7, 200, 96)

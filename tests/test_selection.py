@@ -138,3 +138,18 @@ def test_low_passed_lab_designs_join_the_pool_and_become_metrics(tmp_path):
     m = design_metric(design, names, np.ones(len(names)), trunk_weights=None)
     assert m.variant.registered == ("unit.reg.relu1_2", "lab4.reg.lab")
     assert m.variant.trunk.taps == ("relu1_2", "pool1", "pool2")
+
+
+def test_pooled_designs_become_metrics_with_their_exponent(tmp_path):
+    """The sets r1+lab.q<q> (registered_terms.py --exponents) enter the pool, and a design becomes a metric
+    whose registered terms are pooled with that exponent."""
+    from registered_designs import design_metric, design_pool, exponents_in
+
+    path = tmp_path / "q.npz"
+    np.savez(path, X=np.zeros((1, 2)), names=np.array(["unit.reg.relu1_2@q2", "lab.reg.lab@q2"]), keys=np.array(["0"]))
+    assert exponents_in(str(path)) == (2.0,)
+    design = next(d for d in design_pool(exponents=(2.0,)) if d["name"] == "tex12+lab|s1.c32|λ0.5|r1+lab.q2|μ2")
+    assert design["registered"] == ["unit.reg.relu1_2@q2", "lab.reg.lab@q2"]
+    names = design["texture"] + design["structure"] + design["registered"]
+    m = design_metric(design, names, np.ones(len(names)), trunk_weights=None)
+    assert m.variant.formulation.exponent == 2.0 and m.variant.registered == ("unit.reg.relu1_2", "lab.reg.lab")
