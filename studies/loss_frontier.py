@@ -45,6 +45,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="training seed (batches and initial weights; the held-out crops stay the same)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     z = np.load(args.terms)
@@ -59,9 +61,9 @@ def main(argv=None):
     refs = [load_image(p) for p in list_images(args.refs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "train.json"
+    path = out / ("train.json" if not args.seed else f"train_seed{args.seed}.json")
     settings = {"steps": args.steps, "crop": args.crop, "batch": args.batch, "train_refs": 20, "test_refs": len(refs) - 20,
-                "pairs_for_scales": int(len(X))}
+                "pairs_for_scales": int(len(X)), **({"seed": args.seed} if args.seed else {})}
     old = json.loads(path.read_text()) if path.exists() else {}
     results = old.get("designs", {}) if old.get("settings") == settings else {}
     for name in args.designs.split(","):
@@ -72,7 +74,7 @@ def main(argv=None):
         t0 = time.time()
         # the registry's convention ([0, 1] in, (N,) out), as benchmarks/loss.py's build_metric gives it
         adapter = MetricAdapter.for_module(get_spec("registered-blur"), metric)
-        net = train_restorer(as_loss(adapter), refs[:20], args.steps, size=args.crop, batch=args.batch)
+        net = train_restorer(as_loss(adapter), refs[:20], args.steps, size=args.crop, batch=args.batch, seed=args.seed)
         results[name] = {"mean": evaluate_restorer(net, refs[20:]), "seconds": time.time() - t0,
                          "scales": dict(zip(metric.terms, map(float, metric.scales)))}
         m = results[name]["mean"]

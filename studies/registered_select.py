@@ -185,6 +185,12 @@ def ship(design, coefficients, path, command, variant="registered-blur"):
     if getattr(v.formulation, "floor", 0.0) != design.get("floor", 0.0):
         raise SystemExit(f"design {design['name']} has texture energy floor {design.get('floor', 0.0)}, variant "
                          f"{variant} {getattr(v.formulation, 'floor', 0.0)}: change the variant first")
+    qs = {float(k.split("@q")[1]) for k in design["registered"] if "@q" in k} or {1.0}
+    local = {int(k.split("@j")[1]) for k in design["registered"] if "@j" in k} or {0}
+    if qs != {getattr(v.formulation, "exponent", 1.0)} or local != {v.local_radius}:
+        raise SystemExit(f"design {design['name']} pools its registered terms with exponent {sorted(qs)} and local "
+                         f"radius {sorted(local)}, variant {variant} with {getattr(v.formulation, 'exponent', 1.0)} "
+                         f"and {v.local_radius}: change the variant first")
     tensors = {t: torch.ones(c) for t, c in v.channels().items()}
     scales = {t: nt * coefficients[t] for t in v.terms()}
     for term, a in scales.items():
