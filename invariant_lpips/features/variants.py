@@ -24,7 +24,7 @@ import torch
 from ..trunk.config import TrunkConfig
 from ..trunk.vgg16 import POOL_TAPS
 from ..weights.linear import WeightsArg, resolve_linear_weights, variant_notes
-from .formulations import LAB_BLOCKS, Formulation, get_formulation, lab_block
+from .formulations import LAB_BLOCKS, Formulation, RegisteredFormulation, get_formulation, lab_block
 from .pooled import CHANNELS, COLOUR_TAP, TAP_STRIDE, term_parts
 
 _TRUNK_FIELDS = {f.name for f in fields(TrunkConfig)}
@@ -187,7 +187,9 @@ def variant_table() -> List[dict]:
     rows = []
     for v in _REGISTRY.values():
         notes = variant_notes(v.name)
-        rows.append({"name": v.name, "formulation": v.formulation.name, "pooling": "/".join(v.trunk.pooling),
+        q = getattr(v.formulation, "exponent", 1.0)
+        rows.append({"name": v.name, "formulation": v.formulation.name + (f" (q={q:g})" if q != 1.0 else ""),
+                     "pooling": "/".join(v.trunk.pooling),
                      "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}"
                                                              if v.colour_statistics else ""),
                      "taps": ",".join(v.trunk.taps), "weights": v.weights_file or "ones",
@@ -233,3 +235,10 @@ register_variant(Variant("registered-blur", "texture-structure-registered", _REG
 register_variant(get_variant("registered-blur").with_(name="registered-lab-blur",
                                                       weights_file="registered_lab_blur.safetensors",
                                                       registered=("unit.reg.relu1_2", "lab.reg.lab")))
+# registered-lab-blur's terms with the registered terms pooled over positions as (mean_p e_p^4)^(1/4) (a few
+# large changes weigh more than a thin spread) and the pool1 arrangement at 64-px cells: the design chosen by
+# nested leave-one-type-out selection once pooled designs entered the pool (docs/pooling-exponent-2026-12-05.md)
+register_variant(get_variant("registered-lab-blur").with_(
+    name="registered-lab-q4-blur", formulation=RegisteredFormulation(exponent=4.0),
+    statistics=("mean", "std", "coarse64"), weights_file="registered_lab_q4_blur.safetensors",
+    statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")), ("coarse64", ("pool1",)))))
