@@ -460,12 +460,14 @@ class RegisteredFormulation(TextureStructureFormulation):
                 u = u * torch.rsqrt((u * u).sum(dim=1, keepdim=True) + REGISTERED_EPS)
                 v = v * torch.rsqrt((v * v).sum(dim=1, keepdim=True) + REGISTERED_EPS)
             diff = u - v
-            e = (wv * diff * diff).sum(dim=1) / wsum                             # (N, rows, w): e_p
-            if self.exponent != 1.0:
-                e = e ** self.exponent
-            part = (e if count is None else e * count[:, 0, r0:r0 + rows, :]).sum(dim=(1, 2))
+            if self.exponent == 1.0:  # the plain mean: one reduction, divided by sum_c w_c at the end
+                sq = wv * diff * diff
+                part = (sq if count is None else sq * count[..., r0:r0 + rows, :]).sum(dim=(1, 2, 3))
+            else:
+                e = ((wv * diff * diff).sum(dim=1) / wsum) ** self.exponent       # (N, rows, w): e_p^q
+                part = (e if count is None else e * count[:, 0, r0:r0 + rows, :]).sum(dim=(1, 2))
             total = part if total is None else total + part
-        return total / (h * wd)
+        return total / (h * wd) / (wsum if self.exponent == 1.0 else 1.0)
 
 
 _REGISTRY: Dict[str, Formulation] = {}
