@@ -3,7 +3,9 @@
 
     python studies/loss_frontier.py --terms data/registered_terms.npz --refs ../shared/data/kodak24 \\
         --designs "tex12+lab|s1.c32|λ0.25|r1|μ0.5,tex12+lab|s1.c32|λ0.25|r1+lab|μ1" \\
-        --out studies/results/loss_frontier [--steps 1000 --crop 48 --batch 4]
+        --out studies/results/loss_frontier [--steps 1000 --crop 48 --batch 4] [--seed 1]
+    python studies/loss_frontier.py --terms data/registered_terms.npz --exponent-terms data/registered_exp.npz \
+        --refs ../shared/data/kodak24 --designs "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2" --out studies/results/loss_frontier
 
 Each design (a name of :func:`registered_select.design_pool`) becomes a metric with the design's terms and
 its scales normalised on every dev pair (as ``registered_select.py --ship`` writes them: no human score),

@@ -153,3 +153,29 @@ def test_pooled_designs_become_metrics_with_their_exponent(tmp_path):
     names = design["texture"] + design["structure"] + design["registered"]
     m = design_metric(design, names, np.ones(len(names)), trunk_weights=None)
     assert m.variant.formulation.exponent == 2.0 and m.variant.registered == ("unit.reg.relu1_2", "lab.reg.lab")
+
+
+def test_the_scoring_variant_is_its_designs_formula():
+    """registered-lab-q4-blur, as shipped, computes the design the selection chose (the study's columns
+    weighted by its coefficients): same terms, scales and pooling exponent, so the same distances."""
+    import json
+
+    import torch
+    from registered_designs import design_metric, design_pool
+
+    from invariant_lpips import InvariantLPIPS
+    from invariant_lpips.weights.linear import SHIPPED_DIR
+
+    entry = next(e for e in json.loads((SHIPPED_DIR / "manifest.json").read_text())["files"]
+                 if e["variant"] == "registered-lab-q4-blur")
+    design = next(d for d in design_pool(exponents=(4.0,)) if d["name"] == "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2")
+    names = design["texture"] + design["structure"] + design["registered"]
+    coef = [entry["scales"][n.split("@")[0]] / len(design["texture"]) for n in names]
+    torch.manual_seed(0)
+    m = design_metric(design, names, coef, trunk_weights=None)
+    torch.manual_seed(0)
+    shipped = InvariantLPIPS("registered-lab-q4-blur", trunk_weights=None)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(1, 3, 64, 80, generator=g), torch.rand(2, 3, 64, 80, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, y, normalize=True), shipped(x, y, normalize=True), rtol=1e-5, atol=1e-6)
