@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from registered_designs import design_metric, design_pool, exponents_in, lab_blocks, local_radii, with_local_columns
+from registered_designs import design_metric, design_pool, exponents_in, lab_blocks, local_radii, with_columns
 from selection import Cells, design_coefficients, with_floor_columns
 
 from invariant_lpips.benchmarks.environment import environment
@@ -57,7 +57,7 @@ def main(argv=None):
     local, blocks, exponents = local_radii(args.local_terms), lab_blocks(args.lab_terms), exponents_in(args.exponent_terms)
     for extra in (args.local_terms, args.lab_terms, args.exponent_terms):
         if extra:
-            X, names = with_local_columns(X, names, z["dist"], extra)
+            X, names = with_columns(X, names, z["dist"], extra)
     cells = Cells(X, names, z["type"], z["level"], read_type_level_table(args.table))
     pool = {d["name"]: d for d in design_pool(floors, local, blocks, exponents)}
     refs = [load_image(p) for p in list_images(args.refs)]

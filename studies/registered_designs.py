@@ -121,9 +121,9 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     return metric
 
 
-def with_local_columns(X, names, keys, path):
-    """``(X, names)`` with the local-matching columns of ``registered_terms.py --local`` (file ``path``)
-    appended, rows matched by ``keys`` (the pairs' distorted-image file names, or probe row numbers)."""
+def with_columns(X, names, keys, path):
+    """``(X, names)`` with the extra columns of ``registered_terms.py --local / --lab-blocks / --exponents``
+    (file ``path``) appended, rows matched by ``keys`` (the pairs' distorted-image file names, or probe rows)."""
     from pathlib import PurePath
 
     z = np.load(path)
@@ -131,8 +131,8 @@ def with_local_columns(X, names, keys, path):
     index = {name(k): i for i, k in enumerate(z["keys"])}
     missing = [str(k) for k in keys if name(k) not in index]
     if missing:
-        raise SystemExit(f"{path}: no local columns for {len(missing)} rows (e.g. {missing[0]}); rerun "
-                         "registered_terms.py --local on the same pairs")
+        raise SystemExit(f"{path}: no columns for {len(missing)} rows (e.g. {missing[0]}); rerun "
+                         "registered_terms.py (--local, --lab-blocks or --exponents) on the same pairs")
     rows = [index[name(k)] for k in keys]
     return np.column_stack([np.asarray(X, dtype=np.float64), z["X"][rows]]), list(names) + [str(n) for n in z["names"]]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from registered_designs import design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_local_columns
+from registered_designs import design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_columns
 from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
@@ -104,14 +104,14 @@ def main(argv=None):
     exponents = exponents_in(args.exponent_terms)
     for extra in (args.local_terms, args.lab_terms, args.exponent_terms):
         if extra:
-            X, names = with_local_columns(X, names, z["dist"], extra)
+            X, names = with_columns(X, names, z["dist"], extra)
     table = read_type_level_table(args.table)
     cells = Cells(X, names, z["type"], z["level"], table)
     refs = sorted(set(str(r) for r in z["ref"]))
     probe = Probe(args.probe, floors)
     for extra in (args.local_probe, args.lab_probe, args.exponent_probe):
         if extra:
-            probe.X, probe.names = with_local_columns(probe.X, probe.names, range(len(probe.X)), extra)
+            probe.X, probe.names = with_columns(probe.X, probe.names, range(len(probe.X)), extra)
     sets = registered_sets(local, blocks, exponents)
     pool = [d for d in design_pool(floors, local, blocks, exponents) if d["mu"] <= args.max_mu]
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)

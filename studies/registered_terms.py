@@ -88,17 +88,16 @@ def local_metrics(radii):
     return {r: InvariantLPIPS(variant=v.with_(name=f"local{r}", local_radius=r), weights="ones") for r in radii}
 
 
-def local_columns(metrics, fx, fy):
-    """(n, len(radii) * 2) values of the registered terms under each radius, and their column names."""
-    from registered_designs import local_name
-
+def registered_columns(metrics, fx, fy, column_name):
+    """(n, columns) values of the registered terms of each metric (a setting -> metric dict: local radius,
+    pooling exponent, ...), and their column names ``column_name(term, setting)``."""
     cols, names = [], []
-    for r, m in metrics.items():
+    for setting, m in metrics.items():
         _, per = m.distance(fx, fy, retPerLayer=True)
         for k, t in zip(m.terms, per):
             if k in m.variant.registered:
                 cols.append(t.view(-1, 1))
-                names.append(local_name(k, r))
+                names.append(column_name(k, setting))
     return torch.cat(cols, dim=1).double().numpy(), names
 
 
@@ -108,13 +107,6 @@ def lab_block_metric(blocks):
     v = Variant("lab-blocks", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
                 registered=tuple(f"lab{b}.reg.lab" for b in blocks))
     return InvariantLPIPS(variant=v, weights="ones")
-
-
-def block_columns(metric, fx, fy):
-    """(n, len(blocks)) values of the low-passed CIELab terms, and their column names."""
-    _, per = metric.distance(fx, fy, retPerLayer=True)
-    keep = [(k, t) for k, t in zip(metric.terms, per) if k in metric.variant.registered]
-    return torch.cat([t.view(-1, 1) for _, t in keep], dim=1).double().numpy(), [k for k, _ in keep]
 
 
 def probe_images(refs_dir, size):
@@ -145,32 +137,19 @@ def exponent_metrics(exponents):
                               weights="ones") for q in exponents}
 
 
-def exponent_columns(metrics, fx, fy):
-    """(n, len(exponents) * 2) values of the registered terms under each exponent, and their column names."""
-    from registered_designs import exponent_name
-
-    cols, names = [], []
-    for q, m in metrics.items():
-        _, per = m.distance(fx, fy, retPerLayer=True)
-        for k, t in zip(m.terms, per):
-            if k in m.variant.registered:
-                cols.append(t.view(-1, 1))
-                names.append(exponent_name(k, q))
-    return torch.cat(cols, dim=1).double().numpy(), names
-
-
 def column_maker(radii, blocks, exponents=()):
     """``(a metric whose features() the columns read, columns(fx, fy) -> (values, names))``: the local
     matching columns at ``radii``, the low-passed CIELab columns at ``blocks``, or the registered terms
     under the pooling ``exponents``."""
+    from registered_designs import exponent_name, local_name
+
     if exponents:
-        metrics = exponent_metrics(exponents)
-        return next(iter(metrics.values())), lambda fx, fy: exponent_columns(metrics, fx, fy)
-    if blocks:
-        metric = lab_block_metric(blocks)
-        return metric, lambda fx, fy: block_columns(metric, fx, fy)
-    metrics = local_metrics(radii)
-    return next(iter(metrics.values())), lambda fx, fy: local_columns(metrics, fx, fy)
+        metrics, name = exponent_metrics(exponents), exponent_name
+    elif blocks:
+        metrics, name = {0: lab_block_metric(blocks)}, lambda key, _: key
+    else:
+        metrics, name = local_metrics(radii), local_name
+    return next(iter(metrics.values())), lambda fx, fy: registered_columns(metrics, fx, fy, name)
 
 
 def local_probe(radii, refs_dir, out, size=256, blocks=(), exponents=()):

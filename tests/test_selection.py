@@ -121,18 +121,18 @@ def test_low_passed_lab_designs_join_the_pool_and_become_metrics(tmp_path):
     """The sets r1+lab<s> (registered_terms.py --lab-blocks) enter the pool, their columns are matched to the
     pairs by file name (the folder a file was written from may differ), and a design becomes a metric
     comparing CIELab block means."""
-    from registered_designs import design_metric, design_pool, lab_blocks, registered_sets, with_local_columns
+    from registered_designs import design_metric, design_pool, lab_blocks, registered_sets, with_columns
 
     path = tmp_path / "blocks.npz"
     np.savez(path, X=np.array([[1.0, 2.0], [3.0, 4.0]]), names=np.array(["lab2.reg.lab", "lab4.reg.lab"]),
              keys=np.array(["data/kodak_dev/images/I02_01_01.png", "data/kodak_dev/images/I01_01_01.png"]))
     assert lab_blocks(str(path)) == (2, 4) and lab_blocks("") == ()
     assert registered_sets((), (4,))["r1+lab4"] == ["unit.reg.relu1_2", "lab4.reg.lab"]
-    X, names = with_local_columns(np.zeros((2, 1)), ["a"], ["../data/kodak_dev/images/I01_01_01.png",
+    X, names = with_columns(np.zeros((2, 1)), ["a"], ["../data/kodak_dev/images/I01_01_01.png",
                                                              "../data/kodak_dev/images/I02_01_01.png"], str(path))
     assert names == ["a", "lab2.reg.lab", "lab4.reg.lab"] and X[:, 1].tolist() == [3.0, 1.0]
-    with pytest.raises(SystemExit, match="no local columns"):
-        with_local_columns(np.zeros((1, 1)), ["a"], ["I09_01_01.png"], str(path))
+    with pytest.raises(SystemExit, match="no columns"):
+        with_columns(np.zeros((1, 1)), ["a"], ["I09_01_01.png"], str(path))
     design = next(d for d in design_pool(blocks=(4,)) if d["name"] == "tex12+lab|s1.c32|λ0.5|r1+lab4|μ2")
     names = design["texture"] + design["structure"] + design["registered"]
     m = design_metric(design, names, np.ones(len(names)), trunk_weights=None)
