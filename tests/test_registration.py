@@ -295,6 +295,8 @@ def local_metric():
 
 
 def test_local_matching_forgives_cell_jitter_not_noise_mirror_or_shuffle(metric, local_metric):
+    if metric.formulation.exponent != 1.0:
+        pytest.skip("compared with local_metric, whose registered terms are plain means")
     x = smooth_image(12, 96, 128)
     y, _ = cell_jitter(x, 16, 2, seed=1)
     n = len(local_metric.variant.registered)
