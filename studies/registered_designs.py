@@ -84,14 +84,18 @@ def design_pool(floors=(0.0,), local=(), blocks=(), exponents=()):
     return pool
 
 
+def column_settings(names):
+    """The local radii (``@j<R>``) and pooling exponents (``@q<q>``) that column names carry, as two sets."""
+    return ({int(n.split("@j")[1]) for n in names if "@j" in n}, {float(n.split("@q")[1]) for n in names if "@q" in n})
+
+
 def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIPS:
     """An InvariantLPIPS computing the design's distance ``X[:, names] @ coef`` (times the number of texture
     terms, the shipped convention) on the default's anti-aliased trunk; ``trunk_weights=None``: a random
     trunk (tests)."""
     base = get_variant("registered-blur")
     plain = [n.split("@")[0] for n in names]
-    radii = {int(n.split("@j")[1]) for n in names if "@j" in n}
-    qs = {float(n.split("@q")[1]) for n in names if "@q" in n}
+    radii, qs = column_settings(names)
     if len(radii) > 1 or len(qs) > 1:
         raise SystemExit(f"design {design['name']}: registered terms of several local radii {sorted(radii)} or "
                          f"pooling exponents {sorted(qs)}")

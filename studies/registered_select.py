@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from registered_designs import design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_columns
+from registered_designs import column_settings, design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_columns
 from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
@@ -185,8 +185,8 @@ def ship(design, coefficients, path, command, variant="registered-blur"):
     if getattr(v.formulation, "floor", 0.0) != design.get("floor", 0.0):
         raise SystemExit(f"design {design['name']} has texture energy floor {design.get('floor', 0.0)}, variant "
                          f"{variant} {getattr(v.formulation, 'floor', 0.0)}: change the variant first")
-    qs = {float(k.split("@q")[1]) for k in design["registered"] if "@q" in k} or {1.0}
-    local = {int(k.split("@j")[1]) for k in design["registered"] if "@j" in k} or {0}
+    local, qs = column_settings(design["registered"])
+    local, qs = local or {0}, qs or {1.0}
     if qs != {getattr(v.formulation, "exponent", 1.0)} or local != {v.local_radius}:
         raise SystemExit(f"design {design['name']} pools its registered terms with exponent {sorted(qs)} and local "
                          f"radius {sorted(local)}, variant {variant} with {getattr(v.formulation, 'exponent', 1.0)} "

@@ -79,12 +79,16 @@ PROBE_KINDS = ("shift1", "shift2", "shift4", "shift8", "noise0.02", "noise0.03",
                "shuffle64", "other-photo")
 
 
+def pair_variant(name, registered=REGISTERED_LOCAL):
+    """The default's formulation with only ``registered`` terms, on its trunk up to relu1_2 (all the
+    registered terms read, with the CIELab image): one trunk pass shared by the columns' metrics."""
+    base = get_variant("registered-lab-blur")
+    return Variant(name, base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (), registered=registered)
+
+
 def local_metrics(radii):
     """One metric per local radius: the default's terms with local matching (the trunk pass is shared)."""
-    base = get_variant("registered-lab-blur")
-    # the registered terms need the trunk up to relu1_2 only (and the CIELab image)
-    v = Variant("local", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
-                registered=REGISTERED_LOCAL)
+    v = pair_variant("local")
     return {r: InvariantLPIPS(variant=v.with_(name=f"local{r}", local_radius=r), weights="ones") for r in radii}
 
 
@@ -103,10 +107,7 @@ def registered_columns(metrics, fx, fy, column_name):
 
 def lab_block_metric(blocks):
     """One metric whose terms are the low-passed CIELab registered terms ``lab<s>.reg.lab`` (unit scales)."""
-    base = get_variant("registered-lab-blur")
-    v = Variant("lab-blocks", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
-                registered=tuple(f"lab{b}.reg.lab" for b in blocks))
-    return InvariantLPIPS(variant=v, weights="ones")
+    return InvariantLPIPS(variant=pair_variant("lab-blocks", tuple(f"lab{b}.reg.lab" for b in blocks)), weights="ones")
 
 
 def probe_images(refs_dir, size):
@@ -130,9 +131,7 @@ def exponent_metrics(exponents):
     """One metric per pooling exponent q: the default's registered terms pooled as (mean_p e_p^q)^(1/q)."""
     from invariant_lpips.features.formulations import RegisteredFormulation
 
-    base = get_variant("registered-lab-blur")
-    v = Variant("pooled", base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (),
-                registered=REGISTERED_LOCAL)
+    v = pair_variant("pooled")
     return {q: InvariantLPIPS(variant=v.with_(name=f"q{q:g}", formulation=RegisteredFormulation(0.0, q)),
                               weights="ones") for q in exponents}
 
