@@ -20,7 +20,9 @@ Admissible in a fold: the design meets the synthetic targets (a 1-px crop shift 
 median over crops; a mirror and a 64-px shuffle at least 2x faint noise and more than JPEG q30 on every
 crop) and the loss constraint: ``mu >= --min-mu`` and a registered set among ``--registered-sets`` (measured
 by ``studies/loss_frontier.py``: the training run's sharpness within 15% of the truth's; no human score).
-The shipped default, ``registered-lab-blur``: ``--min-mu 2 --registered-sets r1+lab``.
+The shipped default, ``registered-lab-blur``: ``--min-mu 2 --registered-sets r1+lab``. With ``--loss-runs``
+the loss test itself is the constraint (``loss_test``: the mean over seeds of the training run's aligned PSNR
+at most 0.1 dB below the shipped default's, sharpness within 15%); ``--designs`` fixes the pool to a family.
 Among them the nested protocol (``selection.nested_selection``) chooses by SRCC over the training cells.
 Nothing here reads RAID.
 """
@@ -58,6 +60,32 @@ def blur_levels(cells, d):
     return out
 
 
+def loss_test(runs: list, names: list, reference: str, max_drop: float = 0.1, sharpness_tolerance: float = 0.15) -> dict:
+    """The loss test as a constraint: ``runs`` are the parsed ``train*.json`` of ``studies/loss_frontier.py``
+    (one per training seed). For each name: the mean aligned PSNR and sharpness over the runs, and ``ok`` when
+    the design was measured in every run, its mean aligned PSNR is at most ``max_drop`` dB below
+    ``reference``'s and its mean sharpness is within ``sharpness_tolerance`` of the truth's (1). The
+    reference (the shipped default) passes by definition. Raises if the reference is missing from a run."""
+    def means(name):
+        got = [r["designs"][name]["mean"] for r in runs if name in r.get("designs", {})]
+        if len(got) < len(runs):
+            return None
+        return (float(np.mean([g["aligned_psnr"] for g in got])), float(np.mean([g["sharpness"] for g in got])))
+
+    ref = means(reference)
+    if ref is None:
+        raise SystemExit(f"--loss-reference {reference!r} is not measured in every --loss-runs file")
+    out = {}
+    for name in names:
+        m = means(name)
+        if m is None:
+            out[name] = {"measured_in_every_run": False, "ok": False}
+            continue
+        ok = name == reference or (m[0] >= ref[0] - max_drop and abs(m[1] - 1.0) <= sharpness_tolerance)
+        out[name] = {"measured_in_every_run": True, "aligned_psnr": m[0], "sharpness": m[1], "ok": bool(ok)}
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--terms", required=True)
@@ -88,6 +116,13 @@ def main(argv=None):
     ap.add_argument("--exponent-probe", default="", help="the same columns of the probes")
     ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
     ap.add_argument("--variant", default="registered-blur", help="the variant --ship writes the weights of")
+    ap.add_argument("--designs", default="",
+                    help="comma-separated design names: the pool holds these only (a family fixed beforehand)")
+    ap.add_argument("--loss-runs", default="",
+                    help="comma-separated train*.json of studies/loss_frontier.py (one per seed): a design is "
+                         "admissible only if measured in each and it passes the loss test against --loss-reference")
+    ap.add_argument("--loss-reference", default="tex12+lab|s1.c32|λ0.5|r1+lab|μ2",
+                    help="the design whose mean aligned PSNR the loss test compares with (the shipped default)")
     ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
     args = ap.parse_args(argv)
 
@@ -114,6 +149,16 @@ def main(argv=None):
             probe.X, probe.names = with_columns(probe.X, probe.names, range(len(probe.X)), extra)
     sets = registered_sets(local, blocks, exponents)
     pool = [d for d in design_pool(floors, local, blocks, exponents) if d["mu"] <= args.max_mu]
+    if args.designs:
+        wanted = [n for n in args.designs.split(",") if n]
+        missing = [n for n in wanted if n not in {d["name"] for d in pool}]
+        if missing:
+            raise SystemExit(f"--designs: not in the pool {missing}; names look like {pool[0]['name']!r}")
+        pool = [d for d in pool if d["name"] in wanted]
+    measured = {}
+    if args.loss_runs:
+        runs = [json.loads(Path(f).read_text()) for f in args.loss_runs.split(",") if f]
+        measured = loss_test(runs, [d["name"] for d in pool], args.loss_reference)
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
 
     unknown = [r for r in args.registered_sets if r not in sets]
@@ -122,6 +167,8 @@ def main(argv=None):
     allowed = [sets[r] for r in args.registered_sets]
 
     def loss_ok(design):
+        if measured and not measured[design["name"]]["ok"]:
+            return False
         return design["mu"] >= args.min_mu and (not args.registered_sets or design["registered"] in allowed)
 
     def admissible(design, train):
@@ -143,7 +190,7 @@ def main(argv=None):
     best = int(np.argmax(crit))
     chosen = pool[best]
     rows = {}
-    show = [chosen["name"]] + [s for s in args.show.split(",") if s]
+    show = [chosen["name"]] + [s for s in args.show.split(",") if s] + ([d["name"] for d in pool] if args.designs else [])
     for d, (nm, c), f in zip(pool, every, figs):
         if d["name"] in show:
             rows[d["name"]] = {"srcc_all_cells": cell_srcc(cells, cells.columns(nm) @ c, cells.types), **f,
@@ -151,6 +198,7 @@ def main(argv=None):
                                "floor": d["floor"], "blur_levels": blur_levels(cells, cells.columns(nm) @ c)}
     out = {"designs_compared": len(pool), "floors": floors, "local_radii": list(local), "lab_blocks": list(blocks), "exponents": list(exponents), "pairs": int(len(z["X"])), "references": len(refs),
            "min_mu": args.min_mu, "registered_sets": args.registered_sets,
+           "loss_runs": args.loss_runs.split(",") if args.loss_runs else [], "loss_test": measured,
            "nested_srcc": res["nested_srcc"], "nested_krcc": res["nested_krcc"], "nested_plcc": res["nested_plcc"],
            "folds": res["folds"], "peers": res["peers"], "admissible_on_all_types": int(sum(ok)),
            "chosen_on_all_types": chosen, "coefficients": dict(zip(every[best][0], map(float, every[best][1]))),

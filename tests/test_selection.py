@@ -179,3 +179,24 @@ def test_the_scoring_variant_is_its_designs_formula():
     x, y = torch.rand(1, 3, 64, 80, generator=g), torch.rand(2, 3, 64, 80, generator=g)
     with torch.no_grad():
         torch.testing.assert_close(m(x, y, normalize=True), shipped(x, y, normalize=True), rtol=1e-5, atol=1e-6)
+
+
+def test_the_loss_test_is_a_mean_over_seeds_against_the_default():
+    """registered_select.loss_test: a design passes when measured in every run, its mean aligned PSNR is at
+    most 0.1 dB below the reference's and its mean sharpness within 15% of the truth's; the reference passes."""
+    from registered_select import loss_test
+
+    def run(**designs):
+        return {"designs": {k: {"mean": {"aligned_psnr": p, "sharpness": s}} for k, (p, s) in designs.items()}}
+
+    runs = [run(ref=(29.0, 1.2), a=(28.95, 1.10), b=(29.5, 1.30), c=(28.0, 1.0)),
+            run(ref=(28.8, 1.2), a=(28.75, 1.10), b=(29.5, 1.25), c=(30.0, 1.0), d=(40.0, 1.0))]
+    got = loss_test(runs, ["ref", "a", "b", "c", "d"], "ref")
+    assert got["ref"]["ok"] and abs(got["ref"]["aligned_psnr"] - 28.9) < 1e-9
+    assert got["a"]["ok"]                                                      # 0.05 dB below, sharpness 1.10
+    assert not got["b"]["ok"] and abs(got["b"]["sharpness"] - 1.275) < 1e-9   # over-sharpens
+    assert got["c"]["ok"]                                                      # mean 29.0 over the seeds
+    assert not got["d"]["ok"] and not got["d"]["measured_in_every_run"]        # one seed only
+    assert not loss_test(runs, ["a"], "ref", max_drop=0.01)["a"]["ok"]
+    with pytest.raises(SystemExit, match="not measured"):
+        loss_test(runs, ["a"], "d")
