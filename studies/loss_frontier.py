@@ -44,6 +44,8 @@ def main(argv=None):
     ap.add_argument("--local-terms", default="", help="local-matching columns (registered_terms.py --local)")
     ap.add_argument("--lab-terms", default="", help="low-passed CIELab columns (registered_terms.py --lab-blocks)")
     ap.add_argument("--exponent-terms", default="", help="pooled columns (registered_terms.py --exponents)")
+    ap.add_argument("--per-term-exponents", action="store_true",
+                    help="also the designs pooling one registered term only (r1.q<q>+lab, r1+lab.lq<q>)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--batch", type=int, default=4)
@@ -59,7 +61,7 @@ def main(argv=None):
         if extra:
             X, names = with_columns(X, names, z["dist"], extra)
     cells = Cells(X, names, z["type"], z["level"], read_type_level_table(args.table))
-    pool = {d["name"]: d for d in design_pool(floors, local, blocks, exponents)}
+    pool = {d["name"]: d for d in design_pool(floors, local, blocks, exponents, args.per_term_exponents)}
     refs = [load_image(p) for p in list_images(args.refs)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,13 +53,17 @@ def local_name(key: str, radius: int) -> str:
     return key if not radius else f"{key}@j{radius}"
 
 
-def registered_sets(local=(), blocks=(), exponents=()):
+def registered_sets(local=(), blocks=(), exponents=(), per_term=False):
     """The registered sets of the pool: :data:`REGISTERED`, plus ``r1+lab.j<R>`` for each radius in ``local``,
     ``r1+lab<s>`` (the CIELab term on s x s px block means) for each block size in ``blocks`` and
-    ``r1+lab.q<q>`` (both pooled over positions with exponent q) for each q in ``exponents``."""
+    ``r1+lab.q<q>`` (both pooled over positions with exponent q) for each q in ``exponents``; with
+    ``per_term``, also ``r1.q<q>+lab`` (only relu1_2 pooled) and ``r1+lab.lq<q>`` (only CIELab pooled)."""
     sets = dict(REGISTERED)
     for q in exponents:
         sets[f"r1+lab.q{q:g}"] = [exponent_name(k, q) for k in REGISTERED["r1+lab"]]
+        if per_term:
+            sets[f"r1.q{q:g}+lab"] = [exponent_name("unit.reg.relu1_2", q), "lab.reg.lab"]
+            sets[f"r1+lab.lq{q:g}"] = ["unit.reg.relu1_2", exponent_name("lab.reg.lab", q)]
     for r in local:
         sets[f"r1+lab.j{r}"] = [local_name(k, r) for k in REGISTERED["r1+lab"]]
     for b in blocks:
@@ -67,12 +71,12 @@ def registered_sets(local=(), blocks=(), exponents=()):
     return sets
 
 
-def design_pool(floors=(0.0,), local=(), blocks=(), exponents=()):
+def design_pool(floors=(0.0,), local=(), blocks=(), exponents=(), per_term=False):
     """Every design: texture base (under each energy floor kappa of ``floors``) x coarse structure x lambda x
     registered set (with local matching at the radii ``local``; low-passed CIELab at ``blocks``; pooling
-    exponents ``exponents``) x mu."""
+    exponents ``exponents``, also per term with ``per_term``) x mu."""
     pool = []
-    sets = registered_sets(local, blocks, exponents)
+    sets = registered_sets(local, blocks, exponents, per_term)
     for kappa in floors:
         for s, r in itertools.product(STRUCTURE, sets):
             for lam in (LAMBDAS if s != "none" else (0.0,)):
@@ -89,6 +93,16 @@ def column_settings(names):
     return ({int(n.split("@j")[1]) for n in names if "@j" in n}, {float(n.split("@q")[1]) for n in names if "@q" in n})
 
 
+def term_exponents(names):
+    """``(q, {term: q})``: the pooling exponent shared by every registered column of ``names`` (1 when none is
+    pooled), or ``(1, {term: q})`` for the pooled terms when they differ from the others."""
+    reg = {n.split("@")[0]: (float(n.split("@q")[1]) if "@q" in n else 1.0) for n in names if ".reg." in n}
+    qs = set(reg.values())
+    if len(qs) <= 1:
+        return (qs.pop() if qs else 1.0), {}
+    return 1.0, {k: q for k, q in reg.items() if q != 1.0}
+
+
 def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIPS:
     """An InvariantLPIPS computing the design's distance ``X[:, names] @ coef`` (times the number of texture
     terms, the shipped convention) on the default's anti-aliased trunk; ``trunk_weights=None``: a random
@@ -96,6 +110,7 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     base = get_variant("registered-blur")
     plain = [n.split("@")[0] for n in names]
     radii, qs = column_settings(names)
+    q, per_term = term_exponents(names)
     if len(radii) > 1 or len(qs) > 1:
         raise SystemExit(f"design {design['name']}: registered terms of several local radii {sorted(radii)} or "
                          f"pooling exponents {sorted(qs)}")
@@ -111,7 +126,7 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
     reg_taps = [n.split(".")[2] for n in registered if n.split(".")[2] != "lab"]
     trunk_taps = tuple(t for t in ("relu1_2", "pool1", "relu2_2", "pool2")
                        if t in reg_taps or any(t in s for s in taps.values()))
-    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0), qs.pop() if qs else 1.0),
+    v = Variant("frontier", RegisteredFormulation(design.get("floor", 0.0), q, per_term),
                 base.trunk.with_(taps=trunk_taps),
                 ("mean", "std") + tuple(structure), ("mean", "std"),
                 statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered,

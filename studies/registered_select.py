@@ -114,6 +114,9 @@ def main(argv=None):
                     help="pooled columns of the pairs (registered_terms.py --exponents): adds the sets r1+lab.q<q> "
                          "to the pool; needs --exponent-probe")
     ap.add_argument("--exponent-probe", default="", help="the same columns of the probes")
+    ap.add_argument("--per-term-exponents", action="store_true",
+                    help="with --exponent-terms: also the sets pooling one registered term only (r1.q<q>+lab: "
+                         "relu1_2; r1+lab.lq<q>: CIELab)")
     ap.add_argument("--ship", default="", help="write the design chosen on all types as this weights file")
     ap.add_argument("--variant", default="registered-blur", help="the variant --ship writes the weights of")
     ap.add_argument("--designs", default="",
@@ -147,8 +150,8 @@ def main(argv=None):
     for extra in (args.local_probe, args.lab_probe, args.exponent_probe):
         if extra:
             probe.X, probe.names = with_columns(probe.X, probe.names, range(len(probe.X)), extra)
-    sets = registered_sets(local, blocks, exponents)
-    pool = [d for d in design_pool(floors, local, blocks, exponents) if d["mu"] <= args.max_mu]
+    sets = registered_sets(local, blocks, exponents, args.per_term_exponents)
+    pool = [d for d in design_pool(floors, local, blocks, exponents, args.per_term_exponents) if d["mu"] <= args.max_mu]
     if args.designs:
         wanted = [n for n in args.designs.split(",") if n]
         missing = [n for n in wanted if n not in {d["name"] for d in pool}]
@@ -233,12 +236,15 @@ def ship(design, coefficients, path, command, variant="registered-blur"):
     if getattr(v.formulation, "floor", 0.0) != design.get("floor", 0.0):
         raise SystemExit(f"design {design['name']} has texture energy floor {design.get('floor', 0.0)}, variant "
                          f"{variant} {getattr(v.formulation, 'floor', 0.0)}: change the variant first")
-    local, qs = column_settings(design["registered"])
-    local, qs = local or {0}, qs or {1.0}
-    if qs != {getattr(v.formulation, "exponent", 1.0)} or local != {v.local_radius}:
-        raise SystemExit(f"design {design['name']} pools its registered terms with exponent {sorted(qs)} and local "
-                         f"radius {sorted(local)}, variant {variant} with {getattr(v.formulation, 'exponent', 1.0)} "
-                         f"and {v.local_radius}: change the variant first")
+    local, _ = column_settings(design["registered"])
+    local = local or {0}
+    wanted = {n.split("@")[0]: (float(n.split("@q")[1]) if "@q" in n else 1.0) for n in design["registered"]}
+    exponent_for = getattr(v.formulation, "exponent_for", lambda key: 1.0)
+    has = {k: exponent_for(k) for k in wanted}
+    if has != wanted or local != {v.local_radius}:
+        raise SystemExit(f"design {design['name']} pools its registered terms with exponents {wanted} and local "
+                         f"radius {sorted(local)}, variant {variant} with {has} and {v.local_radius}: change the "
+                         f"variant first")
     tensors = {t: torch.ones(c) for t, c in v.channels().items()}
     scales = {t: nt * coefficients[t] for t in v.terms()}
     for term, a in scales.items():

@@ -138,6 +138,26 @@ def test_pooling_exponent_weighs_a_few_large_changes_more_than_a_thin_spread():
             RegisteredFormulation(exponent=bad)
 
 
+def test_per_term_exponent_pools_only_the_named_term():
+    from invariant_lpips.features.formulations import RegisteredFormulation
+
+    plain, both, lab_only = (RegisteredFormulation(), RegisteredFormulation(exponent=2.0),
+                             RegisteredFormulation(exponents={"lab.reg.lab": 2.0}))
+    a = torch.zeros(1, 3, 8, 8)
+    b = a.clone()
+    b[..., :2, :2] = 0.5
+    w = torch.ones(3)
+    value = lambda f, key: float(f.pair_value(f.term_difference(key, a, b, w), key))
+    assert value(lab_only, "lab.reg.lab") == pytest.approx(value(both, "lab.reg.lab"), rel=1e-6)
+    assert value(lab_only, "unit.reg.relu1_2") == pytest.approx(value(plain, "unit.reg.relu1_2"), rel=1e-6)
+    assert value(lab_only, "lab.reg.lab") != pytest.approx(value(plain, "lab.reg.lab"), rel=1e-3)
+    assert "lab.reg.lab:q=2" in repr(lab_only) and " q=" not in repr(lab_only)
+    with pytest.raises(ValueError, match="not a registered term"):
+        RegisteredFormulation(exponents={"raw.mean.pool1": 2.0})
+    with pytest.raises(ValueError, match="pooling exponent"):
+        RegisteredFormulation(exponents={"lab.reg.lab": 0.5})
+
+
 def test_variant_refuses_registered_terms_it_cannot_compute():
     with pytest.raises(ValueError, match="registered term"):
         registered_variant(registered=("unit.reg.pool3",))

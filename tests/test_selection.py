@@ -155,6 +155,32 @@ def test_pooled_designs_become_metrics_with_their_exponent(tmp_path):
     assert m.variant.formulation.exponent == 2.0 and m.variant.registered == ("unit.reg.relu1_2", "lab.reg.lab")
 
 
+def test_per_term_pooled_designs_pool_only_their_own_term():
+    """With per_term, the pool gains r1.q<q>+lab (relu1_2 pooled) and r1+lab.lq<q> (CIELab pooled); without it
+    the pool is unchanged. A per-term design becomes a metric whose pooled term alone has exponent q, and its
+    distance is that of the formulation with the same per-term exponent."""
+    import torch
+    from registered_designs import design_metric, design_pool
+
+    plain = {d["name"] for d in design_pool(exponents=(2.0,))}
+    both = {d["name"]: d for d in design_pool(exponents=(2.0,), per_term=True)}
+    added = set(both) - plain
+    assert added and all("r1.q2+lab" in n or "r1+lab.lq2" in n for n in added) and plain <= set(both)
+    design = both["tex12+lab|s1.c32|λ0.5|r1+lab.lq2|μ2"]
+    assert design["registered"] == ["unit.reg.relu1_2", "lab.reg.lab@q2"]
+    names = design["texture"] + design["structure"] + design["registered"]
+    m = design_metric(design, names, np.ones(len(names)), trunk_weights=None)
+    f = m.variant.formulation
+    assert f.exponent == 1.0 and f.exponents == {"lab.reg.lab": 2.0}
+    assert f.exponent_for("lab.reg.lab") == 2.0 and f.exponent_for("unit.reg.relu1_2") == 1.0
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 48, 48, generator=g)
+    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    with torch.no_grad():
+        terms = m(x, y, normalize=True, retPerLayer=True)[1]
+    assert all(bool(torch.isfinite(torch.as_tensor(t)).all()) for t in terms)
+
+
 def test_the_scoring_variant_is_its_designs_formula():
     """registered-lab-q4-blur, as shipped, computes the design the selection chose (the study's columns
     weighted by its coefficients): same terms, scales and pooling exponent, so the same distances."""

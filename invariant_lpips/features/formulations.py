@@ -398,8 +398,9 @@ class RegisteredFormulation(TextureStructureFormulation):
     With a pooling exponent ``q > 1`` (Minkowski pooling over positions) the per-position values ``e_p``
     (the summands above, ``e_p = sum_c w_c (u_c(p) - v_c(p))^2 / sum_c w_c``) are pooled as
     ``M_r = (mean_p e_p^q)^(1/q)``: a few positions changed a lot (impulses, a moved patch) weigh more than
-    the same total spread thinly (slight ringing in flat regions). ``q = 1`` is the plain mean. The pair
-    step sums :meth:`term_difference` (``mean_p e_p^q``) over strips and anchorings and then takes
+    the same total spread thinly (slight ringing in flat regions). ``q = 1`` is the plain mean. ``exponents``
+    (``{term: q}``) gives single registered terms their own ``q`` (e.g. ``{"lab.reg.lab": 2.0}``: only the
+    CIELab differences pooled); the others take ``exponent``. The pair step sums :meth:`term_difference` (``mean_p e_p^q``) over strips and anchorings and then takes
     :meth:`pair_value` (the root), so strips still give the whole image's value.
 
     ``M_r`` is 0 for identical images and for a whole-pixel shift within the registration's range; a
@@ -411,25 +412,43 @@ class RegisteredFormulation(TextureStructureFormulation):
     #: computes registered (pair) terms, ``"<space>.reg.<tap>"`` (see :func:`is_pair_term`)
     pair_terms = True
 
-    def __init__(self, floor: float = 0.0, exponent: float = 1.0):
+    def __init__(self, floor: float = 0.0, exponent: float = 1.0, exponents: Optional[Dict[str, float]] = None):
         super().__init__(floor)
-        exponent = float(exponent)
-        if not 1.0 <= exponent < float("inf"):
-            raise ValueError(f"the registered terms' pooling exponent q must be a finite number >= 1, got {exponent!r}")
+
+        def checked(q, what):
+            q = float(q)
+            if not 1.0 <= q < float("inf"):
+                raise ValueError(f"{what}: the pooling exponent q must be a finite number >= 1, got {q!r}")
+            return q
+
         #: ``q``: Minkowski pooling of the registered terms over positions (1: the mean)
-        self.exponent = exponent
+        self.exponent = checked(exponent, "the registered terms")
+        #: per-term ``q`` overriding :attr:`exponent` (``{"<space>.reg.<tap>": q}``)
+        self.exponents = {}
+        for key, q in (exponents or {}).items():
+            if not is_pair_term(key):
+                raise ValueError(f"exponents: {key!r} is not a registered term ('<space>.reg.<tap>', e.g. "
+                                 f"'lab.reg.lab' or 'unit.reg.relu1_2')")
+            self.exponents[key] = checked(q, f"registered term {key!r}")
+
+    def exponent_for(self, key: Optional[str]) -> float:
+        """The pooling exponent ``q`` of registered term ``key`` (:attr:`exponent` unless overridden)."""
+        return self.exponents.get(key, self.exponent)
 
     def __repr__(self) -> str:
         text = super().__repr__()
-        return text[:-1] + f" q={self.exponent:g}>" if self.exponent != 1.0 else text
+        extra = (f" q={self.exponent:g}" if self.exponent != 1.0 else "") + "".join(
+            f" {k}:q={q:g}" for k, q in sorted(self.exponents.items()))
+        return text[:-1] + extra + ">" if extra else text
 
-    def pair_value(self, pooled: torch.Tensor) -> torch.Tensor:
-        """A registered term from its pooled ``mean_p e_p^q`` (:meth:`term_difference`): the ``q``-th root,
-        with a zero (not NaN) gradient at 0."""
-        if self.exponent == 1.0:
+    def pair_value(self, pooled: torch.Tensor, key: Optional[str] = None) -> torch.Tensor:
+        """Registered term ``key`` from its pooled ``mean_p e_p^q`` (:meth:`term_difference`): the ``q``-th
+        root, with a zero (not NaN) gradient at 0."""
+        q = self.exponent_for(key)
+        if q == 1.0:
             return pooled
         positive = pooled > 0
-        root = torch.where(positive, pooled, torch.ones_like(pooled)) ** (1.0 / self.exponent)
+        root = torch.where(positive, pooled, torch.ones_like(pooled)) ** (1.0 / q)
         return torch.where(positive, root, torch.zeros_like(pooled))
 
     def term_difference(self, key, a, b, w):
@@ -441,6 +460,7 @@ class RegisteredFormulation(TextureStructureFormulation):
             raise ValueError(f"registered term {key!r}: the space must be 'unit' (a trunk tap), 'lab' or "
                              f"'lab<s>' with s in {list(LAB_BLOCKS)}")
         unit = space == "unit"
+        q = self.exponent_for(key)
         h, wd = a.shape[-2:]
         if b.shape[-2:] != (h, wd):
             raise ValueError(f"registered term {key!r}: maps of sizes {tuple(a.shape[-2:])} and "
@@ -460,14 +480,14 @@ class RegisteredFormulation(TextureStructureFormulation):
                 u = u * torch.rsqrt((u * u).sum(dim=1, keepdim=True) + REGISTERED_EPS)
                 v = v * torch.rsqrt((v * v).sum(dim=1, keepdim=True) + REGISTERED_EPS)
             diff = u - v
-            if self.exponent == 1.0:  # the plain mean: one reduction, divided by sum_c w_c at the end
+            if q == 1.0:  # the plain mean: one reduction, divided by sum_c w_c at the end
                 sq = wv * diff * diff
                 part = (sq if count is None else sq * count[..., r0:r0 + rows, :]).sum(dim=(1, 2, 3))
             else:
-                e = ((wv * diff * diff).sum(dim=1) / wsum) ** self.exponent       # (N, rows, w): e_p^q
+                e = ((wv * diff * diff).sum(dim=1) / wsum) ** q                   # (N, rows, w): e_p^q
                 part = (e if count is None else e * count[:, 0, r0:r0 + rows, :]).sum(dim=(1, 2))
             total = part if total is None else total + part
-        return total / (h * wd) / (wsum if self.exponent == 1.0 else 1.0)
+        return total / (h * wd) / (wsum if q == 1.0 else 1.0)
 
 
 _REGISTRY: Dict[str, Formulation] = {}

@@ -359,7 +359,7 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
         col = torch.zeros(n, device=dev, dtype=parts[0][1].dtype)
         for idx, v in parts:
             col = col.index_put((torch.tensor(idx, device=dev),), v.expand(len(idx)) if v.numel() == 1 else v)
-        out[k] = formulation.pair_value(col)  # the pooled means of every strip and anchoring, then the root
+        out[k] = formulation.pair_value(col, k)  # the pooled means of every strip and anchoring, then the root
     return out, shifts
 
 
