@@ -65,7 +65,8 @@ def test_statistics_cached_says_whether_features_are_statistics_only():
     assert not build_metric("mse").statistics_cached and build_metric("mse").trunk is None
 
 
-@pytest.mark.parametrize("variant", ["registered-blur", "registered-lab-blur", "registered-lab-q4-blur"])
+@pytest.mark.parametrize("variant", ["registered-blur", "registered-lab-blur", "registered-lab-q4-blur",
+                                     "registered-lab-rq3-blur"])
 def test_registered_variant_on_a_displaced_pair(variant):
     """The pair step runs in distance(): a pair displaced by (3, -5) px is registered (a second trunk pass
     on the overlap) and gives the forward's value, also term by term (retPerLayer); cached statistics alone

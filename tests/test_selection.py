@@ -181,9 +181,13 @@ def test_per_term_pooled_designs_pool_only_their_own_term():
     assert all(bool(torch.isfinite(torch.as_tensor(t)).all()) for t in terms)
 
 
-def test_the_scoring_variant_is_its_designs_formula():
-    """registered-lab-q4-blur, as shipped, computes the design the selection chose (the study's columns
-    weighted by its coefficients): same terms, scales and pooling exponent, so the same distances."""
+@pytest.mark.parametrize("variant, design_name, exponents, per_term", [
+    ("registered-lab-q4-blur", "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2", (4.0,), False),
+    ("registered-lab-rq3-blur", "tex12+lab|s1.c32|λ0.5|r1.q3+lab|μ2", (3.0,), True)])
+def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exponents, per_term):
+    """registered-lab-q4-blur and registered-lab-rq3-blur, as shipped, compute the designs the selection
+    chose (the study's columns weighted by their coefficients): same terms, scales and pooling exponents
+    (per term for rq3), so the same distances."""
     import json
 
     import torch
@@ -193,14 +197,14 @@ def test_the_scoring_variant_is_its_designs_formula():
     from invariant_lpips.weights.linear import SHIPPED_DIR
 
     entry = next(e for e in json.loads((SHIPPED_DIR / "manifest.json").read_text())["files"]
-                 if e["variant"] == "registered-lab-q4-blur")
-    design = next(d for d in design_pool(exponents=(4.0,)) if d["name"] == "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2")
+                 if e["variant"] == variant)
+    design = next(d for d in design_pool(exponents=exponents, per_term=per_term) if d["name"] == design_name)
     names = design["texture"] + design["structure"] + design["registered"]
     coef = [entry["scales"][n.split("@")[0]] / len(design["texture"]) for n in names]
     torch.manual_seed(0)
     m = design_metric(design, names, coef, trunk_weights=None)
     torch.manual_seed(0)
-    shipped = InvariantLPIPS("registered-lab-q4-blur", trunk_weights=None)
+    shipped = InvariantLPIPS(variant, trunk_weights=None)
     g = torch.Generator().manual_seed(3)
     x, y = torch.rand(1, 3, 64, 80, generator=g), torch.rand(2, 3, 64, 80, generator=g)
     with torch.no_grad():

@@ -244,3 +244,9 @@ register_variant(get_variant("registered-lab-blur").with_(
     name="registered-lab-q4-blur", formulation=RegisteredFormulation(exponent=4.0),
     statistics=("mean", "std", "coarse64"), weights_file="registered_lab_q4_blur.safetensors",
     statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")), ("coarse64", ("pool1",)))))
+# registered-lab-blur with only the registered relu1_2 differences pooled over positions as
+# (mean_p e_p^3)^(1/3) (CIELab keeps the plain mean): the design chosen by nested leave-one-type-out selection
+# among the per-term pooled designs that pass the loss test (docs/per-term-pooling-2026-12-06.md)
+register_variant(get_variant("registered-lab-blur").with_(
+    name="registered-lab-rq3-blur", formulation=RegisteredFormulation(exponents={"unit.reg.relu1_2": 3.0}),
+    weights_file="registered_lab_rq3_blur.safetensors"))
