@@ -400,8 +400,9 @@ class RegisteredFormulation(TextureStructureFormulation):
     ``M_r = (mean_p e_p^q)^(1/q)``: a few positions changed a lot (impulses, a moved patch) weigh more than
     the same total spread thinly (slight ringing in flat regions). ``q = 1`` is the plain mean. ``exponents``
     (``{term: q}``) gives single registered terms their own ``q`` (e.g. ``{"lab.reg.lab": 2.0}``: only the
-    CIELab differences pooled); the others take ``exponent``. The pair step sums :meth:`term_difference` (``mean_p e_p^q``) over strips and anchorings and then takes
-    :meth:`pair_value` (the root), so strips still give the whole image's value.
+    CIELab differences pooled); the others take ``exponent``. The pair step sums :meth:`term_difference`
+    (``mean_p e_p^q``) over strips and anchorings and then takes :meth:`pair_value` (the root), so strips
+    still give the whole image's value.
 
     ``M_r`` is 0 for identical images and for a whole-pixel shift within the registration's range; a
     mirror or a shuffle, which no global shift explains, costs as much as unaligned LPIPS. Every pixel of
