@@ -93,10 +93,15 @@ def column_settings(names):
     return ({int(n.split("@j")[1]) for n in names if "@j" in n}, {float(n.split("@q")[1]) for n in names if "@q" in n})
 
 
+def registered_exponents(names):
+    """``{term: q}`` for every registered column of ``names`` (q 1 when the column carries no ``@q``)."""
+    return {n.split("@")[0]: (float(n.split("@q")[1]) if "@q" in n else 1.0) for n in names if ".reg." in n}
+
+
 def term_exponents(names):
     """``(q, {term: q})``: the pooling exponent shared by every registered column of ``names`` (1 when none is
     pooled), or ``(1, {term: q})`` for the pooled terms when they differ from the others."""
-    reg = {n.split("@")[0]: (float(n.split("@q")[1]) if "@q" in n else 1.0) for n in names if ".reg." in n}
+    reg = registered_exponents(names)
     qs = set(reg.values())
     if len(qs) <= 1:
         return (qs.pop() if qs else 1.0), {}

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from registered_designs import column_settings, design_pool, exponents_in, lab_blocks, local_radii, registered_sets, with_columns
+from registered_designs import (column_settings, design_pool, exponents_in, lab_blocks, local_radii, registered_exponents,
+                                registered_sets, with_columns)
 from selection import Cells, Probe, cell_srcc, design_coefficients, nested_selection, with_floor_columns
 
 from invariant_lpips.data.generated import read_peer_scores
@@ -238,7 +239,7 @@ def ship(design, coefficients, path, command, variant="registered-blur"):
                          f"{variant} {getattr(v.formulation, 'floor', 0.0)}: change the variant first")
     local, _ = column_settings(design["registered"])
     local = local or {0}
-    wanted = {n.split("@")[0]: (float(n.split("@q")[1]) if "@q" in n else 1.0) for n in design["registered"]}
+    wanted = registered_exponents(design["registered"])
     exponent_for = getattr(v.formulation, "exponent_for", lambda key: 1.0)
     has = {k: exponent_for(k) for k in wanted}
     if has != wanted or local != {v.local_radius}:

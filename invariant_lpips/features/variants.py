@@ -188,9 +188,9 @@ def variant_table() -> List[dict]:
     for v in _REGISTRY.values():
         notes = variant_notes(v.name)
         q = getattr(v.formulation, "exponent", 1.0)
-        per_term = "".join(f", {k} q={e:g}" for k, e in sorted(getattr(v.formulation, "exponents", {}).items()))
-        pooled = (f"q={q:g}" if q != 1.0 else "") + per_term
-        rows.append({"name": v.name, "formulation": v.formulation.name + (f" ({pooled.lstrip(', ')})" if pooled else ""),
+        pooled = ", ".join(([f"q={q:g}"] if q != 1.0 else [])
+                           + [f"{k} q={e:g}" for k, e in sorted(getattr(v.formulation, "exponents", {}).items())])
+        rows.append({"name": v.name, "formulation": v.formulation.name + (f" ({pooled})" if pooled else ""),
                      "pooling": "/".join(v.trunk.pooling),
                      "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}"
                                                              if v.colour_statistics else ""),
