@@ -17,7 +17,8 @@
   PSNR and sharpness of the result.
 * **train**: a small residual CNN denoises (sigma 0.1) crops (``--crop``) of references 1-20, trained against
   targets misregistered by up to 3 px, once per loss with the same batches; aligned PSNR and sharpness
-  of its outputs on 16 held-out 96-px crops of references 21-24.
+  of its outputs on 16 held-out 96-px crops of references 21-24; ``--seeds 3,4,5`` trains once per seed
+  (initial weights and batches) and reports the mean.
 
 Results: ``<out>/<experiment>.json`` (per metric; reruns add metrics) and ``<out>/loss.md``.
 """
@@ -119,17 +120,27 @@ def misaligned(args):
 def train(args):
     refs, _ = load_refs(args.refs)
     tr, te = refs[:20], refs[20:]
+    seeds = [int(s) for s in args.seeds.split(",")]
     settings = {"train_refs": len(tr), "test_refs": len(te), "steps": args.steps, "crop": args.crop,
                 "batch": args.batch, "max_shift": 3, "noise": 0.1, "lr": 2e-3}
+    if seeds != [0]:
+        settings["seeds"] = seeds  # one seed 0 keeps the settings (and the file) of the runs before --seeds
     results = {}
     for name in args.metrics.split(","):
-        t0 = time.time()
-        net = train_restorer(as_loss(build_metric(name)), tr, args.steps, size=args.crop, batch=args.batch)
-        results[name] = {"mean": evaluate_restorer(net, te), "seconds": time.time() - t0}
+        t0, loss, per_seed = time.time(), as_loss(build_metric(name)), {}
+        for seed in seeds:
+            net = train_restorer(loss, tr, args.steps, size=args.crop, batch=args.batch, seed=seed)
+            per_seed[str(seed)] = evaluate_restorer(net, te)
+            m = per_seed[str(seed)]
+            print(f"train {name} seed {seed}: aligned PSNR {m['aligned_psnr']:.2f} dB "
+                  f"(input {m['input_psnr']:.2f}), sharpness {m['sharpness']:.2f}", flush=True)
+        results[name] = {"mean": mean_dict(list(per_seed.values())), "seconds": time.time() - t0}
+        if len(seeds) > 1:
+            results[name]["per_seed"] = per_seed
         save(args, "train", settings, {name: results[name]})
         m = results[name]["mean"]
-        print(f"train {name}: {time.time() - t0:.0f} s; aligned PSNR {m['aligned_psnr']:.2f} dB "
-              f"(input {m['input_psnr']:.2f}), sharpness {m['sharpness']:.2f}", flush=True)
+        print(f"train {name}: {time.time() - t0:.0f} s; mean over seeds {seeds}: aligned PSNR "
+              f"{m['aligned_psnr']:.2f} dB, sharpness {m['sharpness']:.2f}", flush=True)
 
 
 def report(args):
@@ -172,7 +183,9 @@ def report(args):
                          f"{s0['sharpness_start']:.2f}.")
         if t:
             s0 = next(iter(t["metrics"].values()))["mean"]
-            lines.append(f"Training: noisy input {s0['input_psnr']:.2f} dB; {t['settings']['steps']} steps.")
+            seeds = t["settings"].get("seeds", [0])
+            lines.append(f"Training: noisy input {s0['input_psnr']:.2f} dB; {t['settings']['steps']} steps; "
+                         + (f"mean over seeds {', '.join(map(str, seeds))}." if len(seeds) > 1 else f"seed {seeds[0]}."))
     env = (a or m or t).get("environment", {})
     lines.append(f"\nMachine: {machine_line(env)}.")
     (out / "loss.md").write_text("\n".join(lines) + "\n")
@@ -191,6 +204,8 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--starts", default="blur+noise,jpeg10,shift3px", help="aligned: the damaged starts")
     ap.add_argument("--batch", type=int, default=8, help="train: crops per step")
+    ap.add_argument("--seeds", default="0", help="train: training seeds, comma-separated (figures: the mean over "
+                    "them, each seed's under per_seed); the held-out crops are the same for every seed")
     args = ap.parse_args(argv)
     args.steps = args.steps or {"aligned": 200, "misaligned": 150, "train": 200}.get(args.what, 0)
     if args.what != "report" and not args.refs:
