@@ -22,7 +22,8 @@ crop) and the loss constraint: ``mu >= --min-mu`` and a registered set among ``-
 by ``studies/loss_frontier.py``: the training run's sharpness within 15% of the truth's; no human score).
 The shipped default, ``registered-lab-blur``: ``--min-mu 2 --registered-sets r1+lab``. With ``--loss-runs``
 the loss test itself is the constraint (``loss_test``: the mean over seeds of the training run's aligned PSNR
-at most 0.1 dB below the shipped default's, sharpness within 15%); ``--designs`` fixes the pool to a family.
+at most 0.1 dB below the shipped default's, sharpness within 15%; ``--loss-reference none --loss-min-psnr P``:
+no comparison with the default, the mean above ``P``, every design tested alike); ``--designs`` fixes the pool.
 Among them the nested protocol (``selection.nested_selection``) chooses by SRCC over the training cells.
 Nothing here reads RAID.
 """
@@ -32,6 +33,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -61,19 +63,22 @@ def blur_levels(cells, d):
     return out
 
 
-def loss_test(runs: list, names: list, reference: str, max_drop: float = 0.1, sharpness_tolerance: float = 0.15) -> dict:
+def loss_test(runs: list, names: list, reference: Optional[str], max_drop: float = 0.1,
+              sharpness_tolerance: float = 0.15, min_psnr: float = -np.inf) -> dict:
     """The loss test as a constraint: ``runs`` are the parsed ``train*.json`` of ``studies/loss_frontier.py``
     (one per training seed). For each name: the mean aligned PSNR and sharpness over the runs, and ``ok`` when
-    the design was measured in every run, its mean aligned PSNR is at most ``max_drop`` dB below
-    ``reference``'s and its mean sharpness is within ``sharpness_tolerance`` of the truth's (1). The
-    reference (the shipped default) passes by definition. Raises if the reference is missing from a run."""
+    the design was measured in every run, its mean aligned PSNR is above ``min_psnr`` (e.g. the best peer's)
+    and at most ``max_drop`` dB below ``reference``'s, and its mean sharpness is within
+    ``sharpness_tolerance`` of the truth's (1). A reference (the shipped default) passes by definition; with
+    ``reference=None`` there is no comparison with a design and every design, the default included, is
+    tested alike. Raises if the reference is missing from a run."""
     def means(name):
         got = [r["designs"][name]["mean"] for r in runs if name in r.get("designs", {})]
         if len(got) < len(runs):
             return None
         return (float(np.mean([g["aligned_psnr"] for g in got])), float(np.mean([g["sharpness"] for g in got])))
 
-    ref = means(reference)
+    ref = means(reference) if reference is not None else (-np.inf, 1.0)
     if ref is None:
         raise SystemExit(f"--loss-reference {reference!r} is not measured in every --loss-runs file")
     out = {}
@@ -82,7 +87,8 @@ def loss_test(runs: list, names: list, reference: str, max_drop: float = 0.1, sh
         if m is None:
             out[name] = {"measured_in_every_run": False, "ok": False}
             continue
-        ok = name == reference or (m[0] >= ref[0] - max_drop and abs(m[1] - 1.0) <= sharpness_tolerance)
+        ok = name == reference or (m[0] > min_psnr and m[0] >= ref[0] - max_drop
+                                   and abs(m[1] - 1.0) <= sharpness_tolerance)
         out[name] = {"measured_in_every_run": True, "aligned_psnr": m[0], "sharpness": m[1], "ok": bool(ok)}
     return out
 
@@ -126,7 +132,12 @@ def main(argv=None):
                     help="comma-separated train*.json of studies/loss_frontier.py (one per seed): a design is "
                          "admissible only if measured in each and it passes the loss test against --loss-reference")
     ap.add_argument("--loss-reference", default="tex12+lab|s1.c32|λ0.5|r1+lab|μ2",
-                    help="the design whose mean aligned PSNR the loss test compares with (the shipped default)")
+                    help="the design whose mean aligned PSNR the loss test compares with (the shipped default); "
+                         "'none': no comparison with a design, every design tested alike")
+    ap.add_argument("--loss-max-drop", type=float, default=0.1,
+                    help="dB the mean aligned PSNR may fall below the reference's")
+    ap.add_argument("--loss-min-psnr", type=float, default=-np.inf,
+                    help="the mean aligned PSNR must be above this (e.g. the best peer's over the same seeds)")
     ap.add_argument("--show", default="", help="comma-separated design names to report in the frontier table")
     args = ap.parse_args(argv)
 
@@ -162,7 +173,8 @@ def main(argv=None):
     measured = {}
     if args.loss_runs:
         runs = [json.loads(Path(f).read_text()) for f in args.loss_runs.split(",") if f]
-        measured = loss_test(runs, [d["name"] for d in pool], args.loss_reference)
+        measured = loss_test(runs, [d["name"] for d in pool], None if args.loss_reference == "none" else args.loss_reference,
+                             max_drop=args.loss_max_drop, min_psnr=args.loss_min_psnr)
     print(f"{len(pool)} designs, {len(z['X'])} pairs, {len(refs)} references, {len(cells.types)} types", flush=True)
 
     unknown = [r for r in args.registered_sets if r not in sets]

@@ -230,3 +230,19 @@ def test_the_loss_test_is_a_mean_over_seeds_against_the_default():
     assert not loss_test(runs, ["a"], "ref", max_drop=0.01)["a"]["ok"]
     with pytest.raises(SystemExit, match="not measured"):
         loss_test(runs, ["a"], "d")
+
+
+def test_the_loss_test_without_a_reference_tests_every_design_alike():
+    """reference=None: no comparison with the default; a design (the default too) passes when its mean aligned
+    PSNR is above min_psnr (the best peer's) and its mean sharpness within 15% of the truth's."""
+    from registered_select import loss_test
+
+    def run(**designs):
+        return {"designs": {k: {"mean": {"aligned_psnr": p, "sharpness": s}} for k, (p, s) in designs.items()}}
+
+    runs = [run(ref=(29.0, 1.2), a=(27.0, 0.9), b=(26.0, 1.0)), run(ref=(28.8, 1.2), a=(27.2, 0.82), b=(26.6, 1.0))]
+    got = loss_test(runs, ["ref", "a", "b"], None, min_psnr=26.5)
+    assert not got["ref"]["ok"]                  # sharpness 1.2: the default is not exempt
+    assert got["a"]["ok"]                        # 27.1 dB, sharpness 0.86: inside the 15% on the blurred side
+    assert not got["b"]["ok"]                    # 26.3 dB: not above the best peer
+    assert not loss_test(runs, ["a"], None, min_psnr=27.1)["a"]["ok"]
