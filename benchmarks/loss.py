@@ -40,7 +40,7 @@ from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.distortions.tensor import gaussian_blur
 from invariant_lpips.metric.registry import build_metric
 
-DEFAULT_METRICS = "registered-lab-blur,registered-blur,lpips-vgg,stlpips-vgg,dists,mse"
+DEFAULT_METRICS = "registered-lab-lq4-blur,registered-lab-blur,lpips-vgg,stlpips-vgg,dists,mse"
 
 
 def load_refs(folder, limit=0):

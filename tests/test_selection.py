@@ -183,11 +183,12 @@ def test_per_term_pooled_designs_pool_only_their_own_term():
 
 @pytest.mark.parametrize("variant, design_name, exponents, per_term", [
     ("registered-lab-q4-blur", "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2", (4.0,), False),
-    ("registered-lab-rq3-blur", "tex12+lab|s1.c32|λ0.5|r1.q3+lab|μ2", (3.0,), True)])
+    ("registered-lab-rq3-blur", "tex12+lab|s1.c32|λ0.5|r1.q3+lab|μ2", (3.0,), True),
+    ("registered-lab-lq4-blur", "tex12+lab|s1.c32|λ0.5|r1+lab.lq4|μ2", (4.0,), True)])
 def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exponents, per_term):
-    """registered-lab-q4-blur and registered-lab-rq3-blur, as shipped, compute the designs the selection
-    chose (the study's columns weighted by their coefficients): same terms, scales and pooling exponents
-    (per term for rq3), so the same distances."""
+    """registered-lab-q4-blur, -rq3-blur and -lq4-blur, as shipped, compute the designs the selection chose
+    (the study's columns weighted by their coefficients): same terms, scales and pooling exponents (per term
+    for rq3 and lq4), so the same distances."""
     import json
 
     import torch
