@@ -120,15 +120,18 @@ def test_lpips_golden_values_on_bundled_coffee():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, expect", [("score_two_images.py", "InvariantLPIPS"),
-                                            ("loss_optimisation.py", "step  30")])
+                                            ("loss_optimisation.py", "pixel MSE")])
 def test_examples_run(script, expect):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, out.stderr
     assert expect in out.stdout
-    if script == "loss_optimisation.py":  # the perceptual loss went down
-        losses = [float(line.split()[3]) for line in out.stdout.splitlines() if line.startswith("step")]
-        assert losses[-1] < losses[0]
+    if script == "loss_optimisation.py":  # what the example says: the default alone restores, MSE blurs
+        figures = {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in
+                   re.finditer(r"^(.+?)\s+aligned PSNR\s+([\d.]+) dB\s+sharpness ([\d.]+)", out.stdout, re.M)}
+        start, ours, mse = figures["start"], figures["InvariantLPIPS"], figures["pixel MSE"]
+        assert ours[0] > start[0] + 5 and ours[0] > mse[0] + 5, figures   # measured: 26.7 -> 44.4 dB; MSE 28.8
+        assert ours[1] > mse[1], figures                                  # sharpness 1.03 against MSE's 0.76
 
 
 # ----------------------------------------------------------------------------- CLI hygiene
