@@ -14,7 +14,9 @@
   LPIPS-VGG; PSNR, SSIM and low-pass PSNR gains at the end.
 * **misaligned**: the mean loss over four copies of the crop displaced by (-2, 1), (1, -3), (3, 2),
   (-1, -1) px (crops of the photo at those offsets), from blur + noise of the undisplaced crop; aligned
-  PSNR and sharpness of the result.
+  PSNR and sharpness of the result. ``--subpixel``: the same at half resolution (views averaged over 2x2
+  blocks), where those offsets are displacements of (-1, 0.5), (0.5, -1.5), (1.5, 1), (-0.5, -0.5) px:
+  sub-pixel misregistration (``<out>/misaligned_subpixel.json``; aligned PSNR over half-pixel shifts).
 * **train**: a small residual CNN denoises (sigma 0.1) crops (``--crop``) of references 1-20, trained against
   targets misregistered by up to 3 px, once per loss with the same batches; aligned PSNR and sharpness
   of its outputs on 16 held-out 96-px crops of references 21-24; ``--seeds 3,4,5`` trains once per seed
@@ -33,9 +35,9 @@ from pathlib import Path
 import torch
 
 from invariant_lpips.benchmarks.environment import environment, machine_line
-from invariant_lpips.benchmarks.loss import (MISALIGNED_SHIFTS, as_loss, crop, damaged_starts, descend,
-                                              descend_misaligned, evaluate_restorer, figures, mean_dict,
-                                              train_restorer)
+from invariant_lpips.benchmarks.loss import (MISALIGNED_SHIFTS, aligned_psnr_half, as_loss, crop, damaged_starts,
+                                              descend, descend_misaligned, evaluate_restorer, figures,
+                                              half_pixel_view, mean_dict, train_restorer)
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.distortions.tensor import gaussian_blur
 from invariant_lpips.metric.registry import build_metric
@@ -98,22 +100,34 @@ def aligned(args):
 def misaligned(args):
     refs, _ = load_refs(args.refs, args.limit or 3)
     size, results = args.crop, {}
-    settings = {"crop": size, "images": len(refs), "steps": args.steps, "lr": args.lr, "shifts": [list(s) for s in MISALIGNED_SHIFTS]}
+    what = "misaligned_subpixel" if args.subpixel else "misaligned"
+    scale = 0.5 if args.subpixel else 1.0
+    settings = {"crop": size, "images": len(refs), "steps": args.steps, "lr": args.lr,
+                "shifts": [[dy * scale, dx * scale] for dy, dx in MISALIGNED_SHIFTS],
+                "views": "half resolution (2x2 means), half-pixel shifts" if args.subpixel else "crops"}
     for name in args.metrics.split(","):
         loss, t0, rows = as_loss(build_metric(name)), time.time(), []
         for i, r in enumerate(refs):
-            y0c, x0c = centre(r, size)
-            truth = crop(r, y0c, x0c, size)
-            targets = [crop(r, y0c + dy, x0c + dx, size) for dy, dx in MISALIGNED_SHIFTS]
+            if args.subpixel:  # views at half resolution: the same shifts are half-pixel displacements there
+                y0c, x0c = centre(r, 2 * size)
+                truth = half_pixel_view(r, y0c, x0c, size)
+                targets = [half_pixel_view(r, y0c, x0c, size, dy, dx) for dy, dx in MISALIGNED_SHIFTS]
+            else:
+                y0c, x0c = centre(r, size)
+                truth = crop(r, y0c, x0c, size)
+                targets = [crop(r, y0c + dy, x0c + dx, size) for dy, dx in MISALIGNED_SHIFTS]
             g = torch.Generator().manual_seed(i)
             start = (gaussian_blur(1.5)(truth) + 0.04 * torch.randn(truth.shape, generator=g)).clamp(0, 1)
             y = descend_misaligned(loss, targets, start, args.steps, args.lr)
-            rows.append({**{f"{k}_start": v for k, v in figures(start, truth).items()},
-                         **{f"{k}_end": v for k, v in figures(y, truth).items()}})
+            f0, f1 = figures(start, truth), figures(y, truth)
+            if args.subpixel:
+                f0["aligned_psnr"] = aligned_psnr_half(start, r, y0c, x0c)
+                f1["aligned_psnr"] = aligned_psnr_half(y, r, y0c, x0c)
+            rows.append({**{f"{k}_start": v for k, v in f0.items()}, **{f"{k}_end": v for k, v in f1.items()}})
         results[name] = {"mean": mean_dict(rows), "seconds": time.time() - t0}
-        save(args, "misaligned", settings, {name: results[name]})
+        save(args, what, settings, {name: results[name]})
         m = results[name]["mean"]
-        print(f"misaligned {name}: {time.time() - t0:.0f} s; aligned PSNR {m['aligned_psnr_end']:.2f} dB, "
+        print(f"{what} {name}: {time.time() - t0:.0f} s; aligned PSNR {m['aligned_psnr_end']:.2f} dB, "
               f"sharpness {m['sharpness_end']:.2f}", flush=True)
 
 
@@ -147,7 +161,9 @@ def report(args):
     out = Path(args.out)
     lines = []
     a, m, t = previous(out / "aligned.json"), previous(out / "misaligned.json"), previous(out / "train.json")
-    names = list(dict.fromkeys(list(a.get("metrics", {})) + list(m.get("metrics", {})) + list(t.get("metrics", {}))))
+    sp = previous(out / "misaligned_subpixel.json")
+    names = list(dict.fromkeys(list(a.get("metrics", {})) + list(m.get("metrics", {})) + list(t.get("metrics", {}))
+                               + list(sp.get("metrics", {}))))
     if a:
         s = a["settings"]
         lines += [f"Aligned targets: {s['images']} crops of {s['crop']} px, Adam lr {s['lr']}, {s['steps']} steps "
@@ -186,7 +202,18 @@ def report(args):
             seeds = t["settings"].get("seeds", [0])
             lines.append(f"Training: noisy input {s0['input_psnr']:.2f} dB; {t['settings']['steps']} steps; "
                          + (f"mean over seeds {', '.join(map(str, seeds))}." if len(seeds) > 1 else f"seed {seeds[0]}."))
-    env = (a or m or t).get("environment", {})
+    if sp:
+        s = sp["settings"]
+        s0 = next(iter(sp["metrics"].values()))["mean"]
+        lines += ["", f"Sub-pixel misregistration (descent, {s['images']} crops of {s['crop']} px at half resolution, "
+                  f"{s['steps']} steps; targets displaced by {', '.join(f'({a_:g}, {b_:g})' for a_, b_ in s['shifts'])} px; "
+                  f"start {s0['aligned_psnr_start']:.2f} dB): aligned PSNR over half-pixel shifts and sharpness.", "",
+                  "| loss | aligned PSNR | sharpness |", "|---|---:|---:|"]
+        for n in names:
+            dm = sp["metrics"].get(n, {}).get("mean")
+            if dm:
+                lines.append(f"| {n} | {dm['aligned_psnr_end']:.2f} | {dm['sharpness_end']:.2f} |")
+    env = (a or m or t or sp).get("environment", {})
     lines.append(f"\nMachine: {machine_line(env)}.")
     (out / "loss.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -202,6 +229,8 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=0, help="aligned/misaligned: the first N references (default 3)")
     ap.add_argument("--steps", type=int, default=0, help="default: aligned 200, misaligned 150, train 200")
     ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--subpixel", action="store_true",
+                    help="misaligned: half-resolution views, so the targets are displaced by half pixels")
     ap.add_argument("--starts", default="blur+noise,jpeg10,shift3px", help="aligned: the damaged starts")
     ap.add_argument("--batch", type=int, default=8, help="train: crops per step")
     ap.add_argument("--seeds", default="0", help="train: training seeds, comma-separated (figures: the mean over "

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from invariant_lpips.benchmarks.loss import (MISALIGNED_SHIFTS, Restorer, aligned_psnr, crop, damaged_starts, descend,
-                                              descend_misaligned, figures, misregistered_batch, psnr, sharpness, ssim)
+from invariant_lpips.benchmarks.loss import (MISALIGNED_SHIFTS, Restorer, aligned_psnr, aligned_psnr_half, crop,
+                                              damaged_starts, descend, descend_misaligned, figures, half_pixel_view,
+                                              misregistered_batch, psnr, sharpness, ssim)
 from invariant_lpips.distortions.tensor import gaussian_blur
 
 
@@ -28,6 +29,19 @@ def test_figures_of_identical_shifted_and_blurred_images():
     f = figures(gaussian_blur(1.0)(x), x)
     assert set(f) == {"psnr", "aligned_psnr", "ssim", "lowpass_psnr", "sharpness"}
     assert f["lowpass_psnr"] > f["psnr"]
+
+
+def test_half_pixel_views_are_half_pixel_displacements_and_the_aligned_psnr_finds_them():
+    x = photo_like(size=192)
+    view = half_pixel_view(x, 40, 40, 48)
+    assert view.shape == (1, 3, 48, 48)
+    assert torch.equal(view, torch.nn.functional.avg_pool2d(x[..., 40:136, 40:136], 2))
+    # an even offset is a whole-pixel shift of the view; an odd one falls between its pixels
+    assert torch.equal(half_pixel_view(x, 40, 40, 48, 2, 0)[..., :-1, :], view[..., 1:, :])
+    odd = half_pixel_view(x, 40, 40, 48, 1, -3)                   # displaced by (0.5, -1.5) px
+    assert aligned_psnr_half(odd, x, 40, 40) > 100                 # found among half-pixel shifts
+    assert aligned_psnr(odd, view) < 60                            # not among whole-pixel ones
+    assert aligned_psnr_half(view, x, 40, 40) == pytest.approx(aligned_psnr(view, view), abs=1e-6)
 
 
 def test_starts_and_batches_have_the_documented_shapes():

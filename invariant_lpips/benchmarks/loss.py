@@ -18,6 +18,7 @@ Figures (images (N, 3, H, W) in [0, 1]):
 ``psnr``           ``10 log10(1 / mean (y - t)^2)``
 ``aligned_psnr``   ``max_{|s| <= r} psnr(y, t shifted by s)`` over whole-pixel shifts, on the interior
                    (``r`` px off every border): the PSNR of the result wherever it sits
+                   (``aligned_psnr_half``: over half-pixel shifts, for targets made by ``half_pixel_view``)
 ``sharpness``      ``mean |grad L(y)| / mean |grad L(t)|`` (finite differences of the luminance ``L``):
                    1 = as sharp as the truth, < 1 blurred, > 1 over-sharpened or noisy
 ``lowpass_psnr``   ``psnr`` of both images after a Gaussian blur of sigma 2 px (the coarse content)
@@ -57,6 +58,26 @@ def aligned_psnr(y: torch.Tensor, t: torch.Tensor, radius: int = 4) -> float:
     core = y[..., r:h - r, r:w - r]
     return max(psnr(core, t[..., r + dy:h - r + dy, r + dx:w - r + dx])
                for dy in range(-r, r + 1) for dx in range(-r, r + 1))
+
+
+def half_pixel_view(img: torch.Tensor, y0: int, x0: int, size: int, dy: int = 0, dx: int = 0) -> torch.Tensor:
+    """A ``size``-px view of ``img`` at half resolution, displaced by (``dy`` / 2, ``dx`` / 2) px: the
+    ``2 size``-px crop of ``img`` at (``y0 + dy``, ``x0 + dx``), averaged over 2x2 blocks. Odd ``dy``, ``dx``
+    give half-pixel displacements, and every view has the same 2x2 average, so no offset is blurrier than
+    another (sub-pixel misregistration without resampling)."""
+    return F.avg_pool2d(crop(img, y0 + dy, x0 + dx, 2 * size), 2)
+
+
+def aligned_psnr_half(y: torch.Tensor, img: torch.Tensor, y0: int, x0: int, radius: int = 4) -> float:
+    """:func:`aligned_psnr` over half-pixel displacements: the best PSNR of ``y`` (``size`` px) against
+    ``half_pixel_view(img, y0, x0, size, dy, dx)`` for ``|dy|, |dx| <= 2 radius`` (displacements up to
+    ``radius`` px in steps of 1/2), on the interior (``radius`` px off every border). ``img`` needs
+    ``2 radius`` px of margin around the view."""
+    size, r = y.shape[-1], radius
+    h, w = y.shape[-2:]
+    core = y[..., r:h - r, r:w - r]
+    return max(psnr(core, half_pixel_view(img, y0, x0, size, dy, dx)[..., r:h - r, r:w - r])
+               for dy in range(-2 * r, 2 * r + 1) for dx in range(-2 * r, 2 * r + 1))
 
 
 def sharpness(y: torch.Tensor, t: torch.Tensor) -> float:
