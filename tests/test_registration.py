@@ -367,3 +367,84 @@ def test_local_field_does_not_explain_a_brightness_change_by_a_displacement():
     x = smooth_image(15, 96, 128)
     for y in (x * 0.8 + 0.15, (x + 0.1).clamp(0, 1) * 0.9):
         assert estimate_local(x, y, 2).abs().sum() == 0
+
+
+# --- sub-pixel compensation (a variant's subpixel=True) ------------------------------------------------------
+
+def band_limited(dy=0.0, dx=0.0, h=64, w=80):
+    """A sum of sinusoids below 0.15 cycles/px (3 channels), moved by (dy, dx) px: what an interpolator can
+    shift accurately (the moved copy is evaluated, not resampled)."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64) - dy, torch.arange(w, dtype=torch.float64) - dx,
+                            indexing="ij")
+    img = torch.stack([torch.sin(2 * math.pi * (0.11 * xx + 0.03 * yy + c)) * torch.cos(2 * math.pi * 0.07 * yy)
+                       + 0.5 * torch.sin(2 * math.pi * (0.05 * xx - 0.13 * yy) + c) for c in (0.0, 0.3, 0.6)])
+    return (0.5 + 0.25 * img).float()[None]
+
+
+def test_fractional_shift_moves_a_band_limited_image_and_zero_is_the_identity():
+    from invariant_lpips.features.registration import fractional_shift
+
+    x = band_limited()
+    for t in [(0.4, -0.3), (-0.5, 0.5), (0.25, 0.0)]:
+        moved = fractional_shift(x, torch.tensor([t]))
+        err = (moved - band_limited(*t))[..., 4:-4, 4:-4].abs().max()
+        assert float(err) < 0.01, (t, float(err))
+    assert torch.allclose(fractional_shift(x, torch.zeros(1, 2)), x, atol=1e-6)
+    y = x.clone().requires_grad_(True)
+    fractional_shift(y, torch.tensor([[0.3, -0.2]])).sum().backward()
+    assert torch.isfinite(y.grad).all() and float(y.grad.abs().sum()) > 0
+
+
+@pytest.fixture(scope="module")
+def subpixel_metrics():
+    def build(sub):
+        torch.manual_seed(0)
+        return InvariantLPIPS(variant=registered_variant(subpixel=sub), trunk_weights=None, weights="ones",
+                              padding_mode="circular")
+    return build(False), build(True)
+
+
+def test_subpixel_compensation_forgives_the_fraction_and_leaves_whole_pixel_pairs_alone(subpixel_metrics):
+    plain, sub = subpixel_metrics
+    n = len(plain.variant.registered)
+    x = smooth_image(3)
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    with torch.no_grad():
+        def registered(m, y):
+            return sum(float(t) for t in m(x, y, normalize=True, retPerLayer=True)[1][-n:])
+        for dy, dx in [(0.5, -1.5), (2.3, 0.0)]:      # measured: 10x and 6x less with compensation
+            y = fourier_shift(x, dy, dx)
+            assert registered(sub, y) < 0.25 * registered(plain, y)
+            assert registered(sub, y) < 0.25 * registered(sub, noisy)
+        for y in (x, torch.roll(x, (3, -2), (2, 3)), noisy):   # no fraction: exactly as without compensation
+            assert float(sub(x, y, normalize=True)) == float(plain(x, y, normalize=True))
+        assert float(sub(x, x.flip(-1), normalize=True)) > 3 * float(sub(x, fourier_shift(x, 0.5, -1.5), normalize=True))
+
+
+def test_subpixel_compensation_batches_like_one_by_one_and_has_finite_gradients(subpixel_metrics):
+    _, sub = subpixel_metrics
+    x = smooth_image(5)
+    ys = torch.cat([x, fourier_shift(x, 0.5, 0.0), torch.roll(x, (2, 1), (2, 3)), fourier_shift(x, -1.4, 2.6),
+                    x * 0.8 + 0.1])
+    batched = sub(x, ys, normalize=True).view(-1)
+    single = torch.cat([sub(x, y[None], normalize=True).view(-1) for y in ys])
+    assert torch.allclose(batched, single, atol=1e-6, rtol=1e-5)
+    for a, b in [(x, x), (torch.full_like(x, 0.5), torch.full_like(x, 0.5)), (x, fourier_shift(x, 0.5, -0.5))]:
+        y = a.clone().requires_grad_(True)
+        sub(b, y, normalize=True).sum().backward()
+        assert torch.isfinite(y.grad).all()
+
+
+def test_subpixel_compensation_in_row_strips_equals_the_whole_image():
+    from invariant_lpips.features.tiling import tiling
+
+    torch.manual_seed(0)
+    m = InvariantLPIPS(variant=get_variant("registered-lab-blur").with_(subpixel=True), trunk_weights=None)
+    x = smooth_image(7, 200, 96)
+    ys = torch.cat([fourier_shift(x, 1.5, -0.5), fourier_shift(x, 0.4, 0.0), x * 0.7 + 0.1])
+    with torch.no_grad():
+        _, whole = m(x, ys, normalize=True, retPerLayer=True)
+        with tiling(tile_above_px=0, strip_rows=64):
+            _, strips = m(x, ys, normalize=True, retPerLayer=True)
+    for a, b in zip(whole, strips):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a.flatten(), b.flatten())

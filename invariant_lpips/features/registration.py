@@ -24,6 +24,15 @@ Compensation (:func:`overlap`): the displacement rounded to whole pixels, then b
 the region they share (``H - |d_y|`` x ``W - |d_x|``). This is exact: nothing is resampled, so no
 blur enters either side. The residual (at most half a pixel) is left to the anti-aliased features.
 
+Sub-pixel compensation (optional: a variant's ``subpixel``): the residual ``f = d* - round(d*)`` (at most half a
+pixel per axis) is undone too, half on each side, after the whole-pixel crop:
+
+    c_0'(q) = c_0(q - f / 2),   c_1'(q) = c_1(q + f / 2)        (:func:`fractional_shift`, Lanczos-3, differentiable)
+
+then both are cropped by 3 px a side (where the kernel read replicated edges). Both images go through the same
+interpolation (the kernels of +-f/2 have the same magnitude response), so neither side is blurrier than the other.
+Only pairs with ``|f| >= SUBPIXEL_MIN`` (0.1 px) in some axis are resampled; the rest are compared exactly as without it.
+
 Local matching (optional: a variant's ``local_radius`` r > 0; :func:`estimate_local`, no gradient): after
 the global step, each ``cell`` x ``cell`` px cell (default 16) of one image is matched within +-r px in the
 other, on their low-passed luminance (5-tap binomial):
@@ -37,7 +46,8 @@ and a registered term compares ``a`` with ``b`` read at ``p + d_{k(p)}`` (:func:
 differentiable in the maps, the field detached). The cells are anchored on either image in turn and the
 two comparisons averaged, so the term stays symmetric: ``M = (m(a, b o F) + m(a o G, b)) / 2``.
 
-What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels;
+What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels
+(with ``subpixel``, also its fractional part, up to the interpolation's error);
 with local matching, also local jitter (each 16-px cell moved by its own displacement of up to r px,
 e.g. the local displacements of a slight rotation, zoom or warp; exact inside each cell, not across its
 edges). Not forgiven: larger rotation or scaling (their displacements exceed r); a mirror or a block
@@ -63,6 +73,10 @@ WINDOW = 256
 MARGIN = 0.1
 #: Gaussian frequency weight of the phase correlation (cycles / px)
 F0 = 0.25
+#: sub-pixel compensation: a residual below this (px, both axes) is left alone
+SUBPIXEL_MIN = 0.1
+#: sub-pixel compensation: the Lanczos kernel's half-width (px); also the margin cropped after it
+SUBPIXEL_TAPS = 3
 #: local matching: the cell (px a side) that gets its own displacement
 LOCAL_CELL = 16
 #: local matching: a cell's displacement must lower its cost at zero by this fraction, else it stays 0
@@ -270,6 +284,49 @@ def warp_cells(m: torch.Tensor, field: torch.Tensor, cell: int, stride: int = 1,
     return src.gather(2, idx[:, None].expand(n, m.shape[1], idx.shape[1])).view(n, m.shape[1], rows, w)
 
 
+def _lanczos_weights(t: torch.Tensor, a: int) -> torch.Tensor:
+    """(N,) shifts -> (N, 2a + 1) weights of the samples at offsets -a..a for the value at ``q - t``."""
+    k = torch.arange(-a, a + 1, device=t.device, dtype=torch.float64)
+    u = k[None] + t.double()[:, None]
+    w = torch.sinc(u) * torch.sinc(u / a) * (u.abs() < a)
+    return (w / w.sum(dim=1, keepdim=True)).to(torch.float32)
+
+
+def fractional_shift(x: torch.Tensor, t: torch.Tensor, taps: int = SUBPIXEL_TAPS) -> torch.Tensor:
+    """``x`` moved by ``t`` px: ``out(q) = x(q - t)``, per image, by a separable Lanczos kernel of half-width
+    ``taps`` (weights normalised to sum 1; edges replicated, so the outer ``taps`` px are approximate).
+
+    x: (N, C, H, W); t: (N, 2) ``(t_y, t_x)``, at most a pixel per axis for the kernel to be accurate.
+    Differentiable in ``x``; ``t = 0`` gives ``x`` to rounding (the weights are then a unit impulse)."""
+    n, c, h, w = x.shape
+    a = taps
+    out = x
+    for axis, t_axis in ((3, t[:, 1]), (2, t[:, 0])):
+        wts = _lanczos_weights(t_axis.to(x.device), a).to(x.dtype)               # (N, 2a + 1)
+        kernel = wts.repeat_interleave(c, dim=0)                                  # (N C, 2a + 1)
+        if axis == 3:
+            padded = torch.nn.functional.pad(out.reshape(1, n * c, h, w), (a, a, 0, 0), mode="replicate")
+            out = torch.nn.functional.conv2d(padded, kernel[:, None, None, :], groups=n * c)
+        else:
+            padded = torch.nn.functional.pad(out.reshape(1, n * c, h, w), (0, 0, a, a), mode="replicate")
+            out = torch.nn.functional.conv2d(padded, kernel[:, None, :, None], groups=n * c)
+        out = out.reshape(n, c, h, w)
+    return out
+
+
+def subpixel_compensate(c0: torch.Tensor, c1: torch.Tensor, f: torch.Tensor, taps: int = SUBPIXEL_TAPS
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Two whole-pixel-aligned crops with residual displacement ``f`` (N, 2) (``c1(q) ~ c0(q - f)``), each
+    moved by half of it towards the other (:func:`fractional_shift`) and cropped by ``taps`` px a side."""
+    n = max(c0.shape[0], c1.shape[0])
+    c0, c1 = c0.expand(n, *c0.shape[1:]), c1.expand(n, *c1.shape[1:])
+    h, w = c0.shape[-2:]
+    if h <= 2 * taps or w <= 2 * taps:
+        raise ValueError(f"sub-pixel compensation needs an overlap larger than {2 * taps} px a side, got {h}x{w}")
+    c0, c1 = fractional_shift(c0, f / 2, taps), fractional_shift(c1, -f / 2, taps)
+    return c0[..., taps:h - taps, taps:w - taps], c1[..., taps:h - taps, taps:w - taps]
+
+
 def whole_pixels(shift: torch.Tensor) -> List[Tuple[int, int]]:
     """(N, 2) float shifts -> their nearest whole-pixel displacements, a list of (d_y, d_x)."""
     r = torch.round(shift.detach().cpu()).to(torch.int64)
@@ -289,18 +346,20 @@ def overlap(x0: torch.Tensor, x1: torch.Tensor, d: Tuple[int, int]) -> Tuple[tor
     return x0[..., ys0, xs0], x1[..., ys1, xs1]
 
 
-def shift_groups(shifts: List[Tuple[int, int]]) -> Iterator[Tuple[Tuple[int, int], List[int]]]:
-    """(whole-pixel displacement, indices of the pairs that have it), zero first."""
-    groups: Dict[Tuple[int, int], List[int]] = {}
+def shift_groups(shifts: List) -> Iterator[Tuple[Tuple, List[int]]]:
+    """(key, indices of the pairs that have it), the first key first when it is ``(0, 0)`` or ``((0, 0), False)``
+    (the undisplaced pairs, which reuse the metric's maps); keys: whole-pixel displacements ``(d_y, d_x)``, or
+    ``((d_y, d_x), resampled)`` pairs."""
+    groups: Dict[Tuple, List[int]] = {}
     for i, d in enumerate(shifts):
         groups.setdefault(d, []).append(i)
-    for d in sorted(groups, key=lambda d: (d != (0, 0), d)):
+    for d in sorted(groups, key=lambda d: (d not in ((0, 0), ((0, 0), False)), d)):
         yield d, groups[d]
 
 
 def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, keys, channel_weights,
                      maps0: Dict[str, torch.Tensor], maps1: Dict[str, torch.Tensor], max_shift: int = MAX_SHIFT,
-                     features=None, local_radius: int = 0, local_cell: int = LOCAL_CELL
+                     features=None, local_radius: int = 0, local_cell: int = LOCAL_CELL, subpixel: bool = False
                      ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """The pair step: ``D_r`` (N,) of every registered term ``r`` in ``keys``, and the estimated shifts.
 
@@ -317,6 +376,7 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
             strips' sums) at a bounded peak memory.
         features: ``features(x) -> maps`` for a crop (the metric's own feature function).
         local_radius, local_cell: local matching after the global step (module docstring; 0: none).
+        subpixel: also undo the fractional part of the displacement (module docstring).
 
     What is cached and what is not: the per-image statistics go through the feature cache as before; the
     displacement and the registered maps depend on both images, so they are computed per pair and never
@@ -329,13 +389,17 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
     have_maps = bool(maps0) and bool(maps1)
     plan = None if have_maps else strip_plan(trunk, x0, x1)
     d_whole = whole_pixels(shifts)
+    frac = shifts.double().cpu() - torch.tensor(d_whole, dtype=torch.float64).reshape(-1, 2)
+    moved = [subpixel and bool((frac[i].abs() >= SUBPIXEL_MIN).any()) for i in range(n)]
 
     def pick(t, idx):  # a side of one image broadcasts; all pairs: the tensor itself (no copy)
         return t if t.shape[0] == 1 or idx == list(range(t.shape[0])) else t[idx]
 
     cols: Dict[str, List[Tuple[List[int], torch.Tensor]]] = {k: [] for k in keys}
-    for d, idx in shift_groups(d_whole):
+    for (d, sub), idx in shift_groups(list(zip(d_whole, moved))):
         c0, c1 = overlap(pick(x0, idx), pick(x1, idx), d)
+        if sub:
+            c0, c1 = subpixel_compensate(c0, c1, frac[idx].to(device=c0.device, dtype=torch.float32))
         fields = None
         if local_radius > 0:  # anchored on each image in turn (the term stays symmetric)
             fields = local_fields(c0, c1, local_radius, local_cell)
@@ -344,7 +408,7 @@ def pair_differences(formulation, trunk, x0: torch.Tensor, x1: torch.Tensor, key
                                            fields=fields, cell=local_cell).items():
                 cols[k].append((idx, v))
             continue
-        if d == (0, 0) and have_maps:
+        if d == (0, 0) and not sub and have_maps:
             m0 = {t: pick(v, idx) for t, v in maps0.items()}
             m1 = {t: pick(v, idx) for t, v in maps1.items()}
         else:

@@ -51,6 +51,8 @@ class Variant:
         local_radius: local matching after the global step: each ``local_cell`` px cell may move by up to
             this many px per axis (0: none; :mod:`~invariant_lpips.features.registration`).
         local_cell: the cell size of local matching (px; a multiple of the registered taps' strides).
+        subpixel: registration also undoes the fractional part of the displacement (half on each side,
+            Lanczos-3; :mod:`~invariant_lpips.features.registration`). Off in every shipped variant.
     """
 
     name: str
@@ -64,6 +66,7 @@ class Variant:
     max_shift: int = 8
     local_radius: int = 0
     local_cell: int = 16
+    subpixel: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "formulation", get_formulation(self.formulation))
