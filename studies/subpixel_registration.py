@@ -12,6 +12,11 @@ For the default variant and the same variant with ``subpixel=True`` (same weight
   noise): four targets displaced by half pixels (``--subpixel`` there) and by whole pixels; aligned PSNR and
   sharpness of the result.
 
+* **kadid** (``--parts kadid``): the KADID-style dev pairs (``make-dataset --types 1,3,4,6,8,9,11,13,16,18,20,22,24
+  --size 512x384``, rebuilt in memory with its seeds): how many pairs registration displaces, and how many of them
+  ``subpixel`` would change (an accepted displacement with a fraction of 0.1 px or more). Only those pairs' values
+  can differ, so this bounds what the option can do to the KADID selection.
+
 Nothing human is read. Writes ``OUT/summary.json`` and ``OUT/summary.md``.
 """
 from __future__ import annotations
@@ -78,12 +83,52 @@ def descent(m, refs, half: bool, size=64, steps=150):
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
 
+def kadid(args) -> int:
+    from invariant_lpips.distortions.dataset import fit_crop, load_uint8
+    from invariant_lpips.distortions.kadid import distort
+    from invariant_lpips.features.registration import SUBPIXEL_MIN, estimate_shift
+
+    v = get_variant(DEFAULT_VARIANT)
+    types = [int(t) for t in args.types.split(",")]
+    counts = {"pairs": 0, "displaced": 0, "changed_by_subpixel": 0}
+    per_type = {t: {"displaced": 0, "changed_by_subpixel": 0} for t in types}
+    changed = []
+    for r, path in enumerate(list_images(args.refs), start=1):
+        ref = fit_crop(load_uint8(path), (512, 384))
+        seed = int(np.random.SeedSequence([0, r]).generate_state(1)[0])
+        x0 = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 255
+        ys = torch.cat([torch.from_numpy(distort(ref, t, lv, seed=seed)).permute(2, 0, 1)[None].float() / 255
+                        for t in types for lv in range(1, 6)])
+        d = estimate_shift(x0, ys, max_shift=v.max_shift)
+        frac = d - torch.round(d)
+        for k, (t, lv) in enumerate((t, lv) for t in types for lv in range(1, 6)):
+            counts["pairs"] += 1
+            if bool((d[k] != 0).any()):
+                counts["displaced"] += 1
+                per_type[t]["displaced"] += 1
+                if bool((frac[k].abs() >= SUBPIXEL_MIN).any()):
+                    counts["changed_by_subpixel"] += 1
+                    per_type[t]["changed_by_subpixel"] += 1
+                    changed.append({"ref": r, "type": t, "level": lv, "shift": [float(a) for a in d[k]]})
+        print(f"reference {r}: {counts}", flush=True)
+    env = environment("cpu")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "kadid.json"), "w") as f:
+        json.dump({"counts": counts, "per_type": per_type, "changed": changed, "environment": env}, f, indent=1)
+    print(json.dumps({"counts": counts, "per_type": {t: c for t, c in per_type.items() if c["displaced"]}}))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--refs", required=True, help="folder of the Kodak photographs")
     ap.add_argument("--out", default="studies/results/subpixel_registration")
     ap.add_argument("--peers", default="lpips-vgg,dists,stlpips-vgg", help="probe only; '' for none")
+    ap.add_argument("--parts", default="probe,descent", help="probe,descent (with and without subpixel), kadid")
+    ap.add_argument("--types", default="1,3,4,6,8,9,11,13,16,18,20,22,24", help="kadid: the dev types")
     args = ap.parse_args(argv)
+    if args.parts == "kadid":
+        return kadid(args)
     refs = [load_image(p) for p in list_images(args.refs)]
     results = {}
     for sub in (False, True):
