@@ -300,18 +300,12 @@ def fractional_shift(x: torch.Tensor, t: torch.Tensor, taps: int = SUBPIXEL_TAPS
     Differentiable in ``x``; ``t = 0`` gives ``x`` to rounding (the weights are then a unit impulse)."""
     n, c, h, w = x.shape
     a = taps
-    out = x
-    for axis, t_axis in ((3, t[:, 1]), (2, t[:, 0])):
-        wts = _lanczos_weights(t_axis.to(x.device), a).to(x.dtype)               # (N, 2a + 1)
-        kernel = wts.repeat_interleave(c, dim=0)                                  # (N C, 2a + 1)
-        if axis == 3:
-            padded = torch.nn.functional.pad(out.reshape(1, n * c, h, w), (a, a, 0, 0), mode="replicate")
-            out = torch.nn.functional.conv2d(padded, kernel[:, None, None, :], groups=n * c)
-        else:
-            padded = torch.nn.functional.pad(out.reshape(1, n * c, h, w), (0, 0, a, a), mode="replicate")
-            out = torch.nn.functional.conv2d(padded, kernel[:, None, :, None], groups=n * c)
-        out = out.reshape(n, c, h, w)
-    return out
+    out = x.reshape(1, n * c, h, w)                       # one group per (image, channel): per-image kernels
+    for t_axis, pad, shape in ((t[:, 1], (a, a, 0, 0), (1, -1)), (t[:, 0], (0, 0, a, a), (-1, 1))):
+        kernel = _lanczos_weights(t_axis.to(x.device), a).to(x.dtype).repeat_interleave(c, dim=0)   # (N C, 2a + 1)
+        padded = torch.nn.functional.pad(out, pad, mode="replicate")
+        out = torch.nn.functional.conv2d(padded, kernel.reshape(n * c, 1, *shape), groups=n * c)
+    return out.reshape(n, c, h, w)
 
 
 def subpixel_compensate(c0: torch.Tensor, c1: torch.Tensor, f: torch.Tensor, taps: int = SUBPIXEL_TAPS
@@ -347,9 +341,8 @@ def overlap(x0: torch.Tensor, x1: torch.Tensor, d: Tuple[int, int]) -> Tuple[tor
 
 
 def shift_groups(shifts: List) -> Iterator[Tuple[Tuple, List[int]]]:
-    """(key, indices of the pairs that have it), the first key first when it is ``(0, 0)`` or ``((0, 0), False)``
-    (the undisplaced pairs, which reuse the metric's maps); keys: whole-pixel displacements ``(d_y, d_x)``, or
-    ``((d_y, d_x), resampled)`` pairs."""
+    """(key, indices of the pairs that have it), the undisplaced key (``(0, 0)`` or ``((0, 0), False)``: pairs that
+    reuse the metric's maps) first. Keys: whole-pixel displacements ``(d_y, d_x)``, or ``((d_y, d_x), resampled)``."""
     groups: Dict[Tuple, List[int]] = {}
     for i, d in enumerate(shifts):
         groups.setdefault(d, []).append(i)
