@@ -39,9 +39,12 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_rq3" --s
 # registered-lab-lq4-blur (only the CIELab registered term pooled, q 4), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq4" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq4-blur
+# registered-lab-lq3-subpixel-blur (CIELab pooled with q 3, registering to sub-pixel precision), same settings
+invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq3_subpixel" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq3-subpixel-blur
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run
 python benchmarks/robustness_table.py "$OUT/main/robustness.json" "$OUT/more/robustness.json" \
     "$OUT/stats/robustness.json" "$OUT/stats_sq/robustness.json" "$OUT/texture/robustness.json" \
     "$OUT/structure/robustness.json" "$OUT/registered/robustness.json" "$OUT/registered_lab/robustness.json" \
     "$OUT/registered_lab_q4/robustness.json" "$OUT/registered_lab_rq3/robustness.json" \
-    "$OUT/registered_lab_lq4/robustness.json" | tee "$OUT/table.md"
+    "$OUT/registered_lab_lq4/robustness.json" "$OUT/registered_lab_lq3_subpixel/robustness.json" | tee "$OUT/table.md"

@@ -108,10 +108,11 @@ def term_exponents(names):
     return 1.0, {k: q for k, q in reg.items() if q != 1.0}
 
 
-def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIPS:
+def design_metric(design, names, coef, trunk_weights="default", subpixel=False) -> InvariantLPIPS:
     """An InvariantLPIPS computing the design's distance ``X[:, names] @ coef`` (times the number of texture
     terms, the shipped convention) on the default's anti-aliased trunk; ``trunk_weights=None``: a random
-    trunk (tests)."""
+    trunk (tests); ``subpixel``: registering to sub-pixel precision (columns of ``registered_terms.py
+    --subpixel``)."""
     base = get_variant("registered-blur")
     plain = [n.split("@")[0] for n in names]
     radii, qs = column_settings(names)
@@ -135,7 +136,7 @@ def design_metric(design, names, coef, trunk_weights="default") -> InvariantLPIP
                 base.trunk.with_(taps=trunk_taps),
                 ("mean", "std") + tuple(structure), ("mean", "std"),
                 statistic_taps=tuple((st, tuple(sorted(t))) for st, t in taps.items() if t), registered=registered,
-                local_radius=radii.pop() if radii else 0)
+                local_radius=radii.pop() if radii else 0, subpixel=subpixel)
     metric = InvariantLPIPS(variant=v, weights="ones", **({} if trunk_weights == "default" else {"trunk_weights": trunk_weights}))
     scale = dict(zip(plain, len(design["texture"]) * np.asarray(coef)))
     missing = [t for t in metric.terms if t not in scale]

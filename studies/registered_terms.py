@@ -19,6 +19,12 @@ keyed the same way, for ``registered_select.py --lab-terms``:
 ``--exponents``: the columns of ``r1+lab`` with the registered terms pooled over positions as
 ``(mean_p e_p^q)^(1/q)`` (``<term>@q<q>``), for ``registered_select.py --exponent-terms``.
 
+``--subpixel``: every metric registers with ``subpixel=True`` (the fractional part of the displacement undone
+too, see ``features/registration.py``); the same columns under the same names, for a selection of the family
+with sub-pixel compensation (docs/subpixel-registration-2026-12-06.md):
+
+    python studies/registered_terms.py --subpixel --dataset data/kodak_dev --out data/registered_terms_sp.npz
+
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
 columns. A design of ``studies/registered_select.py`` is a weighting of these columns, so every design
@@ -48,16 +54,24 @@ REGISTERED_LOCAL = ("unit.reg.relu1_2", "lab.reg.lab")
 REGISTERED = ("unit.reg.relu1_2", "unit.reg.pool1", "unit.reg.relu2_2", "unit.reg.pool2", "lab.reg.lab")
 
 
+#: set by ``--subpixel``: every metric of this script registers to sub-pixel precision
+SUBPIXEL = False
+
+
 def wide_variant() -> Variant:
     """Every candidate term of the registered family (unit scales)."""
     base = get_variant("structure-blur")
-    return Variant("registered-wide", "texture-structure-registered",
+    return _Variant("registered-wide", "texture-structure-registered",
                    base.trunk.with_(taps=("relu1_2", "pool1", "relu2_2", "pool2")),
                    ("mean", "std", "coarse16", "coarse32", "coarse64"), ("mean", "std"),
                    statistic_taps=(("mean", ("pool1", "pool2")), ("std", ("pool1", "pool2")),
                                    ("coarse16", ("pool1", "pool2")), ("coarse32", ("pool1", "pool2")),
                                    ("coarse64", ("pool1", "pool2"))),
                    registered=REGISTERED)
+
+
+def _Variant(*args, **kwargs) -> Variant:
+    return Variant(*args, subpixel=SUBPIXEL, **kwargs)
 
 
 #: the pooled statistics the texture terms compare, saved per pair (S0: first image, S1: second) so that a
@@ -83,7 +97,7 @@ def pair_variant(name, registered=REGISTERED_LOCAL):
     """The default's formulation with only ``registered`` terms, on its trunk up to relu1_2 (all the
     registered terms read, with the CIELab image): one trunk pass shared by the columns' metrics."""
     base = get_variant("registered-lab-blur")
-    return Variant(name, base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (), registered=registered)
+    return _Variant(name, base.formulation, base.trunk.with_(taps=("relu1_2",)), ("mean",), (), registered=registered)
 
 
 def local_metrics(radii):
@@ -227,7 +241,11 @@ def main(argv=None):
     ap.add_argument("--exponents", default="",
                     help="comma-separated pooling exponents q > 1: write only the columns of r1+lab pooled as "
                          "(mean_p e_p^q)^(1/q)")
+    ap.add_argument("--subpixel", action="store_true",
+                    help="register to sub-pixel precision (the variants' subpixel=True); same column names")
     args = ap.parse_args(argv)
+    global SUBPIXEL
+    SUBPIXEL = args.subpixel
     torch.set_num_threads(torch.get_num_threads())
     if args.local or args.lab_blocks or args.exponents:
         radii = [int(r) for r in args.local.split(",") if r]

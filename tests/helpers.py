@@ -1,9 +1,20 @@
 """Test helpers: synthetic and real images."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+
+
+def fourier_shift(x: torch.Tensor, dy: float, dx: float) -> torch.Tensor:
+    """x moved by (dy, dx) px (down, right), circularly and band-limited (exact for sub-pixel shifts)."""
+    h, w = x.shape[-2:]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
+    fx = torch.fft.fftfreq(w, dtype=torch.float64)[None]
+    ph = torch.exp(-2j * math.pi * (fy * dy + fx * dx))
+    return torch.fft.ifft2(torch.fft.fft2(x.double()) * ph).real.float()
 
 
 def smooth_images(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:

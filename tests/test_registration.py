@@ -6,19 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import fourier_shift
+
 from invariant_lpips.features.formulations import get_formulation
 from invariant_lpips.features.registration import estimate_shift, overlap, shift_groups, whole_pixels
 from invariant_lpips.features.variants import Variant, get_variant
 from invariant_lpips.metric.invariant import InvariantLPIPS
-
-
-def fourier_shift(x, dy, dx):
-    """x moved by (dy, dx) px (down, right), circularly and band-limited (exact for sub-pixel shifts)."""
-    h, w = x.shape[-2:]
-    fy = torch.fft.fftfreq(h, dtype=torch.float64)[:, None]
-    fx = torch.fft.fftfreq(w, dtype=torch.float64)[None]
-    ph = torch.exp(-2j * math.pi * (fy * dy + fx * dx))
-    return torch.fft.ifft2(torch.fft.fft2(x.double()) * ph).real.float()
 
 
 def smooth_image(seed, h=96, w=128):

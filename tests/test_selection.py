@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from helpers import fourier_shift, smooth_images
 from selection import Cells, criterion, design_distances, nested_selection
 
 TYPES = (1, 2, 3, 4, 5)
@@ -181,14 +182,16 @@ def test_per_term_pooled_designs_pool_only_their_own_term():
     assert all(bool(torch.isfinite(torch.as_tensor(t)).all()) for t in terms)
 
 
-@pytest.mark.parametrize("variant, design_name, exponents, per_term", [
-    ("registered-lab-q4-blur", "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2", (4.0,), False),
-    ("registered-lab-rq3-blur", "tex12+lab|s1.c32|λ0.5|r1.q3+lab|μ2", (3.0,), True),
-    ("registered-lab-lq4-blur", "tex12+lab|s1.c32|λ0.5|r1+lab.lq4|μ2", (4.0,), True)])
-def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exponents, per_term):
-    """registered-lab-q4-blur, -rq3-blur and -lq4-blur, as shipped, compute the designs the selection chose
-    (the study's columns weighted by their coefficients): same terms, scales and pooling exponents (per term
-    for rq3 and lq4), so the same distances."""
+@pytest.mark.parametrize("variant, design_name, exponents, per_term, subpixel", [
+    ("registered-lab-q4-blur", "tex12+lab|s1.c64|λ1|r1+lab.q4|μ2", (4.0,), False, False),
+    ("registered-lab-rq3-blur", "tex12+lab|s1.c32|λ0.5|r1.q3+lab|μ2", (3.0,), True, False),
+    ("registered-lab-lq4-blur", "tex12+lab|s1.c32|λ0.5|r1+lab.lq4|μ2", (4.0,), True, False),
+    ("registered-lab-lq3-subpixel-blur", "tex12+lab|s1.c32|λ0.5|r1+lab.lq3|μ2", (3.0,), True, True)])
+def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exponents, per_term, subpixel):
+    """registered-lab-q4-blur, -rq3-blur, -lq4-blur and -lq3-subpixel-blur, as shipped, compute the designs the
+    selection chose (the study's columns weighted by their coefficients): same terms, scales, pooling exponents
+    (per term for rq3, lq4 and lq3) and registration precision, so the same distances (the pair below is
+    displaced by a fraction of a pixel, so sub-pixel compensation is exercised)."""
     import json
 
     import torch
@@ -203,11 +206,13 @@ def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exp
     names = design["texture"] + design["structure"] + design["registered"]
     coef = [entry["scales"][n.split("@")[0]] / len(design["texture"]) for n in names]
     torch.manual_seed(0)
-    m = design_metric(design, names, coef, trunk_weights=None)
+    m = design_metric(design, names, coef, trunk_weights=None, subpixel=subpixel)
     torch.manual_seed(0)
     shipped = InvariantLPIPS(variant, trunk_weights=None)
+    assert shipped.variant.subpixel == subpixel
     g = torch.Generator().manual_seed(3)
-    x, y = torch.rand(1, 3, 64, 80, generator=g), torch.rand(2, 3, 64, 80, generator=g)
+    x = smooth_images(1, 64, 80, seed=3)
+    y = torch.cat([torch.rand(1, 3, 64, 80, generator=g), fourier_shift(x, 0.5, -1.3).clamp(0, 1)])
     with torch.no_grad():
         torch.testing.assert_close(m(x, y, normalize=True), shipped(x, y, normalize=True), rtol=1e-5, atol=1e-6)
 

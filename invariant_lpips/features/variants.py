@@ -261,3 +261,11 @@ register_variant(get_variant("registered-lab-blur").with_(
 register_variant(get_variant("registered-lab-blur").with_(
     name="registered-lab-lq4-blur", formulation=RegisteredFormulation(exponents={"lab.reg.lab": 4.0}),
     weights_file="registered_lab_lq4_blur.safetensors"))
+# registered-lab-blur registering to sub-pixel precision (the fractional part of the global displacement is
+# undone too, half on each side, Lanczos-3, so that two samplings of a scene half a pixel apart are compared
+# where they correspond) with the registered CIELab differences pooled over positions as (mean_p e_p^3)^(1/3):
+# the design the nested leave-one-type-out selection of the loss-targets family chooses once the terms are
+# computed with sub-pixel registration (docs/subpixel-registration-2026-12-06.md)
+register_variant(get_variant("registered-lab-blur").with_(
+    name="registered-lab-lq3-subpixel-blur", formulation=RegisteredFormulation(exponents={"lab.reg.lab": 3.0}),
+    subpixel=True, weights_file="registered_lab_lq3_subpixel_blur.safetensors"))
