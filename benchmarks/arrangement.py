@@ -27,7 +27,7 @@ from invariant_lpips.data.io import list_images, load_image  # noqa: E402
 from invariant_lpips.metric.registry import build_metric  # noqa: E402
 from invariant_lpips.robustness.arrangement import SUMMARY_KEYS, probe_distances, probe_summary  # noqa: E402
 
-DEFAULT_METRICS = "registered-lab-lq4-blur,registered-lab-blur,lpips-vgg,stlpips-vgg,dists,mse"
+DEFAULT_METRICS = "registered-lab-lq3-subpixel-blur,registered-lab-lq4-blur,registered-lab-blur,lpips-vgg,stlpips-vgg,dists,mse"
 
 
 def markdown(results: dict, settings: dict, machine: str) -> str:

@@ -42,7 +42,7 @@ from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.distortions.tensor import gaussian_blur
 from invariant_lpips.metric.registry import build_metric
 
-DEFAULT_METRICS = "registered-lab-lq4-blur,registered-lab-blur,lpips-vgg,stlpips-vgg,dists,mse"
+DEFAULT_METRICS = "registered-lab-lq3-subpixel-blur,registered-lab-lq4-blur,registered-lab-blur,lpips-vgg,stlpips-vgg,dists,mse"
 
 
 def load_refs(folder, limit=0):
@@ -66,7 +66,9 @@ def save(args, what, settings, results):
     old = previous(path)
     if old.get("settings") != settings:
         old = {}
-    merged = {"settings": settings, "environment": environment("cpu"), "metrics": {**old.get("metrics", {}), **results}}
+    env = environment("cpu")
+    results = {k: {**v, "machine": machine_line(env)} for k, v in results.items()}  # rows may come from other runs
+    merged = {"settings": settings, "environment": env, "metrics": {**old.get("metrics", {}), **results}}
     path.write_text(json.dumps(merged, indent=1))
     print(f"wrote {path} ({', '.join(results)})", flush=True)
 
@@ -103,8 +105,11 @@ def misaligned(args):
     what = "misaligned_subpixel" if args.subpixel else "misaligned"
     scale = 0.5 if args.subpixel else 1.0
     settings = {"crop": size, "images": len(refs), "steps": args.steps, "lr": args.lr,
-                "shifts": [[dy * scale, dx * scale] for dy, dx in MISALIGNED_SHIFTS],
-                "views": "half resolution (2x2 means), half-pixel shifts" if args.subpixel else "crops"}
+                "shifts": [[dy * scale, dx * scale] for dy, dx in MISALIGNED_SHIFTS]}
+    if args.subpixel:  # whole-pixel settings keep their earlier form, so that reruns add to the same file
+        settings["views"] = "half resolution (2x2 means), half-pixel shifts"
+    else:
+        settings["shifts"] = [list(s) for s in MISALIGNED_SHIFTS]
     for name in args.metrics.split(","):
         loss, t0, rows = as_loss(build_metric(name)), time.time(), []
         for i, r in enumerate(refs):
@@ -214,7 +219,12 @@ def report(args):
             if dm:
                 lines.append(f"| {n} | {dm['aligned_psnr_end']:.2f} | {dm['sharpness_end']:.2f} |")
     env = (a or m or t or sp).get("environment", {})
-    lines.append(f"\nMachine: {machine_line(env)}.")
+    machine = machine_line(env)
+    elsewhere = sorted({f"{n} ({f[0]}): {r['machine']}" for f in (("aligned", a), ("misaligned", m), ("training", t),
+                                                                    ("half-pixel", sp)) if f[1]
+                        for n, r in f[1].get("metrics", {}).items() if r.get("machine", machine) != machine})
+    lines.append(f"\nMachine: {machine}." + (" Rows measured on another machine: " + "; ".join(elsewhere) + "."
+                                               if elsewhere else ""))
     (out / "loss.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

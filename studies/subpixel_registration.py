@@ -39,9 +39,12 @@ from invariant_lpips.features.variants import DEFAULT_VARIANT, get_variant
 from invariant_lpips.metric.registry import build_metric
 
 
-def metric(subpixel: bool):
-    v = get_variant(DEFAULT_VARIANT)
-    m = il.InvariantLPIPS(v.with_(name=v.name + ("+subpixel" if subpixel else ""), subpixel=subpixel)).eval()
+def metric(subpixel: bool, variant: str = DEFAULT_VARIANT):
+    """``variant`` (same weights) registering whole pixels only or to sub-pixel precision; named as the
+    registry does when that is the variant's own setting, else with ``+subpixel`` / ``+wholepixel``."""
+    v = get_variant(variant)
+    name = v.name if v.subpixel == subpixel else v.name + ("+subpixel" if subpixel else "+wholepixel")
+    m = il.InvariantLPIPS(v.with_(name=name, subpixel=subpixel)).eval()
     for p in m.parameters():
         p.requires_grad_(False)
     return m
@@ -88,7 +91,7 @@ def kadid(args) -> int:
     from invariant_lpips.distortions.kadid import distort
     from invariant_lpips.features.registration import SUBPIXEL_MIN, estimate_shift
 
-    v = get_variant(DEFAULT_VARIANT)
+    v = get_variant(args.variant)
     types = [int(t) for t in args.types.split(",")]
     counts = {"pairs": 0, "displaced": 0, "changed_by_subpixel": 0}
     per_type = {t: {"displaced": 0, "changed_by_subpixel": 0} for t in types}
@@ -126,6 +129,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default="lpips-vgg,dists,stlpips-vgg", help="probe only; '' for none")
     ap.add_argument("--parts", default="probe,descent", help="probe,descent (with and without subpixel), kadid")
     ap.add_argument("--types", default="1,3,4,6,8,9,11,13,16,18,20,22,24", help="kadid: the dev types")
+    ap.add_argument("--variant", default=DEFAULT_VARIANT, help="the registered variant, with and without subpixel")
     args = ap.parse_args(argv)
     if args.parts == "kadid":
         return kadid(args)
@@ -133,9 +137,12 @@ def main(argv=None) -> int:
     results = {}
     for sub in (False, True):
         t0 = time.time()
-        m = metric(sub)
-        results[m.variant.name] = {"probe": probe(lambda a, b: m(a, b, normalize=True), refs), "descent_half_pixel": descent(m, refs[:2], True),
-                                   "descent_whole_pixel": descent(m, refs[:2], False), "seconds": time.time() - t0}
+        m = metric(sub, args.variant)
+        results[m.variant.name] = {"probe": probe(lambda a, b: m(a, b, normalize=True), refs)}
+        if "descent" in args.parts:
+            results[m.variant.name].update(descent_half_pixel=descent(m, refs[:2], True),
+                                           descent_whole_pixel=descent(m, refs[:2], False))
+        results[m.variant.name]["seconds"] = time.time() - t0
         print(m.variant.name, results[m.variant.name], flush=True)
     for name in filter(None, args.peers.split(",")):
         peer = build_metric(name)

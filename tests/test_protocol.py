@@ -66,7 +66,8 @@ def test_statistics_cached_says_whether_features_are_statistics_only():
 
 
 @pytest.mark.parametrize("variant", ["registered-blur", "registered-lab-blur", "registered-lab-q4-blur",
-                                     "registered-lab-rq3-blur", "registered-lab-lq4-blur"])
+                                     "registered-lab-rq3-blur", "registered-lab-lq4-blur",
+                                     "registered-lab-lq3-subpixel-blur"])
 def test_registered_variant_on_a_displaced_pair(variant):
     """The pair step runs in distance(): a pair displaced by (3, -5) px is registered (a second trunk pass
     on the overlap) and gives the forward's value, also term by term (retPerLayer); cached statistics alone

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from invariant_lpips import InvariantLPIPS
+from invariant_lpips import DEFAULT_VARIANT, InvariantLPIPS
 from invariant_lpips.metric import scale as sc
 
 
@@ -17,7 +17,8 @@ def scale_file(tmp_path, monkeypatch):
     path.write_text(json.dumps({"variants": {"structure-blur": {"a": 0.9, "s": 6.0, "p": 0.8},
                                              "registered-blur": {"a": 0.8, "s": 5.0, "p": 0.75},
                                              "registered-lab-blur": {"a": 0.7, "s": 60.0, "p": 0.85},
-                                             "registered-lab-lq4-blur": {"a": 0.75, "s": 65.0, "p": 0.8}}}))
+                                             "registered-lab-lq4-blur": {"a": 0.75, "s": 65.0, "p": 0.8},
+                                             DEFAULT_VARIANT: {"a": 0.75, "s": 65.0, "p": 0.8}}}))
     monkeypatch.setattr(sc, "SCALE_FILE", path)
     return path
 

@@ -140,8 +140,9 @@ _REGISTRY: Dict[str, Variant] = {}
 #: the default variant: the design that nested leave-one-type-out selection on the 512x384 KADID dev proxy
 #: picks in the registered family among those meeting the arrangement and shift targets on synthetic probes
 #: and the loss targets over six training seeds (studies/registered_select.py, studies/loss_frontier.py;
-#: docs/loss-targets-as-the-test-2026-12-06.md)
-DEFAULT_VARIANT = "registered-lab-lq4-blur"
+#: docs/loss-targets-as-the-test-2026-12-06.md), registering to sub-pixel precision
+#: (docs/subpixel-registration-2026-12-06.md)
+DEFAULT_VARIANT = "registered-lab-lq3-subpixel-blur"
 
 
 def register_variant(variant: Variant, overwrite: bool = False) -> Variant:

@@ -74,7 +74,7 @@ class InvariantLPIPS(nn.Module):
         >>> _ = torch.manual_seed(0)
         >>> metric = InvariantLPIPS(trunk_weights=None)     # the default variant
         >>> metric.variant.name, metric.formulation.name, metric.terms[-1]
-        ('registered-lab-lq4-blur', 'texture-structure-registered', 'lab.reg.lab')
+        ('registered-lab-lq3-subpixel-blur', 'texture-structure-registered', 'lab.reg.lab')
         >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(1, 3, 64, 64)
         >>> d = metric(x, y, normalize=True)                # [0, 1] inputs; y broadcasts
         >>> d.shape, bool((d > 0).all()), float(metric(x, x, normalize=True).abs().max())
