@@ -2,8 +2,11 @@
 """Sub-pixel compensation (a variant's ``subpixel=True``): what it buys the default, with and without.
 
     python studies/subpixel_registration.py --refs ../shared/data/kodak24 --out studies/results/subpixel_registration
+    python studies/subpixel_registration.py --refs ../shared/data/kodak24 --parts probe --peers '' \
+        --variant registered-lab-lq3-subpixel-blur --out studies/results/subpixel_registration_lq3
 
-For the default variant and the same variant with ``subpixel=True`` (same weights):
+For a registered variant (``--variant``, default: the default variant; the 2026-12-06 run: ``registered-lab-lq4-blur``)
+registering whole pixels only and with ``subpixel=True`` (same weights):
 
 * **probe**: on 24 photo crops at half resolution (``half_pixel_view``: 2x2 means, 128 px), the distance of
   the same view displaced by half pixels ((0.5, 0), (0.5, -1.5)) and by a whole pixel, over the distance of
