@@ -269,3 +269,27 @@ def test_a_subset_of_images_scores_and_reports_only_those(tiny, tmp_path):
     with pytest.raises(ValueError, match=r"images \[3\] are not in"):
         run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
                             plot=False, progress=False, images=[3])
+
+
+def test_the_report_names_the_machine_each_metrics_scores_came_from(tiny, tmp_path):
+    """Score files record the machines that computed them; a report over scores from several machines names
+    each (one machine: the plain machine line), and files written before machines were recorded say so."""
+    import json
+
+    from invariant_lpips.benchmarks.environment import environment, machine_line
+
+    out = tmp_path / "out"
+    here = machine_line(environment("cpu"))
+    s = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse", "l1"], out,
+                            plot=False, progress=False)
+    assert s["machine"] == here
+    assert json.loads((out / "scores" / "mse.json").read_text())["machines"] == [here]
+    meta = json.loads((out / "scores" / "l1.json").read_text())
+    (out / "scores" / "l1.json").write_text(json.dumps({**meta, "machines": ["another box"]}))
+    meta = json.loads((out / "scores" / "mse.json").read_text())
+    del meta["machines"]
+    (out / "scores" / "mse.json").write_text(json.dumps(meta))
+    s2 = run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse", "l1"], out,
+                             plot=False, progress=False, score=False)
+    assert s2["machine"] == f"this report on {here}; scores from not recorded: mse; another box: l1"
+    assert json.dumps(s2["rows"]["l1"], sort_keys=True) == json.dumps(s["rows"]["l1"], sort_keys=True)

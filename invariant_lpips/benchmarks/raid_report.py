@@ -95,6 +95,20 @@ def _append(path: Path, rows: List[Tuple[Pair, float]]) -> None:
         out.append([[i, k, a, b, repr(float(d))] for (i, k, a, b), d in rows])
 
 
+def scoring_machines(scores_dir: Path, metrics: Sequence[str], here: str) -> str:
+    """The report's machine line: ``here`` when every metric's scores were computed on it, else ``here`` for
+    the report and, per machine, the metrics its scores came from (``not recorded`` for score files written
+    before machines were recorded)."""
+    by: Dict[str, List[str]] = {}
+    for name in metrics:
+        meta_path = _scores_path(scores_dir, name).with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        by.setdefault(" + ".join(meta.get("machines") or ["not recorded"]), []).append(name)
+    if set(by) <= {here}:
+        return here
+    return f"this report on {here}; scores from " + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
+
+
 def _meta_ok(meta_path: Path, fingerprint: str, name: str) -> None:
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -132,6 +146,9 @@ def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path]
             "stimuli_sha256": fingerprint, "images_dir": str(images_dir)}
     if not todo:
         return {p: done[p] for p in pairs}
+    # the machines that scored these rows (a resumed run adds its own): the report names them per metric
+    old_machines = json.loads(meta_path.read_text()).get("machines", []) if done and meta_path.is_file() else []
+    meta["machines"] = list(dict.fromkeys(old_machines + [machine_line(environment(str(device)))]))
     meta_path.write_text(json.dumps(meta, indent=1))
     adapter.eval()
     cache = None
@@ -252,7 +269,7 @@ def run_raid_evaluation(images_dir: Union[str, Path], responses: Union[str, Path
         label += f", images {_ranges(sorted(keep))} ({len(keep)} of {n_all})"
     fig = raid_figures(curves, trials, {n: distances[n] for n in metrics if n in complete}, lower_is_better=lib)
     env = environment(dev)
-    machine = machine_line(env)
+    machine = scoring_machines(out / "scores", metrics, machine_line(env))
     summary = {"dataset": label, "images_dir": str(images_dir), "stimuli_sha256": fp, "n_pairs": len(pairs),
                "metrics": list(metrics), "complete": [n for n in metrics if n in complete],
                "incomplete": {n: sorted(_complete_images(distances[n], pairs)) for n in metrics if n not in complete},
