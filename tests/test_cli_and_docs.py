@@ -43,6 +43,9 @@ def test_variants_command(capsys):
     assert main(["variants", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {"paper", "gap-lin"} <= {r["name"] for r in rows}
+    by_name = {r["name"]: r for r in rows}  # the registration precision is shown beside the pooling
+    assert "subpixel" in by_name["registered-lab-lq3-subpixel-blur"]["formulation"]
+    assert "subpixel" not in by_name["registered-lab-lq4-blur"]["formulation"]
 
 
 def test_score_errors_name_the_path(capsys, tmp_path):

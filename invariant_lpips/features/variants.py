@@ -194,7 +194,8 @@ def variant_table() -> List[dict]:
         notes = variant_notes(v.name)
         q = getattr(v.formulation, "exponent", 1.0)
         pooled = ", ".join(([f"q={q:g}"] if q != 1.0 else [])
-                           + [f"{k} q={e:g}" for k, e in sorted(getattr(v.formulation, "exponents", {}).items())])
+                           + [f"{k} q={e:g}" for k, e in sorted(getattr(v.formulation, "exponents", {}).items())]
+                           + (["subpixel"] if v.subpixel else []))
         rows.append({"name": v.name, "formulation": v.formulation.name + (f" ({pooled})" if pooled else ""),
                      "pooling": "/".join(v.trunk.pooling),
                      "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}"
