@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from invariant_lpips.benchmarks.environment import environment, machine_line  # noqa: E402
+from invariant_lpips.benchmarks.environment import environment, machine_line, rows_machine_line, tag_rows  # noqa: E402
 from invariant_lpips.data.io import list_images, load_image  # noqa: E402
 from invariant_lpips.metric.registry import build_metric  # noqa: E402
 from invariant_lpips.robustness.arrangement import SUMMARY_KEYS, probe_distances, probe_summary  # noqa: E402
@@ -56,17 +56,19 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "arrangement.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
-    results = old.get("metrics", {}) if old.get("settings") == settings else {}
+    # each row keeps the machine that measured it (earlier rows: the file's)
+    results = tag_rows(old["metrics"], machine_line(old["environment"])) if old.get("settings") == settings else {}
     env = environment("cpu")
     for name in [m.strip() for m in args.metrics.split(",") if m.strip()]:
         t0 = time.time()
         metric = build_metric(name)
         rows = probe_distances(metric, photos, args.size)
-        results[name] = {"summary": probe_summary(rows), "rows": rows, "seconds": time.time() - t0}
+        results[name] = {"summary": probe_summary(rows), "rows": rows, "seconds": time.time() - t0,
+                         "machine": machine_line(env)}
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in results[name]["summary"].items())
               + f" ({results[name]['seconds']:.0f} s)", flush=True)
         path.write_text(json.dumps({"settings": settings, "environment": env, "metrics": results}, indent=1))
-    md = markdown(results, settings, machine_line(env))
+    md = markdown(results, settings, rows_machine_line(results, machine_line(env)))
     (out / "arrangement.md").write_text(md)
     print(md)
     return 0

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from invariant_lpips.benchmarks.environment import environment, machine_line
+from invariant_lpips.benchmarks.environment import environment, machine_line, rows_machine_line, tag_rows
 from invariant_lpips.benchmarks.loss import (MISALIGNED_SHIFTS, aligned_psnr_half, as_loss, crop, damaged_starts,
                                               descend, descend_misaligned, evaluate_restorer, figures,
                                               half_pixel_view, mean_dict, train_restorer)
@@ -66,9 +66,9 @@ def save(args, what, settings, results):
     old = previous(path)
     if old.get("settings") != settings:
         old = {}
-    env = environment("cpu")
-    results = {k: {**v, "machine": machine_line(env)} for k, v in results.items()}  # rows may come from other runs
-    merged = {"settings": settings, "environment": env, "metrics": {**old.get("metrics", {}), **results}}
+    env = environment("cpu")  # each row keeps the machine that measured it (earlier rows: the file's)
+    rows = tag_rows(old.get("metrics", {}), machine_line(old["environment"])) if old else {}
+    merged = {"settings": settings, "environment": env, "metrics": {**rows, **tag_rows(results, machine_line(env))}}
     path.write_text(json.dumps(merged, indent=1))
     print(f"wrote {path} ({', '.join(results)})", flush=True)
 
@@ -218,13 +218,9 @@ def report(args):
             dm = sp["metrics"].get(n, {}).get("mean")
             if dm:
                 lines.append(f"| {n} | {dm['aligned_psnr_end']:.2f} | {dm['sharpness_end']:.2f} |")
-    env = (a or m or t or sp).get("environment", {})
-    machine = machine_line(env)
-    elsewhere = sorted({f"{n} ({f[0]}): {r['machine']}" for f in (("aligned", a), ("misaligned", m), ("training", t),
-                                                                    ("half-pixel", sp)) if f[1]
-                        for n, r in f[1].get("metrics", {}).items() if r.get("machine", machine) != machine})
-    lines.append(f"\nMachine: {machine}." + (" Rows measured on another machine: " + "; ".join(elsewhere) + "."
-                                               if elsewhere else ""))
+    rows = {f"{n} ({what})": r for what, f in (("aligned", a), ("misaligned", m), ("training", t), ("half-pixel", sp))
+            if f for n, r in tag_rows(f.get("metrics", {}), machine_line(f.get("environment", {}))).items()}
+    lines.append(f"\nMachine: {rows_machine_line(rows, machine_line(environment('cpu')))}.")
     (out / "loss.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -24,10 +24,10 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/texture" --size 192 --m
 # structure-blur (the previous default), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/structure" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics structure-blur
-# registered-blur (the previous default), same settings
+# registered-blur (a default of 2026-12-03), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-blur
-# registered-lab-blur (the default), same settings
+# registered-lab-blur (a default of 2026-12-04), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-blur
 # registered-lab-q4-blur (the scoring variant), same settings
@@ -39,7 +39,7 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_rq3" --s
 # registered-lab-lq4-blur (only the CIELab registered term pooled, q 4), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq4" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq4-blur
-# registered-lab-lq3-subpixel-blur (CIELab pooled with q 3, registering to sub-pixel precision), same settings
+# registered-lab-lq3-subpixel-blur (the default: CIELab pooled with q 3, registering to sub-pixel precision), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq3_subpixel" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq3-subpixel-blur
 # period and ripple of the crop-shift sweep d(x, T_k x), k = 0..16, come from the same run

@@ -74,6 +74,15 @@ def _Variant(*args, **kwargs) -> Variant:
     return Variant(*args, subpixel=SUBPIXEL, **kwargs)
 
 
+def _check_resume(z, out):
+    """A file being resumed holds columns of the same registration precision (files from before the flag:
+    whole pixels)."""
+    had = bool(z["subpixel"]) if "subpixel" in z.files else False
+    if had != SUBPIXEL:
+        raise SystemExit(f"{out} holds columns computed with subpixel={had}; this run has subpixel={SUBPIXEL}: "
+                         "write to another --out")
+
+
 #: the pooled statistics the texture terms compare, saved per pair (S0: first image, S1: second) so that a
 #: texture formulation with another energy floor is evaluated without another trunk pass
 TEXTURE_STATS = tuple(TEXTURE)
@@ -175,7 +184,8 @@ def local_probe(radii, refs_dir, out, size=256, blocks=(), exponents=()):
         X.append(vals)
         print(f"local probe {i + 1}", flush=True)
     X = np.concatenate(X)
-    np.savez(out, X=X, names=np.array(names), keys=np.array([str(i) for i in range(len(X))]))
+    np.savez(out, X=X, names=np.array(names), keys=np.array([str(i) for i in range(len(X))]),
+             subpixel=np.array(SUBPIXEL))
     return 0
 
 
@@ -188,6 +198,7 @@ def local_dataset(radii, dataset, out, batch, blocks=(), exponents=()):
     done, names, t0 = {}, None, time.time()
     if Path(out).exists():
         z = np.load(out)
+        _check_resume(z, out)
         done, names = {str(k): v for k, v in zip(z["keys"], z["X"])}, [str(n) for n in z["names"]]
     for r, ref in enumerate(sorted(by_ref)):
         todo = [p for p in by_ref[ref] if str(p.dist_path) not in done]
@@ -202,7 +213,8 @@ def local_dataset(radii, dataset, out, batch, blocks=(), exponents=()):
                 vals, names = columns(fx, fy)
                 done.update({str(p.dist_path): v for p, v in zip(chunk, vals)})
         keys = sorted(done)
-        np.savez(out, X=np.stack([done[k] for k in keys]), names=np.array(names), keys=np.array(keys))
+        np.savez(out, X=np.stack([done[k] for k in keys]), names=np.array(names), keys=np.array(keys),
+                 subpixel=np.array(SUBPIXEL))
         print(f"ref {r + 1}/{len(by_ref)}: {len(done)} pairs, {time.time() - t0:.0f} s", flush=True)
     return 0
 
@@ -223,7 +235,7 @@ def probe(metric, refs_dir, out, size=256):
         print(f"probe {i + 1}", flush=True)
     np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind),
              S0=np.concatenate(S0), S1=np.concatenate(S1), stat_names=np.array(TEXTURE_STATS),
-             stat_channels=np.array(statistic_channels()))
+             stat_channels=np.array(statistic_channels()), subpixel=np.array(SUBPIXEL))
     return 0
 
 
@@ -265,6 +277,7 @@ def main(argv=None):
     done, stats = {}, {}
     if out.exists():
         z = np.load(out, allow_pickle=False)
+        _check_resume(z, out)
         done = {str(k): v for k, v in zip(z["dist"], z["X"])}
         stats = {str(k): (a, b) for k, a, b in zip(z["dist"], z["S0"], z["S1"])}
     by_ref = {}
@@ -296,7 +309,7 @@ def main(argv=None):
                  S0=np.stack([stats[k][0] for k in keys]), S1=np.stack([stats[k][1] for k in keys]),
                  stat_names=np.array(TEXTURE_STATS), stat_channels=np.array(statistic_channels()),
                  type=np.array([info[k].dist_type for k in keys]), level=np.array([info[k].level for k in keys]),
-                 ref=np.array([str(info[k].ref_path) for k in keys]))
+                 ref=np.array([str(info[k].ref_path) for k in keys]), subpixel=np.array(SUBPIXEL))
     return 0
 
 

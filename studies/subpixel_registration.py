@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Sub-pixel compensation (a variant's ``subpixel=True``): what it buys the default, with and without.
 
-    python studies/subpixel_registration.py --refs ../shared/data/kodak24 --out studies/results/subpixel_registration
+    python studies/subpixel_registration.py --refs ../shared/data/kodak24 --variant registered-lab-lq4-blur \
+        --out studies/results/subpixel_registration
     python studies/subpixel_registration.py --refs ../shared/data/kodak24 --parts probe --peers '' \
         --variant registered-lab-lq3-subpixel-blur --out studies/results/subpixel_registration_lq3
 

@@ -498,3 +498,35 @@ def test_torchrun_two_ranks(kadid, tmp_path):
     single = run_benchmark("kadid10k", ["mse"], tmp_path / "single", root=kadid, **RUN)
     assert json.loads((out / "summary.json").read_text())["metrics"]["mse"]["SRCC"] == pytest.approx(
         single["metrics"]["mse"]["SRCC"])
+
+
+def _script(name):
+    """A script of benchmarks/ as a module (they are not installed)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_results_rows_keep_the_machine_that_measured_them(tmp_path):
+    """A results file that gains rows over runs on several machines keeps each row's machine (earlier rows:
+    the file's environment), and a report over them names every machine; one machine: the plain line."""
+    from invariant_lpips.benchmarks.environment import environment, machine_line, rows_machine_line, tag_rows
+
+    here = machine_line(environment("cpu"))
+    assert rows_machine_line(tag_rows({"a": {}, "b": {"machine": here}}, here), here) == here
+    assert rows_machine_line({"a": {"machine": "box"}, "b": {}}, here) == \
+        f"this report on {here}; rows from box: a; not recorded: b"
+    loss = _script("loss")
+    other = {"device": {"cpu": "Other CPU", "cores": 4, "torch_threads": 4}, "torch": "2.0"}
+    settings = {"crop": 64, "steps": 1}
+    (tmp_path / "aligned.json").write_text(json.dumps({"settings": settings, "environment": other,
+                                                       "metrics": {"old": {"mean": {}}}}))
+    loss.save(argparse.Namespace(out=str(tmp_path)), "aligned", settings, {"new": {"mean": {}}})
+    rows = json.loads((tmp_path / "aligned.json").read_text())["metrics"]
+    assert rows["old"]["machine"] == machine_line(other) and rows["new"]["machine"] == here
+    loss.save(argparse.Namespace(out=str(tmp_path)), "aligned", settings, {"newer": {"mean": {}}})
+    assert json.loads((tmp_path / "aligned.json").read_text())["metrics"]["old"]["machine"] == machine_line(other)

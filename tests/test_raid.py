@@ -293,3 +293,24 @@ def test_the_report_names_the_machine_each_metrics_scores_came_from(tiny, tmp_pa
                              plot=False, progress=False, score=False)
     assert s2["machine"] == f"this report on {here}; scores from not recorded: mse; another box: l1"
     assert json.dumps(s2["rows"]["l1"], sort_keys=True) == json.dumps(s["rows"]["l1"], sort_keys=True)
+
+
+def test_a_resumed_score_file_keeps_the_machines_of_its_earlier_rows(tiny, tmp_path):
+    """Resuming scores written before machines were recorded: the earlier rows are 'not recorded', the new
+    ones this machine's; the file's other fields stay."""
+    import json
+
+    from invariant_lpips.benchmarks.environment import environment, machine_line
+
+    out = tmp_path / "out"
+    run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                        plot=False, progress=False)
+    meta_path, csv_path = out / "scores" / "mse.json", out / "scores" / "mse.csv"
+    meta = json.loads(meta_path.read_text())
+    del meta["machines"]
+    meta_path.write_text(json.dumps({**meta, "memo": "kept"}))
+    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:-1]) + "\n")   # one pair to score again
+    run_raid_evaluation(tiny / "images", tiny / "responses.csv", tiny / "answers.csv", ["mse"], out,
+                        plot=False, progress=False)
+    meta = json.loads(meta_path.read_text())
+    assert meta["machines"] == ["not recorded", machine_line(environment("cpu"))] and meta["memo"] == "kept"

@@ -215,6 +215,10 @@ def test_the_pooled_variants_are_their_designs_formula(variant, design_name, exp
     y = torch.cat([torch.rand(1, 3, 64, 80, generator=g), fourier_shift(x, 0.5, -1.3).clamp(0, 1)])
     with torch.no_grad():
         torch.testing.assert_close(m(x, y, normalize=True), shipped(x, y, normalize=True), rtol=1e-5, atol=1e-6)
+        if subpixel:  # the displaced pair does go through the sub-pixel step (its value differs without it)
+            torch.manual_seed(0)
+            plain = InvariantLPIPS(shipped.variant.with_(name="whole-pixel", subpixel=False), trunk_weights=None)
+            assert float(plain(x, y[1:], normalize=True)) > 1.5 * float(shipped(x, y[1:], normalize=True))
 
 
 def test_the_loss_test_is_a_mean_over_seeds_against_the_default():
@@ -252,3 +256,19 @@ def test_the_loss_test_without_a_reference_tests_every_design_alike():
     assert got["a"]["ok"]                        # 27.1 dB, sharpness 0.86: inside the 15% on the blurred side
     assert not got["b"]["ok"]                    # 26.3 dB: not above the best peer
     assert not loss_test(runs, ["a"], None, min_psnr=27.1)["a"]["ok"]
+
+
+def test_term_columns_of_another_registration_precision_are_not_resumed_into(tmp_path, monkeypatch):
+    """registered_terms.py: a file written with subpixel=True is not extended by a whole-pixel run (nor the
+    reverse); files from before the flag count as whole-pixel."""
+    import registered_terms as rt
+
+    for had, run, ok in [(True, False, False), (False, True, False), (True, True, True), (None, False, True)]:
+        path = tmp_path / "t.npz"
+        np.savez(path, X=np.zeros((1, 1)), **({} if had is None else {"subpixel": np.array(had)}))
+        monkeypatch.setattr(rt, "SUBPIXEL", run)
+        if ok:
+            rt._check_resume(np.load(path), path)
+        else:
+            with pytest.raises(SystemExit, match="subpixel"):
+                rt._check_resume(np.load(path), path)

@@ -16,7 +16,7 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -90,3 +90,20 @@ def machine_line(env: Optional[Dict[str, Any]] = None) -> str:
         return f"{d['gpu']} ({d.get('gpu_memory_gib')} GiB), CUDA {d.get('cuda')}, torch {env.get('torch')}"
     return (f"{d.get('cpu')}, {d.get('cores')} cores, CPU, torch threads {d.get('torch_threads')}, "
             f"torch {env.get('torch')}")
+
+
+def tag_rows(rows: Mapping[str, Mapping[str, Any]], machine: str) -> Dict[str, Dict[str, Any]]:
+    """``rows`` (metric -> result) with ``"machine"`` set where a row has none: results files that gain rows
+    over several runs keep, per row, the machine that measured it."""
+    return {name: {**row, "machine": row.get("machine", machine)} for name, row in rows.items()}
+
+
+def rows_machine_line(rows: Mapping[str, Mapping[str, Any]], here: str) -> str:
+    """The machine line of a report over ``rows`` (tagged by :func:`tag_rows`): ``here`` when every row was
+    measured on it, else ``here`` for the report and, per machine, the rows measured there."""
+    by: Dict[str, List[str]] = {}
+    for name, row in rows.items():
+        by.setdefault(row.get("machine", "not recorded"), []).append(name)
+    if set(by) <= {here}:
+        return here
+    return f"this report on {here}; rows from " + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())

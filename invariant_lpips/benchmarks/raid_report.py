@@ -147,7 +147,9 @@ def score_metric(metric: Union[str, MetricAdapter], images_dir: Union[str, Path]
     if not todo:
         return {p: done[p] for p in pairs}
     # the machines that scored these rows (a resumed run adds its own): the report names them per metric
-    old_machines = json.loads(meta_path.read_text()).get("machines", []) if done and meta_path.is_file() else []
+    old_meta = json.loads(meta_path.read_text()) if done and meta_path.is_file() else {}
+    old_machines = old_meta.get("machines", ["not recorded"]) if done else []
+    meta.update({k: old_meta[k] for k in ("memo", "machines_note") if k in old_meta})
     meta["machines"] = list(dict.fromkeys(old_machines + [machine_line(environment(str(device)))]))
     meta_path.write_text(json.dumps(meta, indent=1))
     adapter.eval()
