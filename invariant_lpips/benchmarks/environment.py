@@ -98,12 +98,12 @@ def tag_rows(rows: Mapping[str, Mapping[str, Any]], machine: str) -> Dict[str, D
     return {name: {**row, "machine": row.get("machine", machine)} for name, row in rows.items()}
 
 
-def rows_machine_line(rows: Mapping[str, Mapping[str, Any]], here: str) -> str:
+def rows_machine_line(rows: Mapping[str, Mapping[str, Any]], here: str, what: str = "rows") -> str:
     """The machine line of a report over ``rows`` (tagged by :func:`tag_rows`): ``here`` when every row was
-    measured on it, else ``here`` for the report and, per machine, the rows measured there."""
+    measured on it, else ``here`` for the report and, per machine, the rows (``what``) measured there."""
     by: Dict[str, List[str]] = {}
     for name, row in rows.items():
         by.setdefault(row.get("machine", "not recorded"), []).append(name)
     if set(by) <= {here}:
         return here
-    return f"this report on {here}; rows from " + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
+    return f"this report on {here}; {what} from " + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())

@@ -37,7 +37,7 @@ from ..features.cache import FeatureCache, default_cache_root, stack
 from ..metric.protocol import cat, take
 from ..metric.registry import MetricAdapter, build_metric, get_spec
 from ..progress import progress_bar
-from .environment import environment, machine_line
+from .environment import environment, machine_line, rows_machine_line
 from .persistence import AppendCSV, atomic_write_json, atomic_write_text, read_scores
 from .raid import PAPER_SRCC, Pair, needed_pairs, pair, raid_figures, raid_markdown, raid_plot
 
@@ -99,14 +99,12 @@ def scoring_machines(scores_dir: Path, metrics: Sequence[str], here: str) -> str
     """The report's machine line: ``here`` when every metric's scores were computed on it, else ``here`` for
     the report and, per machine, the metrics its scores came from (``not recorded`` for score files written
     before machines were recorded)."""
-    by: Dict[str, List[str]] = {}
+    rows = {}
     for name in metrics:
         meta_path = _scores_path(scores_dir, name).with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        by.setdefault(" + ".join(meta.get("machines") or ["not recorded"]), []).append(name)
-    if set(by) <= {here}:
-        return here
-    return f"this report on {here}; scores from " + "; ".join(f"{m}: {', '.join(n)}" for m, n in by.items())
+        rows[name] = {"machine": " + ".join(meta.get("machines") or ["not recorded"])}
+    return rows_machine_line(rows, here, what="scores")
 
 
 def _meta_ok(meta_path: Path, fingerprint: str, name: str) -> None:
