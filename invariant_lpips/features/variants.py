@@ -52,7 +52,9 @@ class Variant:
             this many px per axis (0: none; :mod:`~invariant_lpips.features.registration`).
         local_cell: the cell size of local matching (px; a multiple of the registered taps' strides).
         subpixel: registration also undoes the fractional part of the displacement (half on each side,
-            Lanczos-3; :mod:`~invariant_lpips.features.registration`). Off in every shipped variant.
+            Lanczos-3; :mod:`~invariant_lpips.features.registration`).
+        similarity: registration first undoes a rotation (up to 20 degrees) and zoom (up to 12%) about the
+            centre, estimated per pair, half on each side (:func:`~invariant_lpips.features.registration.estimate_similarity`).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Variant:
     local_radius: int = 0
     local_cell: int = 16
     subpixel: bool = False
+    similarity: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "formulation", get_formulation(self.formulation))
@@ -195,7 +198,7 @@ def variant_table() -> List[dict]:
         q = getattr(v.formulation, "exponent", 1.0)
         pooled = ", ".join(([f"q={q:g}"] if q != 1.0 else [])
                            + [f"{k} q={e:g}" for k, e in sorted(getattr(v.formulation, "exponents", {}).items())]
-                           + (["subpixel"] if v.subpixel else []))
+                           + (["subpixel"] if v.subpixel else []) + (["similarity"] if v.similarity else []))
         rows.append({"name": v.name, "formulation": v.formulation.name + (f" ({pooled})" if pooled else ""),
                      "pooling": "/".join(v.trunk.pooling),
                      "statistics": ",".join(v.statistics) + (f" + lab {','.join(v.colour_statistics)}"
@@ -271,3 +274,9 @@ register_variant(get_variant("registered-lab-blur").with_(
 register_variant(get_variant("registered-lab-blur").with_(
     name="registered-lab-lq3-subpixel-blur", formulation=RegisteredFormulation(exponents={"lab.reg.lab": 3.0}),
     subpixel=True, weights_file="registered_lab_lq3_subpixel_blur.safetensors"))
+# the default registering rotation and zoom about the centre too (up to 20 degrees and 12%, estimated per pair
+# and undone half on each side before the translation step), with the default's weights: a rotated or zoomed
+# copy is compared where its content corresponds, so its cost grows with the change instead of jumping at the
+# first step registration cannot undo (docs/similarity-registration-2026-12-08.md)
+register_variant(get_variant("registered-lab-lq3-subpixel-blur").with_(
+    name="registered-lab-lq3-similarity-blur", similarity=True))

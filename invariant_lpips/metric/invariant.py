@@ -185,7 +185,8 @@ class InvariantLPIPS(nn.Module):
         pair, self.last_shifts = pair_differences(
             self.formulation, self.net, in0, in1, v.registered, self.formulation.channel_weights(v.registered, self.lins),
             maps0, maps1, max_shift=v.max_shift, features=self._maps,
-            local_radius=v.local_radius, local_cell=v.local_cell, subpixel=v.subpixel)
+            local_radius=v.local_radius, local_cell=v.local_cell, subpixel=v.subpixel,
+            similarity=v.similarity)
         return pair
 
     def distance_from_pooled(self, g0: Stats, g1: Stats, retPerLayer: bool = False,
