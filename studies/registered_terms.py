@@ -25,6 +25,8 @@ with sub-pixel compensation (docs/subpixel-registration-2026-12-06.md):
 
     python studies/registered_terms.py --subpixel --dataset data/kodak_dev --out data/registered_terms_sp.npz
 
+``--similarity``: the same with rotation and zoom registered too (docs/similarity-registration-2026-12-08.md).
+
 One module (:func:`wide_variant`: every texture, coarse-structure and registered term of the anti-aliased
 trunk to pool2, unit scales) scores every pair with ``retPerLayer=True``; its per-term values are the
 columns. A design of ``studies/registered_select.py`` is a weighting of these columns, so every design
@@ -56,6 +58,8 @@ REGISTERED = ("unit.reg.relu1_2", "unit.reg.pool1", "unit.reg.relu2_2", "unit.re
 
 #: set by ``--subpixel``: every metric of this script registers to sub-pixel precision
 SUBPIXEL = False
+#: set by ``--similarity``: every metric of this script also registers rotation and zoom (``similarity=True``)
+SIMILARITY = False
 
 
 def wide_variant() -> Variant:
@@ -71,16 +75,17 @@ def wide_variant() -> Variant:
 
 
 def _Variant(*args, **kwargs) -> Variant:
-    return Variant(*args, subpixel=SUBPIXEL, **kwargs)
+    return Variant(*args, subpixel=SUBPIXEL, similarity=SIMILARITY, **kwargs)
 
 
 def _check_resume(z, out):
     """A file being resumed holds columns of the same registration precision (files from before the flag:
     whole pixels)."""
-    had = bool(z["subpixel"]) if "subpixel" in z.files else False
-    if had != SUBPIXEL:
-        raise SystemExit(f"{out} holds columns computed with subpixel={had}; this run has subpixel={SUBPIXEL}: "
-                         "write to another --out")
+    for flag, now in (("subpixel", SUBPIXEL), ("similarity", SIMILARITY)):
+        had = bool(z[flag]) if flag in z.files else False
+        if had != now:
+            raise SystemExit(f"{out} holds columns computed with {flag}={had}; this run has {flag}={now}: "
+                             "write to another --out")
 
 
 #: the pooled statistics the texture terms compare, saved per pair (S0: first image, S1: second) so that a
@@ -185,7 +190,7 @@ def local_probe(radii, refs_dir, out, size=256, blocks=(), exponents=()):
         print(f"local probe {i + 1}", flush=True)
     X = np.concatenate(X)
     np.savez(out, X=X, names=np.array(names), keys=np.array([str(i) for i in range(len(X))]),
-             subpixel=np.array(SUBPIXEL))
+             subpixel=np.array(SUBPIXEL), similarity=np.array(SIMILARITY))
     return 0
 
 
@@ -214,7 +219,7 @@ def local_dataset(radii, dataset, out, batch, blocks=(), exponents=()):
                 done.update({str(p.dist_path): v for p, v in zip(chunk, vals)})
         keys = sorted(done)
         np.savez(out, X=np.stack([done[k] for k in keys]), names=np.array(names), keys=np.array(keys),
-                 subpixel=np.array(SUBPIXEL))
+                 subpixel=np.array(SUBPIXEL), similarity=np.array(SIMILARITY))
         print(f"ref {r + 1}/{len(by_ref)}: {len(done)} pairs, {time.time() - t0:.0f} s", flush=True)
     return 0
 
@@ -235,7 +240,7 @@ def probe(metric, refs_dir, out, size=256):
         print(f"probe {i + 1}", flush=True)
     np.savez(out, X=np.concatenate(X), names=np.array(metric.terms), image=np.array(image), kind=np.array(kind),
              S0=np.concatenate(S0), S1=np.concatenate(S1), stat_names=np.array(TEXTURE_STATS),
-             stat_channels=np.array(statistic_channels()), subpixel=np.array(SUBPIXEL))
+             stat_channels=np.array(statistic_channels()), subpixel=np.array(SUBPIXEL), similarity=np.array(SIMILARITY))
     return 0
 
 
@@ -255,9 +260,11 @@ def main(argv=None):
                          "(mean_p e_p^q)^(1/q)")
     ap.add_argument("--subpixel", action="store_true",
                     help="register to sub-pixel precision (the variants' subpixel=True); same column names")
+    ap.add_argument("--similarity", action="store_true",
+                    help="also register rotation and zoom (the variants' similarity=True); same column names")
     args = ap.parse_args(argv)
-    global SUBPIXEL
-    SUBPIXEL = args.subpixel
+    global SUBPIXEL, SIMILARITY
+    SUBPIXEL, SIMILARITY = args.subpixel, args.similarity
     torch.set_num_threads(torch.get_num_threads())
     if args.local or args.lab_blocks or args.exponents:
         radii = [int(r) for r in args.local.split(",") if r]
@@ -309,7 +316,7 @@ def main(argv=None):
                  S0=np.stack([stats[k][0] for k in keys]), S1=np.stack([stats[k][1] for k in keys]),
                  stat_names=np.array(TEXTURE_STATS), stat_channels=np.array(statistic_channels()),
                  type=np.array([info[k].dist_type for k in keys]), level=np.array([info[k].level for k in keys]),
-                 ref=np.array([str(info[k].ref_path) for k in keys]), subpixel=np.array(SUBPIXEL))
+                 ref=np.array([str(info[k].ref_path) for k in keys]), subpixel=np.array(SUBPIXEL), similarity=np.array(SIMILARITY))
     return 0
 
 

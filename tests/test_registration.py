@@ -439,3 +439,107 @@ def test_subpixel_compensation_in_row_strips_equals_the_whole_image():
     x = smooth_image(7, 200, 96)
     ys = torch.cat([fourier_shift(x, 1.5, -0.5), fourier_shift(x, 0.4, 0.0), x * 0.7 + 0.1])
     assert_strips_equal_whole(m, x, ys)
+
+
+# --- similarity registration (a variant's similarity=True) ----------------------------------------------------
+
+def textured(h=224, w=224, seed=11):
+    """A photo-like generated image: smoothed noise at two scales plus oriented edges (no ../shared)."""
+    from helpers import smooth_images
+
+    a = smooth_images(1, h, w, seed=seed)
+    return (0.7 * a + 0.3 * smooth_image(seed, h, w)).clamp(0, 1)
+
+
+def turned(x, angle, zoom=1.0):
+    from invariant_lpips.features.registration import similarity_warp
+
+    return similarity_warp(x, torch.tensor([float(angle)]), torch.tensor([math.log(zoom)]), mode="bilinear")
+
+
+@pytest.mark.parametrize("angle,zoom", [(2.0, 1.0), (-4.0, 1.0), (12.0, 1.0), (0.0, 1.01), (0.0, 0.97),
+                                        (3.0, 1.05), (-1.0, 0.99)])
+def test_similarity_estimated_within_a_tenth_of_a_degree_and_a_fifth_of_a_percent(angle, zoom):
+    from invariant_lpips.features.registration import estimate_similarity
+
+    x = textured()
+    est = estimate_similarity(x, turned(x, angle, zoom))
+    assert est.shape == (1, 2)
+    assert abs(float(est[0, 0]) - angle) <= 0.1, est
+    assert abs(math.exp(float(est[0, 1])) - zoom) <= 0.002, est
+
+
+def test_similarity_is_not_found_where_there_is_none():
+    from invariant_lpips.features.registration import estimate_similarity
+
+    x = textured()
+    g = torch.Generator().manual_seed(3)
+    others = [x, torch.roll(x, (4, -3), (2, 3)), (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1),
+              x.flip(-1), x.flip(-2), x * 0.7 + 0.2, torch.rand(x.shape, generator=g), torch.full_like(x, 0.5)]
+    est = estimate_similarity(x, torch.cat(others))
+    assert torch.equal(est, torch.zeros(len(others), 2)), est
+
+
+def test_similarity_warp_identity_and_quarter_turn():
+    from invariant_lpips.features.registration import similarity_warp
+
+    x = textured(64, 64)
+    zero = torch.zeros(1)
+    assert torch.allclose(similarity_warp(x, zero, zero), x, atol=1e-5)
+    q = similarity_warp(x, torch.tensor([90.0]), zero)
+    assert torch.allclose(q[..., 2:-2, 2:-2], torch.rot90(x, 1, (2, 3))[..., 2:-2, 2:-2], atol=1e-4)
+    with pytest.raises(ValueError, match="0 < max_angle < 90"):
+        from invariant_lpips.features.registration import estimate_similarity
+        estimate_similarity(x, x, max_angle=120)
+
+
+@pytest.fixture(scope="module")
+def similarity_metrics():
+    def build(sim):
+        torch.manual_seed(0)
+        return InvariantLPIPS(variant=registered_variant(subpixel=True, similarity=sim), trunk_weights=None,
+                              weights="ones", padding_mode="circular")
+    return build(False), build(True)
+
+
+def test_similarity_compensation_forgives_rotation_and_zoom_and_leaves_other_pairs_alone(similarity_metrics):
+    plain, sim = similarity_metrics
+    n = len(plain.variant.registered)
+    x = textured()
+    g = torch.Generator().manual_seed(1)
+    noisy = (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    with torch.no_grad():
+        def registered(m, y):
+            return sum(float(t) for t in m(x, y, normalize=True, retPerLayer=True)[1][-n:])
+        for angle, zoom in [(3.0, 1.0), (-8.0, 1.0), (0.0, 1.04)]:
+            y = turned(x, angle, zoom)
+            assert registered(sim, y) < 0.5 * registered(plain, y), (angle, zoom)
+            assert registered(sim, y) < registered(sim, noisy), (angle, zoom)
+        for y in (x, torch.roll(x, (3, -2), (2, 3)), fourier_shift(x, 0.5, -1.5), noisy, x * 0.8 + 0.1):
+            assert float(sim(x, y, normalize=True)) == float(plain(x, y, normalize=True))
+        assert float(sim(x, x.flip(-1), normalize=True)) > 2 * float(sim(x, turned(x, 3.0), normalize=True))
+
+
+def test_similarity_compensation_batches_like_one_by_one_and_has_finite_gradients(similarity_metrics):
+    _, sim = similarity_metrics
+    x = textured()
+    ys = torch.cat([x, turned(x, 3.0), torch.roll(x, (2, 1), (2, 3)), turned(x, -5.0, 1.03), x * 0.8 + 0.1])
+    with torch.no_grad():
+        batched = sim(x, ys, normalize=True).view(-1)
+        single = torch.cat([sim(x, y[None], normalize=True).view(-1) for y in ys])
+    assert torch.allclose(batched, single, atol=1e-6, rtol=1e-5)
+    for a, b in [(x, x), (torch.full_like(x, 0.5), torch.full_like(x, 0.5)), (x, turned(x, 4.0))]:
+        y = b.clone().requires_grad_(True)
+        sim(a, y, normalize=True).sum().backward()
+        assert torch.isfinite(y.grad).all()
+    y = turned(x, 4.0).requires_grad_(True)
+    sim(x, y, normalize=True).sum().backward()
+    assert float(y.grad.abs().sum()) > 0
+
+
+def test_similarity_variant_is_the_default_plus_similarity():
+    from invariant_lpips.features.variants import DEFAULT_VARIANT
+
+    v = get_variant("registered-lab-lq3-similarity-blur")
+    assert v.similarity and v.with_(similarity=False, name=DEFAULT_VARIANT) == get_variant(DEFAULT_VARIANT) or \
+        v.with_(similarity=True, name=v.name) == get_variant(DEFAULT_VARIANT).with_(similarity=True, name=v.name)

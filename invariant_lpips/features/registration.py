@@ -535,9 +535,9 @@ MAX_ZOOM = 1.12
 ANGLE_MIN = 0.25
 ZOOM_MIN = 0.0025
 #: central crop (px a side) on which rotation and zoom are estimated
-SIMILARITY_WINDOW = 384
+SIMILARITY_WINDOW = 256
 #: log-polar grid of the magnitude spectrum: angle bins over 180 degrees, log-radius bins
-SIMILARITY_BINS = (360, 512)
+SIMILARITY_BINS = (180, 256)
 #: the log-polar correlation at the estimate must beat the one at (0 degrees, zoom 1) by this fraction of its height
 SIMILARITY_MARGIN = 0.05
 #: ... and reach this height (the translation's normalised phase correlation: 1 for a perfect match; a mirror or
@@ -685,21 +685,21 @@ def estimate_similarity(x0: torch.Tensor, x1: torch.Tensor, max_angle: float = M
                         max_zoom: float = MAX_ZOOM, max_shift: int = MAX_SHIFT) -> torch.Tensor:
     """The rotation and zoom about the centre that take ``x0`` to ``x1``, per pair (no gradient).
 
-    Two steps on the luminance of the central ``WINDOW`` px:
+    Every candidate ``(t, s)`` is scored by how well one translation then explains the pair:
+    ``p(t, s)`` = the height of the weighted phase correlation's peak within ``max_shift`` px
+    (:func:`_shift_peak`; 1 for a perfect match) between ``x1`` and ``x0`` turned counter-clockwise by ``t``
+    degrees and zoomed by ``s`` about the centre, on the luminance of the central ``WINDOW`` px. A search
+    from a start ``(t0, s0)`` tries ``t0 + {-1, -0.75, .., 1}`` degrees, then ``s0 * exp({-2.5, -2, .., 2.5} %)``
+    (each best refined by a parabola; repeated from there, at most 4 times, while a best lies on its grid's
+    edge), then finer grids (+-0.25 degrees, +-0.25 %, +-0.25 degrees). It starts at (0, 1), and also at the coarse estimate of :func:`_fourier_mellin` (rotations and zooms as displacements of the
+    log-polar magnitude spectrum, which a translation does not change) when that lies beyond the first
+    search's grids and already beats (0, 1); the better of the two is kept. A result is accepted only if the
+    coarse passes end inside their grids, ``p`` beats ``p(0, 1)`` by ``SIMILARITY_MARGIN`` (relative), reaches ``SIMILARITY_MIN_PEAK`` (a mirror stays
+    near 0.02), and it is not negligible (``|t| >= ANGLE_MIN`` or ``|s - 1| >= ZOOM_MIN``); otherwise (0, 0):
+    unrelated, heavily damaged, mirrored and aligned pairs are compared as without it. Accurate to about
+    0.1 degree and 0.2% of zoom on photographs (tests); ``|t| <= max_angle < 90``, ``1 / max_zoom <= s <= max_zoom``.
 
-    1. coarse (:func:`_fourier_mellin`): rotations and zooms as displacements of the log-polar magnitude
-       spectrum, found by phase correlation; accurate to about 0.05 degrees and 0.1% from about 1 degree
-       and 2% of zoom up, blind below;
-    2. fine: around the coarse estimate ``(t0, s0)``, every rotation ``t0 + {-0.5, -0.25, 0, 0.25, 0.5}``
-       degrees and zoom ``s0 * exp({-1, -0.75, .., 1} %)`` is scored by how well one translation then
-       explains the pair (:func:`_shift_peak`: the peak height ``p`` of the weighted phase correlation within
-       ``max_shift`` px, after turning and zooming ``x0`` by the candidate); the best, refined by a parabola
-       per axis, is kept if its ``p`` beats the unrotated, unzoomed pair's by ``SIMILARITY_MARGIN`` (relative)
-       and it is not negligible (``|t| >= ANGLE_MIN`` or ``|s - 1| >= ZOOM_MIN``); otherwise (0, 0).
-
-    So ``x1`` ~ ``x0`` turned counter-clockwise by ``t`` and zoomed by ``s`` about the centre (and then
-    translated; :func:`similarity_warp`). Unrelated, heavily damaged, mirrored and aligned pairs get (0, 0) and
-    are compared as without it. The magnitude spectrum has period 180 degrees, so ``max_angle`` < 90.
+    So ``x1`` ~ ``x0`` turned by ``t`` and zoomed by ``s`` (and then translated; :func:`similarity_warp`).
 
     Args:
         x0, x1: (N, C, H, W) images of the same size (C = 3: RGB, or 1), any range; N may be 1 on one side.
@@ -707,18 +707,21 @@ def estimate_similarity(x0: torch.Tensor, x1: torch.Tensor, max_angle: float = M
     Returns:
         (N, 2) float32 ``(t, log s)``: degrees counter-clockwise and the log of the zoom, detached.
     """
-    coarse = _fourier_mellin(x0, x1, max_angle=max_angle, max_zoom=max_zoom)
+    coarse = _fourier_mellin(x0, x1, max_angle=max_angle, max_zoom=max_zoom, margin=0.0)
     n = coarse.shape[0]
     size = min(WINDOW, *x0.shape[-2:])
     if size < 32:
-        return coarse
-    da = torch.linspace(-0.75, 0.75, 7, device=x0.device, dtype=torch.float64)
-    dz = torch.linspace(-0.0125, 0.0125, 11, device=x0.device, dtype=torch.float64)
-    win = _tukey(size, 0.25, x0.device, torch.float32)[:, None] * _tukey(size, 0.25, x0.device, torch.float32)[None]
+        return torch.zeros(n, 2, device=x0.device)
+    dev = x0.device
+    da = torch.linspace(-1.0, 1.0, 9, device=dev, dtype=torch.float64)
+    dz = torch.linspace(-0.025, 0.025, 11, device=dev, dtype=torch.float64)
+    da2 = torch.tensor([-0.25, -0.125, 0.0, 0.125, 0.25], device=dev, dtype=torch.float64)
+    dz2 = torch.tensor([-0.0025, -0.00125, 0.0, 0.00125, 0.0025], device=dev, dtype=torch.float64)
+    win = _tukey(size, 0.25, dev, torch.float32)[:, None] * _tukey(size, 0.25, dev, torch.float32)[None]
     lum = [_luminance(x.detach().float()) if x.shape[1] == 3 else x.detach().float()[:, 0] for x in (x0, x1)]
     l1 = _central(lum[1], size)
     l1 = (l1 - l1.mean(dim=(-2, -1), keepdim=True)) * win
-    out = torch.zeros_like(coarse)
+    out = torch.zeros(n, 2, device=dev)
 
     def score(i, ang, lz):  # p of x0 turned and zoomed by each candidate (ang, lz: (K,) float64)
         reach = size / math.sqrt(2) * (math.radians(float(ang.abs().max())) + float(lz.abs().max().exp()) - 1)
@@ -728,20 +731,50 @@ def estimate_similarity(x0: torch.Tensor, x1: torch.Tensor, max_angle: float = M
         l0 = (l0 - l0.mean(dim=(-2, -1), keepdim=True)) * win
         return _shift_peak(l0, l1[i if l1.shape[0] > 1 else 0][None].expand_as(l0), max_shift).double()
 
+    def line(p, k, step):  # the parabola's vertex around an interior optimum k, else None
+        if not 0 < k < len(p) - 1:
+            return None
+        return _parabolic(p[k - 1], p[k], p[k + 1]) * step
+
+    def search(i, t, z):  # (t, z, p) of the best candidate from (t, z) by coordinate ascent, or None
+        for _ in range(4):  # coarse passes; an optimum on a grid's edge moves the grid there
+            p = score(i, t + da, z.expand(len(da)))
+            k = int(p.argmax())
+            fa = line(p, k, da[1] - da[0])
+            t = t + da[k] + (fa if fa is not None else 0.0)
+            p = score(i, t.expand(len(dz)), z + dz)
+            k = int(p.argmax())
+            fz = line(p, k, dz[1] - dz[0])
+            z = z + dz[k] + (fz if fz is not None else 0.0)
+            if t.abs() > max_angle + 1 or z.abs() > math.log(max_zoom) + 0.025:
+                return None
+            if fa is not None and fz is not None:
+                break
+        else:
+            return None
+        if t.abs() < ANGLE_MIN / 2 and (z.exp() - 1).abs() < ZOOM_MIN / 2:
+            return None                                          # nothing there: the fine passes cannot make it count
+        for grid, angle in ((da2, True), (dz2, False), (da2, True)):  # fine passes
+            p = score(i, t + grid, z.expand(len(grid))) if angle else score(i, t.expand(len(grid)), z + grid)
+            k = int(p.argmax())
+            f = line(p, k, grid[1] - grid[0])
+            step = grid[k] + (f if f is not None else 0.0)
+            t, z = (t + step, z) if angle else (t, z + step)
+        if t.abs() > max_angle or z.abs() > math.log(max_zoom):
+            return None
+        return t, z, score(i, t[None], z[None])[0]
+
     for i in range(n):
-        t, z = coarse[i, 0].double(), coarse[i, 1].double()
-        base = score(i, t.new_zeros(1), t.new_zeros(1))[0]
-        p = score(i, t + da, z.expand(len(da)))                  # the angle first, at the coarse zoom
-        k = int(p.argmax())
-        if not 0 < k < len(da) - 1:                               # an optimum on the grid's edge: not found
+        base = score(i, torch.zeros(1, device=dev, dtype=torch.float64), torch.zeros(1, device=dev, dtype=torch.float64))[0]
+        zero = torch.zeros((), device=dev, dtype=torch.float64)
+        starts = [(zero, zero)]
+        t0, z0 = coarse[i, 0].double(), coarse[i, 1].double()
+        if (t0.abs() > 1.0 or z0.abs() > 0.025) and score(i, t0[None], z0[None])[0] > base * (1 + SIMILARITY_MARGIN):
+            starts.append((t0, z0))
+        found = [f for f in (search(i, t, z) for t, z in starts) if f is not None]
+        if not found:
             continue
-        t = t + (da[k] + _parabolic(p[k - 1], p[k], p[k + 1]) * (da[1] - da[0]))
-        p = score(i, t.expand(len(dz)), z + dz)                   # then the zoom, at that angle
-        k = int(p.argmax())
-        if not 0 < k < len(dz) - 1:
-            continue
-        z = z + (dz[k] + _parabolic(p[k - 1], p[k], p[k + 1]) * (dz[1] - dz[0]))
-        best = score(i, t[None], z[None])[0]
+        t, z, best = max(found, key=lambda f: float(f[2]))
         if (best > base * (1 + SIMILARITY_MARGIN) and best >= SIMILARITY_MIN_PEAK
                 and (t.abs() >= ANGLE_MIN or (z.exp() - 1).abs() >= ZOOM_MIN)):
             out[i] = torch.stack([t, z]).float()
