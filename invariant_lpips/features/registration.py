@@ -118,6 +118,19 @@ def _dft_surface(R: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.T
     return (ey @ R.to(torch.complex128) @ ex.transpose(-1, -2)).real      # (N, A, B)
 
 
+def _phase_surface(l0: torch.Tensor, l1: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, h, w) x 2 windowed luminance -> ``R`` (the weighted, normalised cross-power spectrum of the module
+    docstring), ``c`` at every integer displacement (``ifft2(R)``, (N, h, w)), and the Gaussian weight (h, w)."""
+    h, w = l0.shape[-2:]
+    cross = torch.fft.fft2(l1) * torch.fft.fft2(l0).conj()
+    fy = torch.fft.fftfreq(h, device=l0.device)[:, None]
+    fx = torch.fft.fftfreq(w, device=l0.device)[None]
+    weight = torch.exp(-(fy ** 2 + fx ** 2) / (2 * F0 ** 2))
+    mag = cross.abs()
+    R = cross / (mag + 1e-6 * mag.amax(dim=(-2, -1), keepdim=True) + 1e-30) * weight
+    return R, torch.fft.ifft2(R).real, weight
+
+
 @torch.no_grad()
 def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIFT, upsample: int = UPSAMPLE,
                    window: int = WINDOW, margin: float = MARGIN) -> torch.Tensor:
@@ -148,14 +161,7 @@ def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIF
         lum.append((l - l.mean(dim=(-2, -1), keepdim=True)).expand(n, *l.shape[-2:]))
     h, w = lum[0].shape[-2:]
     win = _tukey(h, 0.25, x0.device, torch.float32)[:, None] * _tukey(w, 0.25, x0.device, torch.float32)[None]
-    F0_, F1_ = torch.fft.fft2(lum[0] * win), torch.fft.fft2(lum[1] * win)
-    cross = F1_ * F0_.conj()
-    fy = torch.fft.fftfreq(h, device=x0.device)[:, None]
-    fx = torch.fft.fftfreq(w, device=x0.device)[None]
-    weight = torch.exp(-(fy ** 2 + fx ** 2) / (2 * F0 ** 2))
-    mag = cross.abs()
-    R = cross / (mag + 1e-6 * mag.amax(dim=(-2, -1), keepdim=True) + 1e-30) * weight
-    surface = torch.fft.ifft2(R).real                                       # (N, h, w): c at integer d
+    R, surface, _ = _phase_surface(lum[0] * win, lum[1] * win)             # surface: c at integer d
     ry, rx = min(max_shift, h // 2 - 1), min(max_shift, w // 2 - 1)
     oy = torch.arange(-ry, ry + 1, device=x0.device) % h
     ox = torch.arange(-rx, rx + 1, device=x0.device) % w
@@ -669,12 +675,7 @@ def _shift_peak(l0: torch.Tensor, l1: torch.Tensor, max_shift: int) -> torch.Ten
     """(M, h, w) x 2 windowed luminance -> (M,) height of the weighted phase correlation's peak within +-max_shift px
     (how well one translation explains the pair: 1 for a circular shift, near 0 for unrelated images)."""
     h, w = l0.shape[-2:]
-    cross = torch.fft.fft2(l1) * torch.fft.fft2(l0).conj()
-    fy = torch.fft.fftfreq(h, device=l0.device)[:, None]
-    fx = torch.fft.fftfreq(w, device=l0.device)[None]
-    weight = torch.exp(-(fy ** 2 + fx ** 2) / (2 * F0 ** 2))
-    mag = cross.abs()
-    surface = torch.fft.ifft2(cross / (mag + 1e-6 * mag.amax(dim=(-2, -1), keepdim=True) + 1e-30) * weight).real
+    _, surface, weight = _phase_surface(l0, l1)
     r = min(max_shift, h // 2 - 1, w // 2 - 1)
     o = torch.arange(-r, r + 1, device=l0.device)
     return surface[:, o % h][:, :, o % w].flatten(1).amax(dim=1) * (h * w) / weight.sum()
