@@ -42,6 +42,9 @@ invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq4" --s
 # registered-lab-lq3-subpixel-blur (the default: CIELab pooled with q 3, registering to sub-pixel precision), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq3_subpixel" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq3-subpixel-blur
+# registered-lab-lq3-similarity-blur (the default also registering rotation and zoom; not adopted), same settings
+invariant-lpips robustness --images "$KODAK" --out "$OUT/registered_lab_lq3_similarity" --size 192 --max-images 12 \
+    --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq3-similarity-blur
 # the default and the peers in one run (README's protocol columns), same settings
 invariant-lpips robustness --images "$KODAK" --out "$OUT/default_and_peers" --size 192 --max-images 12 \
     --shifts 0..16 --protocols crop --flip-shifts 1 --metrics registered-lab-lq3-subpixel-blur,stlpips-vgg,dists,lpips-vgg

@@ -46,11 +46,17 @@ and a registered term compares ``a`` with ``b`` read at ``p + d_{k(p)}`` (:func:
 differentiable in the maps, the field detached). The cells are anchored on either image in turn and the
 two comparisons averaged, so the term stays symmetric: ``M = (m(a, b o F) + m(a o G, b)) / 2``.
 
+Similarity registration (optional: a variant's ``similarity``; :func:`estimate_similarity`, no gradient): before
+the translation step, a rotation of up to 20 degrees and a zoom of up to 12% about the centre are estimated per pair
+and undone half on each side (:func:`similarity_compensate`: bicubic, both sides, then both cropped where either
+read outside the image); pairs found neither turned nor zoomed (the usual case) are compared exactly as without it.
+
 What is forgiven: a global translation of up to ``max_shift`` px (default 8), exactly for whole pixels
 (with ``subpixel``, also its fractional part, up to the interpolation's error);
 with local matching, also local jitter (each 16-px cell moved by its own displacement of up to r px,
 e.g. the local displacements of a slight rotation, zoom or warp; exact inside each cell, not across its
-edges). Not forgiven: larger rotation or scaling (their displacements exceed r); a mirror or a block
+edges); with similarity registration, also a rotation or zoom about the centre (up to the interpolation's blur).
+Not forgiven: larger rotation or scaling (their displacements exceed r); a mirror or a block
 shuffle, which no small displacement explains; noise (no displacement lowers it by the margin).
 
 Shapes: images (N, 3, H, W) (both sides the same size; N broadcasting, one side may be 1); shifts
