@@ -32,7 +32,7 @@ import invariant_lpips as il
 from invariant_lpips.benchmarks.environment import environment, machine_line
 from invariant_lpips.data.io import list_images, load_image
 from invariant_lpips.distortions.tensor import gaussian_noise
-from invariant_lpips.features.registration import estimate_similarity, similarity_warp
+from invariant_lpips.features.similarity import estimate_similarity, similarity_warp
 from invariant_lpips.features.variants import get_variant
 
 ANGLES = [2.0 * k for k in range(1, 10)]

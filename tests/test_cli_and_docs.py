@@ -46,6 +46,8 @@ def test_variants_command(capsys):
     by_name = {r["name"]: r for r in rows}  # the registration precision is shown beside the pooling
     assert "subpixel" in by_name["registered-lab-lq3-subpixel-blur"]["formulation"]
     assert "subpixel" not in by_name["registered-lab-lq4-blur"]["formulation"]
+    assert "similarity" in by_name["registered-lab-lq3-similarity-blur"]["formulation"]
+    assert "similarity" not in by_name["registered-lab-lq3-subpixel-blur"]["formulation"]
 
 
 def test_score_errors_name_the_path(capsys, tmp_path):

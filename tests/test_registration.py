@@ -452,7 +452,7 @@ def textured(h=224, w=224, seed=11):
 
 
 def turned(x, angle, zoom=1.0):
-    from invariant_lpips.features.registration import similarity_warp
+    from invariant_lpips.features.similarity import similarity_warp
 
     return similarity_warp(x, torch.tensor([float(angle)]), torch.tensor([math.log(zoom)]), mode="bilinear")
 
@@ -460,7 +460,7 @@ def turned(x, angle, zoom=1.0):
 @pytest.mark.parametrize("angle,zoom", [(2.0, 1.0), (-4.0, 1.0), (12.0, 1.0), (0.0, 1.01), (0.0, 0.97),
                                         (3.0, 1.05), (-1.0, 0.99)])
 def test_similarity_estimated_within_a_tenth_of_a_degree_and_a_fifth_of_a_percent(angle, zoom):
-    from invariant_lpips.features.registration import estimate_similarity
+    from invariant_lpips.features.similarity import estimate_similarity
 
     x = textured()
     est = estimate_similarity(x, turned(x, angle, zoom))
@@ -470,7 +470,7 @@ def test_similarity_estimated_within_a_tenth_of_a_degree_and_a_fifth_of_a_percen
 
 
 def test_similarity_is_not_found_where_there_is_none():
-    from invariant_lpips.features.registration import estimate_similarity
+    from invariant_lpips.features.similarity import estimate_similarity
 
     x = textured()
     g = torch.Generator().manual_seed(3)
@@ -481,7 +481,7 @@ def test_similarity_is_not_found_where_there_is_none():
 
 
 def test_similarity_warp_identity_and_quarter_turn():
-    from invariant_lpips.features.registration import similarity_warp
+    from invariant_lpips.features.similarity import similarity_warp
 
     x = textured(64, 64)
     zero = torch.zeros(1)
@@ -489,7 +489,7 @@ def test_similarity_warp_identity_and_quarter_turn():
     q = similarity_warp(x, torch.tensor([90.0]), zero)
     assert torch.allclose(q[..., 2:-2, 2:-2], torch.rot90(x, 1, (2, 3))[..., 2:-2, 2:-2], atol=1e-4)
     with pytest.raises(ValueError, match="0 < max_angle < 90"):
-        from invariant_lpips.features.registration import estimate_similarity
+        from invariant_lpips.features.similarity import estimate_similarity
         estimate_similarity(x, x, max_angle=120)
 
 

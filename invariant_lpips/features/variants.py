@@ -54,7 +54,7 @@ class Variant:
         subpixel: registration also undoes the fractional part of the displacement (half on each side,
             Lanczos-3; :mod:`~invariant_lpips.features.registration`).
         similarity: registration first undoes a rotation (up to 20 degrees) and zoom (up to 12%) about the
-            centre, estimated per pair, half on each side (:func:`~invariant_lpips.features.registration.estimate_similarity`).
+            centre, estimated per pair, half on each side (:func:`~invariant_lpips.features.similarity.estimate_similarity`).
     """
 
     name: str
