@@ -112,6 +112,14 @@ def _central(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., y0:y0 + sh, x0:x0 + sw]
 
 
+def _centred_luminance(x: torch.Tensor, size: int, n: int) -> torch.Tensor:
+    """(N, 3 or 1, H, W) -> (n, h, w): the detached luminance of the central crop of at most ``size`` px a side,
+    its mean removed, broadcast to ``n`` images."""
+    x = x.detach().float()
+    l = _central(_luminance(x) if x.shape[1] == 3 else x[:, 0], size)
+    return (l - l.mean(dim=(-2, -1), keepdim=True)).expand(n, *l.shape[-2:])
+
+
 def _dft_surface(R: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """``c(y, x) = Re sum_f R(f) exp(2 pi i (f_y y + f_x x))`` on the grid ``ys`` x ``xs`` (per batch item).
 
@@ -159,12 +167,7 @@ def estimate_shift(x0: torch.Tensor, x1: torch.Tensor, max_shift: int = MAX_SHIF
     n = max(x0.shape[0], x1.shape[0])
     if max_shift <= 0:
         return torch.zeros(n, 2, device=x0.device)
-    lum = []
-    for x in (x0, x1):
-        x = x.detach().float()
-        l = _luminance(x) if x.shape[1] == 3 else x[:, 0]
-        l = _central(l, window)
-        lum.append((l - l.mean(dim=(-2, -1), keepdim=True)).expand(n, *l.shape[-2:]))
+    lum = [_centred_luminance(x, window, n) for x in (x0, x1)]
     h, w = lum[0].shape[-2:]
     win = _tukey(h, 0.25, x0.device, torch.float32)[:, None] * _tukey(w, 0.25, x0.device, torch.float32)[None]
     R, surface, _ = _phase_surface(lum[0] * win, lum[1] * win)             # surface: c at integer d

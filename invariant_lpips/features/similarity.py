@@ -17,7 +17,8 @@ from typing import Tuple
 
 import torch
 
-from .registration import MAX_SHIFT, WINDOW, _central, _dft_surface, _luminance, _phase_surface, _tukey
+from .registration import (MAX_SHIFT, WINDOW, _central, _centred_luminance, _dft_surface, _luminance,
+                           _phase_surface, _tukey)
 
 
 #: similarity registration: the largest rotation (degrees, either sign) looked for
@@ -117,13 +118,7 @@ def _fourier_mellin(x0: torch.Tensor, x1: torch.Tensor, max_angle: float = MAX_A
     size = min(window, *x0.shape[-2:])
     if size < 32:
         return torch.zeros(n, 2, device=x0.device)
-    lum = []
-    for x in (x0, x1):
-        x = x.detach().float()
-        l = _luminance(x) if x.shape[1] == 3 else x[:, 0]
-        l = _central(l, size)
-        l = l[..., :size, :size]
-        lum.append((l - l.mean(dim=(-2, -1), keepdim=True)).expand(n, size, size))
+    lum = [_centred_luminance(x, size, n) for x in (x0, x1)]
     win = _radial_hann(size, size, x0.device)
     lps = []
     for l in lum:
